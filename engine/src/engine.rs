@@ -1,0 +1,1084 @@
+//! The engine: commands in, events out.
+//!
+//! Two kinds of state, two kinds of locking:
+//! * **Workers** (positions, availability, presence) change thousands of
+//!   times a second from many threads. They live in a sharded registry and
+//!   the spatial index; an update locks one registry shard and, only when the
+//!   worker changes cell, two index buckets. No global lock.
+//! * **Jobs** change a few hundred times a second. All job state sits behind
+//!   one mutex ([`JobTable`]); every change is an [`Event`] applied by
+//!   [`Engine::apply`], the same function replay uses, so live state and
+//!   replayed state cannot drift apart. Matching runs under that mutex and
+//!   claims its worker with a compare-and-swap on the worker's state word, so
+//!   a worker that changes its flags concurrently is never taken stale.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use h3o::Resolution;
+use parking_lot::Mutex;
+
+use crate::config::{ConfigError, EngineConfig};
+use crate::error::EngineError;
+use crate::event::{Event, EventKind, RevokeReason};
+use crate::geo::{m_to_chord2, LatLng, Unit};
+use crate::index::{Filed, Filter, SpatialIndex};
+use crate::job::{next, Job, JobStatus, Pass, Step};
+use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
+use crate::worker::{Fix, SkillTable, WorkerShared, AVAILABLE, CONNECTED, RESERVED};
+
+/// Longest description the engine stores, bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+
+pub struct Engine {
+    pub(crate) cfg: EngineConfig,
+    pub(crate) skills: SkillTable,
+    pub(crate) index: SpatialIndex,
+    pub(crate) workers: DashMap<WorkerId, WorkerEntry>,
+    pub(crate) jobs: Mutex<JobTable>,
+    /// Number of searching jobs, read without the job lock so that worker
+    /// updates skip the wake-up path when nothing waits.
+    waiting: AtomicUsize,
+}
+
+pub(crate) struct WorkerEntry {
+    pub shared: Arc<WorkerShared>,
+    pub filed: Option<Filed>,
+}
+
+/// A searching job, as the wake-up path needs it.
+pub(crate) struct Waiting {
+    unit: Unit,
+    /// When it was last searched for, for `rematch_interval_ms`.
+    last_search: Millis,
+}
+
+/// All job state and its indexes. Only [`Engine::apply`] changes it.
+#[derive(Default)]
+pub(crate) struct JobTable {
+    pub last_event: u64,
+    pub last_job: u64,
+    pub jobs: BTreeMap<u64, Job>,
+    pub ids: HashMap<JobId, u64>,
+    by_status: HashMap<JobStatus, BTreeSet<u64>>,
+    by_resident: HashMap<ResidentId, BTreeSet<u64>>,
+    by_worker: HashMap<WorkerId, BTreeSet<u64>>,
+    /// The one offered-or-active job of each busy worker.
+    holding: HashMap<WorkerId, u64>,
+    waiting: BTreeMap<u64, Waiting>,
+    offer_deadlines: BTreeSet<(Millis, u64)>,
+    search_deadlines: BTreeSet<(Millis, u64)>,
+}
+
+/// A job as a resident creates it.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: JobId,
+    pub resident_id: ResidentId,
+    pub lat: f64,
+    pub lng: f64,
+    pub skill: Skill,
+    pub description: String,
+}
+
+/// Who is asking; decides which jobs a listing shows.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    Resident(ResidentId),
+    Worker(WorkerId),
+    Ops,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobQuery {
+    pub viewer: Viewer,
+    pub status: Option<JobStatus>,
+    pub limit: usize,
+}
+
+/// A worker as ops see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerView {
+    pub id: WorkerId,
+    pub skills: Vec<Skill>,
+    pub connected: bool,
+    pub available: bool,
+    pub reserved: bool,
+    /// `(lat, lng, reported_at)`.
+    pub position: Option<(f64, f64, Millis)>,
+}
+
+/// One result of [`Engine::nearby`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearbyWorker {
+    pub worker: WorkerView,
+    pub distance_m: f64,
+}
+
+/// Counts for metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub workers: usize,
+    pub jobs: usize,
+    pub by_status: Vec<(JobStatus, usize)>,
+    pub busy_workers: usize,
+}
+
+fn bad_coord(e: crate::geo::CoordError) -> EngineError {
+    EngineError::InvalidInput {
+        field: e.field(),
+        reason: "must be a finite number in range",
+    }
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Result<Engine, ConfigError> {
+        cfg.validate()?;
+        let res = |r: u8| Resolution::try_from(r).expect("validated resolution");
+        let index = SpatialIndex::new(
+            res(cfg.index.fine_res),
+            res(cfg.index.coarse_res),
+            cfg.index.fine_rings,
+        );
+        Ok(Engine {
+            cfg,
+            skills: SkillTable::default(),
+            index,
+            workers: DashMap::with_shard_amount(128),
+            jobs: Mutex::new(JobTable::default()),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    // ---- workers -------------------------------------------------------
+
+    /// Adds a worker, or changes its skills. Idempotent: no event when nothing changes.
+    pub fn register_worker(
+        &self,
+        id: &WorkerId,
+        skills: &[Skill],
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
+        let mut skills = skills.to_vec();
+        skills.sort();
+        skills.dedup();
+        if let Some(e) = self.workers.get(id) {
+            if *e.shared.skill_names == *skills {
+                return Ok(Vec::new());
+            }
+        }
+        let mut t = self.jobs.lock();
+        let mut out = Vec::new();
+        let kind = EventKind::WorkerRegistered {
+            worker_id: id.clone(),
+            skills,
+        };
+        self.emit(&mut t, &mut out, now, kind)?;
+        Ok(out)
+    }
+
+    pub(crate) fn register_locked(&self, id: &WorkerId, skills: &[Skill]) {
+        let mut ids: Vec<_> = skills.iter().map(|s| self.skills.intern(s)).collect();
+        ids.sort();
+        ids.dedup();
+        let fresh = Arc::new(WorkerShared::new(
+            id.clone(),
+            ids.into_boxed_slice(),
+            skills.to_vec().into_boxed_slice(),
+        ));
+        match self.workers.entry(id.clone()) {
+            dashmap::Entry::Vacant(v) => {
+                v.insert(WorkerEntry {
+                    shared: fresh,
+                    filed: None,
+                });
+            }
+            dashmap::Entry::Occupied(mut o) => {
+                // Same worker, new skills: carry state and position over and
+                // refile it under the new skill buckets.
+                let e = o.get_mut();
+                let fix = e.shared.fix.read();
+                fresh.state.store(e.shared.state(), Ordering::Release);
+                *fresh.fix.lock_write() = fix;
+                if let Some(f) = e.filed.take() {
+                    self.index.unfile(&e.shared, &f);
+                    e.filed = Some(self.index.file(
+                        &fresh,
+                        LatLng {
+                            lat: fix.lat,
+                            lng: fix.lng,
+                        },
+                    ));
+                }
+                e.shared = fresh;
+            }
+        }
+    }
+
+    /// Records a position report. Cheap: no allocation, one registry shard
+    /// lock, and index work only when the worker leaves its cell.
+    pub fn update_position(
+        &self,
+        id: &WorkerId,
+        lat: f64,
+        lng: f64,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
+        let ll = LatLng::new(lat, lng).map_err(bad_coord)?;
+        let unit = ll.to_unit();
+        let stale_before = now.minus_secs(self.cfg.stale_after_s);
+        let shared = {
+            let mut guard = self.workers.get_mut(id).ok_or(EngineError::UnknownWorker)?;
+            let e = &mut *guard;
+            let prev_at = e.shared.fix.read().at;
+            *e.shared.fix.lock_write() = Fix {
+                unit,
+                lat,
+                lng,
+                at: now,
+            };
+            let moved = match &mut e.filed {
+                Some(f) => self.index.refile(&e.shared, f, ll, unit),
+                None => {
+                    e.filed = Some(self.index.file(&e.shared, ll));
+                    true
+                }
+            };
+            let became_fresh = prev_at < stale_before;
+            if self.waiting.load(Ordering::Acquire) == 0 || !(moved || became_fresh) {
+                return Ok(Vec::new());
+            }
+            e.shared.clone()
+        };
+        Ok(self.wake(&shared, now))
+    }
+
+    pub fn set_available(
+        &self,
+        id: &WorkerId,
+        available: bool,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
+        self.set_flag(id, AVAILABLE, available, now)
+    }
+
+    /// Presence: the gateway calls this when the worker's socket opens or closes.
+    pub fn set_connected(
+        &self,
+        id: &WorkerId,
+        connected: bool,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
+        self.set_flag(id, CONNECTED, connected, now)
+    }
+
+    fn set_flag(
+        &self,
+        id: &WorkerId,
+        flag: u8,
+        on: bool,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
+        let shared = self
+            .workers
+            .get(id)
+            .ok_or(EngineError::UnknownWorker)?
+            .shared
+            .clone();
+        let before = shared.set_flag(flag, on);
+        if on && before & flag == 0 {
+            return Ok(self.wake(&shared, now));
+        }
+        Ok(Vec::new())
+    }
+
+    /// A worker may have become matchable: give it the oldest waiting job it can take.
+    fn wake(&self, w: &Arc<WorkerShared>, now: Millis) -> Vec<Event> {
+        let mut out = Vec::new();
+        if self.waiting.load(Ordering::Acquire) == 0 || !self.matchable(w, now) {
+            return out;
+        }
+        let mut t = self.jobs.lock();
+        self.offer_waiting(&mut t, &mut out, w, now);
+        out
+    }
+
+    fn matchable(&self, w: &WorkerShared, now: Millis) -> bool {
+        w.state() & (CONNECTED | AVAILABLE | RESERVED) == CONNECTED | AVAILABLE && {
+            let fix = w.fix.read();
+            fix.is_set() && fix.at >= now.minus_secs(self.cfg.stale_after_s)
+        }
+    }
+
+    // ---- jobs ----------------------------------------------------------
+
+    /// Creates a job and offers it to the nearest matchable worker, if any.
+    pub fn create_job(&self, job: NewJob, now: Millis) -> Result<Vec<Event>, EngineError> {
+        LatLng::new(job.lat, job.lng).map_err(bad_coord)?;
+        if job.description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(EngineError::InvalidInput {
+                field: "description",
+                reason: "must be at most 4096 bytes",
+            });
+        }
+        let mut t = self.jobs.lock();
+        if t.ids.contains_key(&job.id) {
+            return Err(EngineError::DuplicateJob);
+        }
+        let mut out = Vec::new();
+        let kind = EventKind::JobCreated {
+            job_id: job.id.clone(),
+            resident_id: job.resident_id,
+            lat: job.lat,
+            lng: job.lng,
+            skill: job.skill,
+            description: job.description,
+            search_deadline: now.plus_secs(self.cfg.search_timeout_s),
+        };
+        self.emit(&mut t, &mut out, now, kind)?;
+        let seq = t.last_job;
+        self.dispatch(&mut t, &mut out, seq, now);
+        Ok(out)
+    }
+
+    pub fn accept(&self, job: &JobId, worker: &WorkerId, now: Millis) -> Result<Vec<Event>, EngineError> {
+        self.worker_step(job, worker, Step::Accept, now)
+    }
+
+    pub fn decline(&self, job: &JobId, worker: &WorkerId, now: Millis) -> Result<Vec<Event>, EngineError> {
+        self.worker_step(job, worker, Step::Revoke, now)
+    }
+
+    pub fn arrive(&self, job: &JobId, worker: &WorkerId, now: Millis) -> Result<Vec<Event>, EngineError> {
+        self.worker_step(job, worker, Step::Arrive, now)
+    }
+
+    pub fn complete(&self, job: &JobId, worker: &WorkerId, now: Millis) -> Result<Vec<Event>, EngineError> {
+        self.worker_step(job, worker, Step::Complete, now)
+    }
+
+    fn worker_step(
+        &self,
+        job_id: &JobId,
+        worker: &WorkerId,
+        step: Step,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
+        let mut t = self.jobs.lock();
+        let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
+        let job = &t.jobs[&seq];
+        if !job.involves(worker) {
+            return Err(EngineError::JobNotFound);
+        }
+        let current = job.worker_id.as_ref() == Some(worker);
+        let status = job.status;
+        if !current {
+            // Involved but not the current worker: it declined or let the offer lapse.
+            if step == Step::Accept && job.pass_of(worker) == Some(Pass::Expired) {
+                return Err(EngineError::OfferExpired);
+            }
+            return Err(EngineError::InvalidTransition { from: status, step });
+        }
+        next(status, step)?;
+        let kind = match step {
+            Step::Accept => EventKind::JobAccepted {
+                job_id: job_id.clone(),
+                worker_id: worker.clone(),
+            },
+            Step::Revoke => EventKind::OfferRevoked {
+                job_id: job_id.clone(),
+                worker_id: worker.clone(),
+                reason: RevokeReason::Declined,
+            },
+            Step::Arrive => EventKind::WorkerArrived {
+                job_id: job_id.clone(),
+                worker_id: worker.clone(),
+            },
+            Step::Complete => {
+                let arrived = job.arrived_at.unwrap_or(now);
+                EventKind::JobCompleted {
+                    job_id: job_id.clone(),
+                    worker_id: worker.clone(),
+                    fare_cents: self.cfg.billing.fare_cents(arrived, now),
+                }
+            }
+            Step::Offer | Step::Cancel | Step::Unmatch | Step::Retry => {
+                unreachable!("not a worker step")
+            }
+        };
+        let mut out = Vec::new();
+        self.emit(&mut t, &mut out, now, kind)?;
+        if step == Step::Revoke {
+            self.dispatch(&mut t, &mut out, seq, now);
+        }
+        if matches!(step, Step::Revoke | Step::Complete) {
+            self.wake_locked(&mut t, &mut out, worker, now);
+        }
+        Ok(out)
+    }
+
+    /// Cancels a job from any non-final status, releasing its worker.
+    pub fn cancel(
+        &self,
+        job_id: &JobId,
+        reason: Option<String>,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
+        let mut t = self.jobs.lock();
+        let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
+        let job = &t.jobs[&seq];
+        let from = job.status;
+        next(from, Step::Cancel)?;
+        let worker = job.worker_id.clone().filter(|_| from.holds_worker());
+        let mut out = Vec::new();
+        if from == JobStatus::Offered {
+            let w = worker.clone().expect("offered job has a worker");
+            let kind = EventKind::OfferRevoked {
+                job_id: job_id.clone(),
+                worker_id: w,
+                reason: RevokeReason::Cancelled,
+            };
+            self.emit(&mut t, &mut out, now, kind)?;
+        }
+        let kind = EventKind::JobCancelled {
+            job_id: job_id.clone(),
+            worker_id: worker.clone().filter(|_| from != JobStatus::Offered),
+            reason,
+        };
+        self.emit(&mut t, &mut out, now, kind)?;
+        if let Some(w) = worker {
+            self.wake_locked(&mut t, &mut out, &w, now);
+        }
+        Ok(out)
+    }
+
+    /// Sends a dead letter back to searching with a fresh timeout. Workers
+    /// who passed on it before may be offered it again.
+    pub fn retry(&self, job_id: &JobId, now: Millis) -> Result<Vec<Event>, EngineError> {
+        let mut t = self.jobs.lock();
+        let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
+        next(t.jobs[&seq].status, Step::Retry)?;
+        let mut out = Vec::new();
+        let kind = EventKind::JobRetried {
+            job_id: job_id.clone(),
+            search_deadline: now.plus_secs(self.cfg.search_timeout_s),
+        };
+        self.emit(&mut t, &mut out, now, kind)?;
+        self.dispatch(&mut t, &mut out, seq, now);
+        Ok(out)
+    }
+
+    /// Drives time: dead-letters jobs past their search deadline, revokes
+    /// lapsed offers and re-offers, and searches again for waiting jobs.
+    pub fn tick(&self, now: Millis) -> Vec<Event> {
+        let mut t = self.jobs.lock();
+        let mut out = Vec::new();
+        while let Some(&(deadline, seq)) = t.search_deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            let job = &t.jobs[&seq];
+            let (job_id, status, worker) = (job.id.clone(), job.status, job.worker_id.clone());
+            if status == JobStatus::Offered {
+                let w = worker.clone().expect("offered job has a worker");
+                let kind = EventKind::OfferRevoked {
+                    job_id: job_id.clone(),
+                    worker_id: w,
+                    reason: RevokeReason::SearchTimeout,
+                };
+                if self.emit(&mut t, &mut out, now, kind).is_err() {
+                    t.search_deadlines.remove(&(deadline, seq));
+                    continue;
+                }
+            }
+            if self
+                .emit(&mut t, &mut out, now, EventKind::JobUnmatched { job_id })
+                .is_err()
+            {
+                t.search_deadlines.remove(&(deadline, seq));
+            }
+            if let Some(w) = worker.filter(|_| status == JobStatus::Offered) {
+                self.wake_locked(&mut t, &mut out, &w, now);
+            }
+        }
+        while let Some(&(deadline, seq)) = t.offer_deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            let job = &t.jobs[&seq];
+            let Some(w) = job.worker_id.clone().filter(|_| job.status == JobStatus::Offered) else {
+                t.offer_deadlines.remove(&(deadline, seq));
+                continue;
+            };
+            let kind = EventKind::OfferRevoked {
+                job_id: job.id.clone(),
+                worker_id: w.clone(),
+                reason: RevokeReason::Expired,
+            };
+            if self.emit(&mut t, &mut out, now, kind).is_err() {
+                t.offer_deadlines.remove(&(deadline, seq));
+                continue;
+            }
+            self.dispatch(&mut t, &mut out, seq, now);
+            self.wake_locked(&mut t, &mut out, &w, now);
+        }
+        let due = Millis(now.0.saturating_sub(self.cfg.rematch_interval_ms as i64));
+        let stale: Vec<u64> = t
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.last_search <= due)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in stale {
+            self.dispatch(&mut t, &mut out, seq, now);
+        }
+        out
+    }
+
+    /// After a restart: open offers go back to searching (their workers'
+    /// sockets are gone). Accepted and arrived jobs keep their worker.
+    pub fn requeue_offers(&self, now: Millis) -> Vec<Event> {
+        let mut t = self.jobs.lock();
+        let mut out = Vec::new();
+        let offered: Vec<u64> = t
+            .by_status
+            .get(&JobStatus::Offered)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for seq in offered {
+            let job = &t.jobs[&seq];
+            let kind = EventKind::OfferRevoked {
+                job_id: job.id.clone(),
+                worker_id: job.worker_id.clone().expect("offered job has a worker"),
+                reason: RevokeReason::Restart,
+            };
+            let _ = self.emit(&mut t, &mut out, now, kind);
+        }
+        out
+    }
+
+    /// The earliest instant at which `tick` has work to do.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let t = self.jobs.lock();
+        let a = t.offer_deadlines.first().map(|d| d.0);
+        let b = t.search_deadlines.first().map(|d| d.0);
+        let c = t
+            .waiting
+            .values()
+            .map(|w| Millis(w.last_search.0.saturating_add(self.cfg.rematch_interval_ms as i64)))
+            .min();
+        [a, b, c].into_iter().flatten().min()
+    }
+
+    /// Offers a searching job to its nearest matchable worker, if there is one.
+    fn dispatch(&self, t: &mut JobTable, out: &mut Vec<Event>, seq: u64, now: Millis) {
+        let Some(job) = t.jobs.get(&seq) else { return };
+        if job.status != JobStatus::Searching {
+            return;
+        }
+        let Some(skill) = self.skills.get(&job.skill) else {
+            if let Some(w) = t.waiting.get_mut(&seq) {
+                w.last_search = now;
+            }
+            return;
+        };
+        let mut excluded: Vec<WorkerId> = job.passed.iter().map(|(w, _)| w.clone()).collect();
+        let q = LatLng {
+            lat: job.lat,
+            lng: job.lng,
+        };
+        let job_id = job.id.clone();
+        loop {
+            let f = Filter {
+                skill,
+                fresh_after: now.minus_secs(self.cfg.stale_after_s),
+                excluded: &excluded,
+                max_radius_m: self.cfg.max_radius_m,
+            };
+            let Some(best) = self.index.nearest(q, &f) else { break };
+            if !best.worker.try_reserve() {
+                // Its flags changed since the scan read them: look again without it.
+                excluded.push(best.worker.id.clone());
+                continue;
+            }
+            let kind = EventKind::JobOffered {
+                job_id: job_id.clone(),
+                worker_id: best.worker.id.clone(),
+                expires_at: now.plus_secs(self.cfg.offer_timeout_s),
+                distance_m: best.distance_m(),
+            };
+            if self.emit(t, out, now, kind).is_err() {
+                best.worker.set_flag(RESERVED, false);
+            }
+            return;
+        }
+        if let Some(w) = t.waiting.get_mut(&seq) {
+            w.last_search = now;
+        }
+    }
+
+    fn wake_locked(&self, t: &mut JobTable, out: &mut Vec<Event>, w: &WorkerId, now: Millis) {
+        let shared = self.workers.get(w).map(|e| e.shared.clone());
+        if let Some(shared) = shared {
+            self.offer_waiting(t, out, &shared, now);
+        }
+    }
+
+    /// Offers waiting jobs, oldest first, until this worker holds one or none fits.
+    fn offer_waiting(&self, t: &mut JobTable, out: &mut Vec<Event>, w: &WorkerShared, now: Millis) {
+        if t.waiting.is_empty() || !self.matchable(w, now) {
+            return;
+        }
+        let at = w.fix.read().unit;
+        let max_c2 = m_to_chord2(self.cfg.max_radius_m);
+        let candidates: Vec<u64> = t
+            .waiting
+            .iter()
+            .filter(|(seq, wait)| {
+                let job = &t.jobs[seq];
+                wait.unit.chord2(at) <= max_c2
+                    && w.skill_names.contains(&job.skill)
+                    && job.pass_of(&w.id).is_none()
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in candidates {
+            self.dispatch(t, out, seq, now);
+            if w.state() & RESERVED != 0 {
+                break;
+            }
+        }
+    }
+
+    fn emit(
+        &self,
+        t: &mut JobTable,
+        out: &mut Vec<Event>,
+        at: Millis,
+        kind: EventKind,
+    ) -> Result<(), EngineError> {
+        let ev = Event {
+            seq: t.last_event + 1,
+            at,
+            kind,
+        };
+        self.apply(t, &ev)?;
+        out.push(ev);
+        Ok(())
+    }
+
+    /// Applies one event: the only code that changes job state. Checks
+    /// everything before changing anything, so a refused event leaves no trace.
+    pub(crate) fn apply(&self, t: &mut JobTable, ev: &Event) -> Result<(), EngineError> {
+        if ev.seq != t.last_event + 1 {
+            return Err(EngineError::Corrupt(format!(
+                "event {} follows {}",
+                ev.seq, t.last_event
+            )));
+        }
+        let at = ev.at;
+        let job_id = match &ev.kind {
+            EventKind::WorkerRegistered { worker_id, skills } => {
+                self.register_locked(worker_id, skills);
+                t.last_event = ev.seq;
+                return Ok(());
+            }
+            EventKind::JobCreated {
+                job_id,
+                resident_id,
+                lat,
+                lng,
+                skill,
+                description,
+                search_deadline,
+            } => {
+                if t.ids.contains_key(job_id) {
+                    return Err(EngineError::DuplicateJob);
+                }
+                let ll = LatLng::new(*lat, *lng).map_err(bad_coord)?;
+                let seq = t.last_job + 1;
+                let job = Job {
+                    id: job_id.clone(),
+                    resident_id: resident_id.clone(),
+                    lat: *lat,
+                    lng: *lng,
+                    skill: skill.clone(),
+                    description: description.clone(),
+                    status: JobStatus::Searching,
+                    worker_id: None,
+                    attempts: 0,
+                    created_at: at,
+                    offered_at: None,
+                    accepted_at: None,
+                    arrived_at: None,
+                    completed_at: None,
+                    cancelled_at: None,
+                    fare_cents: None,
+                    offer_expires_at: None,
+                    offer_distance_m: None,
+                    search_deadline: Some(*search_deadline),
+                    unmatched_at: None,
+                    cancel_reason: None,
+                    passed: Vec::new(),
+                    seq,
+                    version: 1,
+                };
+                t.last_job = seq;
+                t.ids.insert(job_id.clone(), seq);
+                t.by_resident.entry(resident_id.clone()).or_default().insert(seq);
+                t.by_status.entry(JobStatus::Searching).or_default().insert(seq);
+                t.search_deadlines.insert((*search_deadline, seq));
+                t.waiting.insert(
+                    seq,
+                    Waiting {
+                        unit: ll.to_unit(),
+                        last_search: Millis(i64::MIN),
+                    },
+                );
+                t.jobs.insert(seq, job);
+                t.last_event = ev.seq;
+                self.waiting.store(t.waiting.len(), Ordering::Release);
+                return Ok(());
+            }
+            other => other.job_id().expect("job event"),
+        };
+        let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
+        let job = t.jobs.get(&seq).expect("indexed job");
+        let from = job.status;
+        let is_current = |w: &WorkerId| {
+            if job.worker_id.as_ref() == Some(w) {
+                Ok(())
+            } else {
+                Err(EngineError::Corrupt(format!("{w} does not hold job {job_id}")))
+            }
+        };
+        // Validate.
+        let step = match &ev.kind {
+            EventKind::JobOffered { worker_id, .. } => {
+                if t.holding.contains_key(worker_id) {
+                    return Err(EngineError::Corrupt(format!("{worker_id} already holds a job")));
+                }
+                if !self.workers.contains_key(worker_id) {
+                    return Err(EngineError::UnknownWorker);
+                }
+                Step::Offer
+            }
+            EventKind::OfferRevoked { worker_id, .. } => {
+                is_current(worker_id)?;
+                Step::Revoke
+            }
+            EventKind::JobAccepted { worker_id, .. } => {
+                is_current(worker_id)?;
+                Step::Accept
+            }
+            EventKind::WorkerArrived { worker_id, .. } => {
+                is_current(worker_id)?;
+                Step::Arrive
+            }
+            EventKind::JobCompleted { worker_id, .. } => {
+                is_current(worker_id)?;
+                Step::Complete
+            }
+            EventKind::JobCancelled { .. } => Step::Cancel,
+            EventKind::JobUnmatched { .. } => Step::Unmatch,
+            EventKind::JobRetried { .. } => Step::Retry,
+            EventKind::WorkerRegistered { .. } | EventKind::JobCreated { .. } => {
+                unreachable!("handled above")
+            }
+        };
+        let to = next(from, step)?;
+        // Change.
+        let job = t.jobs.get_mut(&seq).expect("indexed job");
+        let old_offer = job.offer_expires_at.map(|d| (d, seq));
+        let old_search = job.search_deadline.map(|d| (d, seq));
+        let mut release = None;
+        let mut hold = None;
+        match &ev.kind {
+            EventKind::JobOffered {
+                worker_id,
+                expires_at,
+                distance_m,
+                ..
+            } => {
+                job.worker_id = Some(worker_id.clone());
+                job.attempts += 1;
+                job.offered_at = Some(at);
+                job.offer_expires_at = Some(*expires_at);
+                job.offer_distance_m = Some(*distance_m);
+                hold = Some(worker_id.clone());
+            }
+            EventKind::OfferRevoked {
+                worker_id, reason, ..
+            } => {
+                job.worker_id = None;
+                job.offer_expires_at = None;
+                match reason {
+                    RevokeReason::Declined => job.passed.push((worker_id.clone(), Pass::Declined)),
+                    RevokeReason::Expired => job.passed.push((worker_id.clone(), Pass::Expired)),
+                    RevokeReason::Cancelled
+                    | RevokeReason::SearchTimeout
+                    | RevokeReason::Restart => {}
+                }
+                release = Some(worker_id.clone());
+            }
+            EventKind::JobAccepted { .. } => {
+                job.accepted_at = Some(at);
+                job.offer_expires_at = None;
+                job.search_deadline = None;
+            }
+            EventKind::WorkerArrived { .. } => job.arrived_at = Some(at),
+            EventKind::JobCompleted {
+                worker_id,
+                fare_cents,
+                ..
+            } => {
+                job.completed_at = Some(at);
+                job.fare_cents = Some(*fare_cents);
+                release = Some(worker_id.clone());
+            }
+            EventKind::JobCancelled { reason, .. } => {
+                job.cancelled_at = Some(at);
+                job.cancel_reason = reason.clone();
+                job.offer_expires_at = None;
+                job.search_deadline = None;
+                if from.holds_worker() {
+                    release = job.worker_id.clone();
+                }
+            }
+            EventKind::JobUnmatched { .. } => {
+                job.unmatched_at = Some(at);
+                job.search_deadline = None;
+            }
+            EventKind::JobRetried {
+                search_deadline, ..
+            } => {
+                job.unmatched_at = None;
+                job.passed.clear();
+                job.search_deadline = Some(*search_deadline);
+            }
+            EventKind::WorkerRegistered { .. } | EventKind::JobCreated { .. } => {
+                unreachable!("handled above")
+            }
+        }
+        job.status = to;
+        job.version += 1;
+        let (new_offer, new_search) = (
+            job.offer_expires_at.map(|d| (d, seq)),
+            job.search_deadline.map(|d| (d, seq)),
+        );
+        let unit = LatLng {
+            lat: job.lat,
+            lng: job.lng,
+        }
+        .to_unit();
+
+        // Indexes follow the job.
+        if from != to {
+            if let Some(s) = t.by_status.get_mut(&from) {
+                s.remove(&seq);
+            }
+            t.by_status.entry(to).or_default().insert(seq);
+        }
+        if from == JobStatus::Searching && to != JobStatus::Searching {
+            t.waiting.remove(&seq);
+        }
+        if to == JobStatus::Searching && from != JobStatus::Searching {
+            t.waiting.insert(
+                seq,
+                Waiting {
+                    unit,
+                    last_search: Millis(i64::MIN),
+                },
+            );
+        }
+        if old_offer != new_offer {
+            if let Some(d) = old_offer {
+                t.offer_deadlines.remove(&d);
+            }
+            if let Some(d) = new_offer {
+                t.offer_deadlines.insert(d);
+            }
+        }
+        if old_search != new_search {
+            if let Some(d) = old_search {
+                t.search_deadlines.remove(&d);
+            }
+            if let Some(d) = new_search {
+                t.search_deadlines.insert(d);
+            }
+        }
+        if let Some(w) = release {
+            t.holding.remove(&w);
+            if let Some(e) = self.workers.get(&w) {
+                e.shared.set_flag(RESERVED, false);
+            }
+        }
+        if let Some(w) = hold {
+            t.by_worker.entry(w.clone()).or_default().insert(seq);
+            if let Some(e) = self.workers.get(&w) {
+                e.shared.set_flag(RESERVED, true);
+            }
+            t.holding.insert(w, seq);
+        }
+        t.last_event = ev.seq;
+        self.waiting.store(t.waiting.len(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Puts a job from a snapshot back with all its indexes.
+    pub(crate) fn insert_restored(&self, t: &mut JobTable, job: Job) -> Result<(), EngineError> {
+        let corrupt = |what: &str| EngineError::Corrupt(format!("job {}: {what}", job.id));
+        if t.ids.contains_key(&job.id) || t.jobs.contains_key(&job.seq) {
+            return Err(corrupt("appears twice"));
+        }
+        let ll = LatLng::new(job.lat, job.lng).map_err(|_| corrupt("bad position"))?;
+        let seq = job.seq;
+        if job.status.holds_worker() {
+            let w = job.worker_id.as_ref().ok_or_else(|| corrupt("no worker"))?;
+            if t.holding.contains_key(w) {
+                return Err(corrupt("its worker holds another job"));
+            }
+            let e = self.workers.get(w).ok_or_else(|| corrupt("unknown worker"))?;
+            e.shared.set_flag(RESERVED, true);
+            t.holding.insert(w.clone(), seq);
+        }
+        for w in job.worker_id.iter().chain(job.passed.iter().map(|(w, _)| w)) {
+            t.by_worker.entry(w.clone()).or_default().insert(seq);
+        }
+        if job.status == JobStatus::Searching {
+            t.waiting.insert(
+                seq,
+                Waiting {
+                    unit: ll.to_unit(),
+                    last_search: Millis(i64::MIN),
+                },
+            );
+        }
+        if let (JobStatus::Offered, Some(d)) = (job.status, job.offer_expires_at) {
+            t.offer_deadlines.insert((d, seq));
+        }
+        if let Some(d) = job.search_deadline {
+            t.search_deadlines.insert((d, seq));
+        }
+        t.last_job = t.last_job.max(seq);
+        t.ids.insert(job.id.clone(), seq);
+        t.by_resident.entry(job.resident_id.clone()).or_default().insert(seq);
+        t.by_status.entry(job.status).or_default().insert(seq);
+        t.jobs.insert(seq, job);
+        self.waiting.store(t.waiting.len(), Ordering::Release);
+        Ok(())
+    }
+
+    // ---- queries -------------------------------------------------------
+
+    pub fn job(&self, id: &JobId) -> Option<Job> {
+        let t = self.jobs.lock();
+        t.ids.get(id).map(|s| t.jobs[s].clone())
+    }
+
+    /// The job if `viewer` may see it: its resident, a worker it was offered
+    /// or assigned to, or ops. Anyone else gets `None`, as if it did not exist.
+    pub fn job_for(&self, id: &JobId, viewer: &Viewer) -> Option<Job> {
+        let t = self.jobs.lock();
+        let job = &t.jobs[t.ids.get(id)?];
+        let visible = match viewer {
+            Viewer::Resident(r) => job.resident_id == *r,
+            Viewer::Worker(w) => job.involves(w),
+            Viewer::Ops => true,
+        };
+        visible.then(|| job.clone())
+    }
+
+    /// Jobs the viewer may list, newest first.
+    pub fn list_jobs(&self, q: &JobQuery) -> Vec<Job> {
+        let t = self.jobs.lock();
+        let keep = |j: &&Job| q.status.is_none_or(|s| j.status == s);
+        let pick = |seqs: Option<&BTreeSet<u64>>| -> Vec<Job> {
+            seqs.into_iter()
+                .flat_map(|s| s.iter().rev())
+                .map(|s| &t.jobs[s])
+                .filter(keep)
+                .filter(|j| match &q.viewer {
+                    Viewer::Worker(w) => j.worker_id.as_ref() == Some(w),
+                    Viewer::Resident(_) | Viewer::Ops => true,
+                })
+                .take(q.limit)
+                .cloned()
+                .collect()
+        };
+        match (&q.viewer, q.status) {
+            (Viewer::Resident(r), _) => pick(t.by_resident.get(r)),
+            (Viewer::Worker(w), _) => pick(t.by_worker.get(w)),
+            (Viewer::Ops, Some(s)) => pick(t.by_status.get(&s)),
+            (Viewer::Ops, None) => t.jobs.values().rev().take(q.limit).cloned().collect(),
+        }
+    }
+
+    /// The job a worker holds (offered, accepted or arrived), if any.
+    pub fn current_job(&self, worker: &WorkerId) -> Option<Job> {
+        let t = self.jobs.lock();
+        t.holding.get(worker).map(|s| t.jobs[s].clone())
+    }
+
+    pub fn worker(&self, id: &WorkerId) -> Option<WorkerView> {
+        self.workers.get(id).map(|e| view(&e.shared))
+    }
+
+    /// Workers with a known position within `radius_m`, nearest first, whatever their state.
+    pub fn nearby(
+        &self,
+        lat: f64,
+        lng: f64,
+        radius_m: f64,
+        limit: usize,
+    ) -> Result<Vec<NearbyWorker>, EngineError> {
+        let q = LatLng::new(lat, lng).map_err(bad_coord)?;
+        if !(radius_m.is_finite() && radius_m >= 0.0 && radius_m <= crate::config::MAX_RADIUS_LIMIT_M) {
+            return Err(EngineError::InvalidInput {
+                field: "radius_m",
+                reason: "must be a number in [0, 500000]",
+            });
+        }
+        Ok(self
+            .index
+            .within(q, radius_m, limit)
+            .into_iter()
+            .map(|(distance_m, w)| NearbyWorker {
+                worker: view(&w),
+                distance_m,
+            })
+            .collect())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let t = self.jobs.lock();
+        Stats {
+            workers: self.workers.len(),
+            jobs: t.jobs.len(),
+            by_status: JobStatus::ALL
+                .into_iter()
+                .map(|s| (s, t.by_status.get(&s).map_or(0, |x| x.len())))
+                .collect(),
+            busy_workers: t.holding.len(),
+        }
+    }
+}
+
+pub(crate) fn view(w: &WorkerShared) -> WorkerView {
+    let s = w.state();
+    let fix = w.fix.read();
+    WorkerView {
+        id: w.id.clone(),
+        skills: w.skill_names.to_vec(),
+        connected: s & CONNECTED != 0,
+        available: s & AVAILABLE != 0,
+        reserved: s & RESERVED != 0,
+        position: fix.is_set().then_some((fix.lat, fix.lng, fix.at)),
+    }
+}

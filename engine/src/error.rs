@@ -1,0 +1,28 @@
+//! The engine's errors: all of them are the caller's doing (bad input, a step
+//! out of order, an unknown id). The gateway maps each to a status and code.
+
+use crate::job::{JobStatus, Step};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// A field failed validation; `field` is its API name.
+    #[error("{field}: {reason}")]
+    InvalidInput {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error("unknown worker")]
+    UnknownWorker,
+    /// No such job, or the caller may not know it exists.
+    #[error("job not found")]
+    JobNotFound,
+    #[error("a job with this id already exists")]
+    DuplicateJob,
+    #[error("cannot {step} a job that is {from}")]
+    InvalidTransition { from: JobStatus, step: Step },
+    #[error("the offer for this job expired")]
+    OfferExpired,
+    /// A snapshot or event log that does not describe a reachable state.
+    #[error("inconsistent state: {0}")]
+    Corrupt(String),
+}

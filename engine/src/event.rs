@@ -1,0 +1,133 @@
+//! Events: the record of every change the engine made. One record, three
+//! consumers: the gateway pushes it to sockets, persistence appends it to the
+//! log (replaying the log rebuilds the state), metrics count it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
+
+/// One change, stamped with its place in the engine's total order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Strictly increasing across the whole engine: the log must keep this order.
+    pub seq: u64,
+    pub at: Millis,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A worker appeared or its skills changed.
+    WorkerRegistered {
+        worker_id: WorkerId,
+        skills: Vec<Skill>,
+    },
+    JobCreated {
+        job_id: JobId,
+        resident_id: ResidentId,
+        lat: f64,
+        lng: f64,
+        skill: Skill,
+        description: String,
+        search_deadline: Millis,
+    },
+    JobOffered {
+        job_id: JobId,
+        worker_id: WorkerId,
+        expires_at: Millis,
+        distance_m: f64,
+    },
+    OfferRevoked {
+        job_id: JobId,
+        worker_id: WorkerId,
+        reason: RevokeReason,
+    },
+    JobAccepted {
+        job_id: JobId,
+        worker_id: WorkerId,
+    },
+    WorkerArrived {
+        job_id: JobId,
+        worker_id: WorkerId,
+    },
+    JobCompleted {
+        job_id: JobId,
+        worker_id: WorkerId,
+        fare_cents: i64,
+    },
+    /// `worker_id` is the worker released by the cancel (accepted or arrived).
+    JobCancelled {
+        job_id: JobId,
+        worker_id: Option<WorkerId>,
+        reason: Option<String>,
+    },
+    /// Not accepted within the search timeout: a dead letter.
+    JobUnmatched { job_id: JobId },
+    /// Ops sent a dead letter back to searching.
+    JobRetried {
+        job_id: JobId,
+        search_deadline: Millis,
+    },
+}
+
+/// Why an offer ended without acceptance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    Declined,
+    /// No answer within the offer timeout.
+    Expired,
+    Cancelled,
+    /// The job ran out of search time while this offer was open.
+    SearchTimeout,
+    /// The process restarted while the offer was open.
+    Restart,
+}
+
+impl RevokeReason {
+    /// The reason as the API's `offer_revoked` message names it.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            RevokeReason::Declined => "declined",
+            RevokeReason::Expired | RevokeReason::SearchTimeout | RevokeReason::Restart => {
+                "expired"
+            }
+            RevokeReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl EventKind {
+    /// The job this event is about, if any.
+    pub fn job_id(&self) -> Option<&JobId> {
+        match self {
+            EventKind::WorkerRegistered { .. } => None,
+            EventKind::JobCreated { job_id, .. }
+            | EventKind::JobOffered { job_id, .. }
+            | EventKind::OfferRevoked { job_id, .. }
+            | EventKind::JobAccepted { job_id, .. }
+            | EventKind::WorkerArrived { job_id, .. }
+            | EventKind::JobCompleted { job_id, .. }
+            | EventKind::JobCancelled { job_id, .. }
+            | EventKind::JobUnmatched { job_id }
+            | EventKind::JobRetried { job_id, .. } => Some(job_id),
+        }
+    }
+
+    /// Short snake_case name, for metrics labels and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::WorkerRegistered { .. } => "worker_registered",
+            EventKind::JobCreated { .. } => "job_created",
+            EventKind::JobOffered { .. } => "job_offered",
+            EventKind::OfferRevoked { .. } => "offer_revoked",
+            EventKind::JobAccepted { .. } => "job_accepted",
+            EventKind::WorkerArrived { .. } => "worker_arrived",
+            EventKind::JobCompleted { .. } => "job_completed",
+            EventKind::JobCancelled { .. } => "job_cancelled",
+            EventKind::JobUnmatched { .. } => "job_unmatched",
+            EventKind::JobRetried { .. } => "job_retried",
+        }
+    }
+}

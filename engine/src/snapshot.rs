@@ -1,0 +1,140 @@
+//! Export and rebuild the whole engine state, and replay events on top.
+//!
+//! A snapshot is a plain serde value: persistence encodes it, stores it with
+//! the sequence number it covers, and on start hands it back with the events
+//! logged after it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::EngineConfig;
+use crate::engine::{view, Engine};
+use crate::error::EngineError;
+use crate::event::Event;
+use crate::geo::LatLng;
+use crate::job::Job;
+use crate::types::{Millis, Skill, WorkerId};
+use crate::worker::{Fix, AVAILABLE, CONNECTED, RESERVED};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The last event this snapshot includes.
+    pub last_seq: u64,
+    pub workers: Vec<WorkerSnapshot>,
+    /// Every job, oldest first.
+    pub jobs: Vec<Job>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSnapshot {
+    pub id: WorkerId,
+    pub skills: Vec<Skill>,
+    pub connected: bool,
+    pub available: bool,
+    /// Last position: soft state, carried so a restart can match at once.
+    pub position: Option<PositionSnapshot>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PositionSnapshot {
+    pub lat: f64,
+    pub lng: f64,
+    pub at: Millis,
+}
+
+impl Engine {
+    /// A consistent copy of the state: taken under the job lock, so no job
+    /// event is half in it.
+    pub fn snapshot(&self) -> Snapshot {
+        let t = self.jobs.lock();
+        let mut workers: Vec<WorkerSnapshot> = self
+            .workers
+            .iter()
+            .map(|e| {
+                let v = view(&e.shared);
+                WorkerSnapshot {
+                    id: v.id,
+                    skills: v.skills,
+                    connected: v.connected,
+                    available: v.available,
+                    position: v.position.map(|(lat, lng, at)| PositionSnapshot { lat, lng, at }),
+                }
+            })
+            .collect();
+        workers.sort_by(|a, b| a.id.cmp(&b.id));
+        Snapshot {
+            last_seq: t.last_event,
+            workers,
+            jobs: t.jobs.values().cloned().collect(),
+        }
+    }
+
+    /// Rebuilds an engine from a snapshot, checking that it is consistent.
+    pub fn restore(cfg: EngineConfig, snap: &Snapshot) -> Result<Engine, EngineError> {
+        let engine = Engine::new(cfg).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+        for w in &snap.workers {
+            engine.register_locked(&w.id, &w.skills);
+            let mut e = engine.workers.get_mut(&w.id).expect("just registered");
+            let mut flags = 0;
+            if w.connected {
+                flags |= CONNECTED;
+            }
+            if w.available {
+                flags |= AVAILABLE;
+            }
+            e.shared.set_flag(flags, true);
+            if let Some(p) = w.position {
+                let ll = LatLng::new(p.lat, p.lng)
+                    .map_err(|_| EngineError::Corrupt(format!("worker {} position", w.id)))?;
+                *e.shared.fix.lock_write() = Fix {
+                    unit: ll.to_unit(),
+                    lat: p.lat,
+                    lng: p.lng,
+                    at: p.at,
+                };
+                let filed = engine.index.file(&e.shared, ll);
+                e.filed = Some(filed);
+            }
+        }
+        {
+            let mut t = engine.jobs.lock();
+            t.last_event = snap.last_seq;
+            for job in &snap.jobs {
+                engine.insert_restored(&mut t, job.clone())?;
+            }
+        }
+        Ok(engine)
+    }
+
+    /// Applies logged events after the snapshot. Events the snapshot already
+    /// covers are skipped; a gap or an impossible event is an error.
+    pub fn replay<'a>(&self, events: impl IntoIterator<Item = &'a Event>) -> Result<u64, EngineError> {
+        let mut t = self.jobs.lock();
+        let mut applied = 0;
+        for ev in events {
+            if ev.seq <= t.last_event {
+                continue;
+            }
+            self.apply(&mut t, ev)?;
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// The sequence number of the last event applied.
+    pub fn last_seq(&self) -> u64 {
+        self.jobs.lock().last_event
+    }
+
+    /// Workers holding an offered or active job, by id: what the
+    /// reservation bits say, to check against the jobs.
+    pub fn reserved_workers(&self) -> Vec<WorkerId> {
+        let mut v: Vec<WorkerId> = self
+            .workers
+            .iter()
+            .filter(|e| e.shared.state() & RESERVED != 0)
+            .map(|e| e.key().clone())
+            .collect();
+        v.sort();
+        v
+    }
+}

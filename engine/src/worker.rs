@@ -1,0 +1,145 @@
+//! What the engine knows about one worker, shared between the position path,
+//! the spatial index and the matcher without any global lock.
+//!
+//! * `state` is one atomic word: connected, available and reserved bits.
+//!   Reservation is a compare-and-swap on it, so a worker can be taken by one
+//!   job only, however many threads match at once.
+//! * `fix` is the last reported position behind a seqlock: the owner writes
+//!   it without blocking readers, and matchers never see a torn position.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use parking_lot::RwLock;
+use seqlock::SeqLock;
+
+use crate::geo::Unit;
+use crate::types::{Millis, Skill, WorkerId};
+
+/// The worker holds an open socket (set by the gateway).
+pub const CONNECTED: u8 = 1;
+/// The worker has said it takes jobs.
+pub const AVAILABLE: u8 = 2;
+/// The worker holds an offered or active job.
+pub const RESERVED: u8 = 4;
+
+/// A worker's last reported position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fix {
+    pub unit: Unit,
+    pub lat: f64,
+    pub lng: f64,
+    /// When it was reported; `Millis(i64::MIN)` when never.
+    pub at: Millis,
+}
+
+impl Fix {
+    pub const NONE: Fix = Fix {
+        unit: Unit([0.0; 3]),
+        lat: 0.0,
+        lng: 0.0,
+        at: Millis(i64::MIN),
+    };
+    pub fn is_set(&self) -> bool {
+        self.at.0 != i64::MIN
+    }
+}
+
+/// Interned skill number; its bit in a 64-bit mask is `id % 64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SkillId(pub u32);
+
+impl SkillId {
+    #[inline]
+    pub fn bit(self) -> u64 {
+        1u64 << (self.0 % 64)
+    }
+}
+
+/// The worker as the index and the matcher see it.
+pub struct WorkerShared {
+    pub id: WorkerId,
+    /// Sorted interned skills: exact membership test.
+    pub skills: Box<[SkillId]>,
+    /// Bloom-style mask of `skills`: a one-instruction pre-filter in the scan.
+    pub mask: u64,
+    pub skill_names: Box<[Skill]>,
+    pub state: AtomicU8,
+    pub fix: SeqLock<Fix>,
+}
+
+impl WorkerShared {
+    pub fn new(id: WorkerId, skills: Box<[SkillId]>, skill_names: Box<[Skill]>) -> Self {
+        let mask = skills.iter().fold(0, |m, s| m | s.bit());
+        WorkerShared {
+            id,
+            skills,
+            mask,
+            skill_names,
+            state: AtomicU8::new(0),
+            fix: SeqLock::new(Fix::NONE),
+        }
+    }
+
+    #[inline]
+    pub fn has_skill(&self, s: SkillId) -> bool {
+        self.mask & s.bit() != 0 && self.skills.binary_search(&s).is_ok()
+    }
+
+    #[inline]
+    pub fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Takes the worker for a job if it is connected, available and free.
+    /// Fails when any of those changed since the matcher looked.
+    pub fn try_reserve(&self) -> bool {
+        let mut cur = self.state();
+        loop {
+            if cur & (CONNECTED | AVAILABLE | RESERVED) != CONNECTED | AVAILABLE {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                cur,
+                cur | RESERVED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Sets or clears flag bits; returns the previous state.
+    pub fn set_flag(&self, flag: u8, on: bool) -> u8 {
+        if on {
+            self.state.fetch_or(flag, Ordering::AcqRel)
+        } else {
+            self.state.fetch_and(!flag, Ordering::AcqRel)
+        }
+    }
+}
+
+/// Skill interner: names to small numbers, so the hot scan compares integers.
+#[derive(Default)]
+pub struct SkillTable {
+    ids: RwLock<HashMap<Skill, SkillId>>,
+}
+
+impl SkillTable {
+    /// The id of a skill, interning it when new.
+    pub fn intern(&self, s: &Skill) -> SkillId {
+        if let Some(id) = self.ids.read().get(s) {
+            return *id;
+        }
+        let mut w = self.ids.write();
+        let next = SkillId(w.len() as u32);
+        *w.entry(s.clone()).or_insert(next)
+    }
+
+    /// The id of a skill no worker has ever had is `None`: nobody can match it.
+    pub fn get(&self, s: &Skill) -> Option<SkillId> {
+        self.ids.read().get(s).copied()
+    }
+}
