@@ -481,7 +481,7 @@ mod tests {
         for r in [5u8, 6, 7, 8, 9, 10] {
             let res = Resolution::try_from(r).unwrap();
             let r_max = res.edge_length_m() * R_MAX_FACTOR;
-            let mut check = |cell: CellIndex| {
+            let check = |cell: CellIndex| {
                 let c = Unit::from_h3(h3o::LatLng::from(cell));
                 for v in cell.boundary().iter() {
                     let d = c.distance_m(Unit::from_h3(*v));

@@ -14,13 +14,13 @@
 //! * [`job`] — [`Job`], [`JobStatus`], the one transition function
 //!   [`job::next`], and [`Billing`].
 //! * [`event`] — [`Event`]: the record of every change.
-//! * [`engine`] — [`Engine`]: commands, the event applier, queries.
+//! * `engine` — [`Engine`]: commands, the event applier, queries.
 //! * [`snapshot`] — export, restore and replay.
 //! * [`config`] — [`EngineConfig`].
 //! * [`error`] — [`EngineError`].
 
 pub mod config;
-pub mod engine;
+mod engine;
 pub mod error;
 pub mod event;
 pub mod geo;
