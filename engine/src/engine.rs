@@ -1030,6 +1030,31 @@ impl Engine {
         self.workers.get(id).map(|e| view(&e.shared))
     }
 
+    /// Who a job for `skill` at this place would be offered to now, and how
+    /// far away: the matcher without the reservation. Nobody is taken.
+    pub fn nearest_matchable(
+        &self,
+        lat: f64,
+        lng: f64,
+        skill: &Skill,
+        now: Millis,
+    ) -> Result<Option<(WorkerId, f64)>, EngineError> {
+        let q = LatLng::new(lat, lng).map_err(bad_coord)?;
+        let Some(skill) = self.skills.get(skill) else {
+            return Ok(None);
+        };
+        let f = Filter {
+            skill,
+            fresh_after: now.minus_secs(self.cfg.stale_after_s),
+            excluded: &[],
+            max_radius_m: self.cfg.max_radius_m,
+        };
+        Ok(self
+            .index
+            .nearest(q, &f)
+            .map(|b| (b.worker.id.clone(), b.distance_m())))
+    }
+
     /// Workers with a known position within `radius_m`, nearest first, whatever their state.
     pub fn nearby(
         &self,

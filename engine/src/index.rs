@@ -18,14 +18,21 @@
 //! After scanning the disk `D_k` (all cells within grid distance `k` of the
 //! query's cell `c0`), any unscanned worker `p` lies in a cell outside `D_k`;
 //! the geodesic from the query `q` to `p` leaves `D_k` at a point `x` of a
-//! cell at grid distance `k + 1`. So
-//! `dist(q, p) ≥ min_{c ∈ ring k+1} dist(center(c0), center(c)) − dist(q, center(c0)) − R`
-//! where `R` bounds the distance from a cell's centre to its boundary. The
-//! search stops once the best candidate is no farther than that bound: it
-//! always looks at the ring beyond the last one scanned. `R` is 1.25× H3's
-//! average edge length; the largest centre-to-vertex distance measured over
-//! every pentagon neighbourhood and 200k random cells per resolution is 1.10×
-//! (see `r_max_bounds_every_sampled_cell`).
+//! cell `c` at grid distance `k + 1`. So
+//! `dist(q, p) ≥ dist(center(c0), center(c)) − dist(q, center(c0)) − R`,
+//! where `R` bounds the distance from any cell's centre to its boundary, and
+//! `dist(center(c0), center(c)) ≥ γ · (k + 1) · e` for a cell `k + 1` rings
+//! out, `e` being H3's average edge length at the resolution. The search
+//! stops once the best candidate is no farther than that bound: it always
+//! accounts for the ring beyond the last one scanned.
+//!
+//! The two constants are measured, then given a margin, and the tests check
+//! them on every pentagon neighbourhood and thousands of random cells per
+//! resolution (`r_max_bounds_every_sampled_cell`,
+//! `ring_distance_bound_holds`): the largest centre-to-vertex distance is
+//! 1.10 e (we use `R` = 1.25 e) and the nearest centre `j` rings out is never
+//! closer than 1.05 j e (we use `γ` = 0.95). Regular hexagons would give
+//! 1.0 e and 1.5 j e; the worst cases sit next to the twelve pentagons.
 
 use std::sync::Arc;
 
@@ -40,8 +47,8 @@ use crate::worker::{SkillId, WorkerShared, AVAILABLE, CONNECTED, RESERVED};
 const SLACK_M: f64 = 0.5;
 /// Centre-to-boundary bound as a multiple of H3's average edge length.
 const R_MAX_FACTOR: f64 = 1.25;
-/// The ring cache is dropped when it holds more origins than this.
-const RING_CACHE_MAX: usize = 250_000;
+/// Lower bound of the nearest centre `j` rings out, in units of `j × edge`.
+const GAMMA: f64 = 0.95;
 
 type Slot = Arc<WorkerShared>;
 
@@ -105,82 +112,42 @@ pub struct Filed {
     pub inside_c2: f64,
 }
 
-/// Cells around one origin cell, ring by ring, with their nearest centres.
-struct Rings {
-    center: Unit,
-    rings: Vec<Box<[CellIndex]>>,
-    /// `min_m[k]`: smallest centre-to-centre distance from the origin to ring `k`.
-    min_m: Vec<f64>,
-}
-
-impl Rings {
-    fn new(origin: CellIndex) -> Rings {
-        Rings {
-            center: Unit::from_h3(h3o::LatLng::from(origin)),
-            rings: vec![Box::new([origin])],
-            min_m: vec![0.0],
-        }
-    }
-
-    fn extended(&self, origin: CellIndex, upto: usize) -> Rings {
-        let mut rings = self.rings.clone();
-        let mut min_m = self.min_m.clone();
-        for k in rings.len()..=upto {
-            let cells = ring(origin, k as u32);
-            let m = cells
-                .iter()
-                .map(|c| self.center.distance_m(Unit::from_h3(h3o::LatLng::from(*c))))
-                .fold(f64::INFINITY, f64::min);
-            rings.push(cells.into_boxed_slice());
-            min_m.push(m);
-        }
-        Rings {
-            center: self.center,
-            rings,
-            min_m,
+/// The cells at exactly grid distance `k` from `origin`, pentagons included.
+fn ring_into(origin: CellIndex, k: u32, out: &mut Vec<CellIndex>) {
+    out.clear();
+    for c in origin.grid_ring_fast(k) {
+        match c {
+            Some(c) => out.push(c),
+            None => {
+                // Pentagon distortion: the slow, always-correct walk.
+                out.clear();
+                out.extend(origin.grid_ring::<Vec<_>>(k));
+                return;
+            }
         }
     }
 }
 
-/// The cells at exactly grid distance `k`, pentagons included.
-fn ring(origin: CellIndex, k: u32) -> Vec<CellIndex> {
-    origin.grid_ring::<Vec<_>>(k)
-}
-
-/// One resolution's worth of ring geometry, cached per origin cell.
+/// One resolution's constants for the stop rule.
 struct Level {
     res: Resolution,
+    edge_m: f64,
     r_max_m: f64,
-    cache: DashMap<CellIndex, Arc<Rings>>,
 }
 
 impl Level {
     fn new(res: Resolution) -> Level {
         Level {
             res,
+            edge_m: res.edge_length_m(),
             r_max_m: res.edge_length_m() * R_MAX_FACTOR,
-            cache: DashMap::with_shard_amount(64),
         }
     }
 
-    /// Ring geometry of `origin` with at least rings `0..=upto`.
-    fn rings(&self, origin: CellIndex, upto: usize) -> Arc<Rings> {
-        if let Some(r) = self.cache.get(&origin) {
-            if r.rings.len() > upto {
-                return r.clone();
-            }
-        }
-        if self.cache.len() > RING_CACHE_MAX {
-            self.cache.clear();
-        }
-        let mut e = self
-            .cache
-            .entry(origin)
-            .or_insert_with(|| Arc::new(Rings::new(origin)));
-        if e.rings.len() <= upto {
-            *e = Arc::new(e.extended(origin, upto + 2));
-        }
-        e.clone()
+    /// No worker outside the first `k + 1` rings around the query's cell is nearer than this.
+    #[inline]
+    fn bound_m(&self, k: usize, offset_m: f64) -> f64 {
+        GAMMA * (k + 1) as f64 * self.edge_m - offset_m - self.r_max_m - SLACK_M
     }
 }
 
@@ -325,18 +292,20 @@ impl SpatialIndex {
         ring_budget: Option<usize>,
         mut scan: impl FnMut(CellIndex, &mut Option<Best>),
     ) -> Settled {
-        let mut geo = level.rings(origin, ring_budget.unwrap_or(2));
-        let offset_m = q.distance_m(geo.center);
+        let center = Unit::from_h3(h3o::LatLng::from(origin));
+        let offset_m = q.distance_m(center);
+        let mut cells = Vec::with_capacity(64);
         let mut k = 0usize;
         loop {
-            if geo.rings.len() <= k + 1 {
-                geo = level.rings(origin, k + 1);
+            ring_into(origin, k as u32, &mut cells);
+            if cells.is_empty() {
+                // The rings have gone round the globe.
+                return Settled::Yes;
             }
-            for &cell in geo.rings[k].iter() {
+            for &cell in &cells {
                 scan(cell, best);
             }
-            // Nothing outside the scanned disk is nearer than this.
-            let bound = geo.min_m[k + 1] - offset_m - level.r_max_m - SLACK_M;
+            let bound = level.bound_m(k, offset_m);
             if bound > f.max_radius_m {
                 return Settled::Yes;
             }
@@ -349,10 +318,6 @@ impl SpatialIndex {
             if ring_budget.is_some_and(|n| k >= n) {
                 return Settled::No;
             }
-            // A ring that reaches around the globe settles everything.
-            if geo.rings[k].is_empty() {
-                return Settled::Yes;
-            }
         }
     }
 
@@ -364,14 +329,15 @@ impl SpatialIndex {
         let max_c2 = crate::geo::m_to_chord2(radius_m);
         let level = &self.fine_level;
         let mut found: Vec<(f64, Slot)> = Vec::new();
-        let mut geo = level.rings(origin, 2);
-        let offset_m = qu.distance_m(geo.center);
+        let offset_m = qu.distance_m(Unit::from_h3(h3o::LatLng::from(origin)));
+        let mut cells = Vec::with_capacity(64);
         let mut k = 0usize;
         loop {
-            if geo.rings.len() <= k + 1 {
-                geo = level.rings(origin, k + 1);
+            ring_into(origin, k as u32, &mut cells);
+            if cells.is_empty() {
+                break;
             }
-            for cell in geo.rings[k].iter() {
+            for cell in &cells {
                 if let Some(b) = self.fine.get(cell) {
                     for w in b.iter() {
                         let fix = w.fix.read();
@@ -382,14 +348,14 @@ impl SpatialIndex {
                     }
                 }
             }
-            let bound = geo.min_m[k + 1] - offset_m - level.r_max_m - SLACK_M;
+            let bound = level.bound_m(k, offset_m);
             let kth_m = if limit > 0 && found.len() >= limit {
-                found.select_nth_unstable_by(limit - 1, |a, b| cmp_c2(a, b));
+                found.select_nth_unstable_by(limit - 1, cmp_c2);
                 chord2_to_m(found[limit - 1].0)
             } else {
                 f64::INFINITY
             };
-            if bound > radius_m || bound >= kth_m || geo.rings[k + 1].is_empty() {
+            if bound > radius_m || bound >= kth_m {
                 break;
             }
             k += 1;
@@ -495,6 +461,39 @@ mod tests {
             }
             for _ in 0..20_000 {
                 check(random_point(&mut seed).to_h3().to_cell(res));
+            }
+        }
+    }
+
+    /// The stop rule needs the nearest centre `j` rings out to be at least
+    /// `GAMMA × j × edge` away, everywhere.
+    #[test]
+    fn ring_distance_bound_holds() {
+        let mut seed = 0x1234_5678_9abc_def1;
+        for r in [4u8, 5, 6, 7, 8, 9, 10] {
+            let res = Resolution::try_from(r).unwrap();
+            let edge = res.edge_length_m();
+            let check = |c0: CellIndex, rings: u32| {
+                let c = Unit::from_h3(h3o::LatLng::from(c0));
+                let mut cells = Vec::new();
+                for j in 1..=rings {
+                    ring_into(c0, j, &mut cells);
+                    for cell in &cells {
+                        let d = c.distance_m(Unit::from_h3(h3o::LatLng::from(*cell)));
+                        assert!(
+                            d >= GAMMA * j as f64 * edge * 1.05,
+                            "res {r} origin {c0} ring {j}: {d} m"
+                        );
+                    }
+                }
+            };
+            for p in res.pentagons() {
+                for c in p.grid_disk::<Vec<_>>(3) {
+                    check(c, 12);
+                }
+            }
+            for _ in 0..400 {
+                check(random_point(&mut seed).to_h3().to_cell(res), 8);
             }
         }
     }

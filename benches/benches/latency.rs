@@ -1,0 +1,227 @@
+//! Latency percentiles and update throughput, the figures BENCHMARKS.md
+//! quotes. Criterion reports means; a dispatch target is a tail, so this
+//! harness times every query on its own into an HdrHistogram.
+//!
+//! `cargo bench -p dispatchd-benches --bench latency`
+//! Env: `SIZES=1000,10000` to pick fleet sizes, `SWEEP=1` to compare index
+//! resolutions, `UPDATES=n` updates per throughput run.
+
+use std::sync::Barrier;
+use std::time::Instant;
+
+use dispatchd_benches::*;
+use engine::{Engine, EngineConfig, IndexConfig, Millis, WorkerId};
+use hdrhistogram::Histogram;
+
+fn env_sizes() -> Vec<usize> {
+    std::env::var("SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000, 100_000, 1_000_000])
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+struct Lat {
+    p50: u64,
+    p99: u64,
+    p999: u64,
+    mean: f64,
+}
+
+fn time_queries(queries: &[Query], n: usize, mut f: impl FnMut(Query)) -> Lat {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap();
+    // Warm up caches (ring geometry, branch predictors) on the same queries.
+    for q in queries.iter().take(n.min(512)) {
+        f(*q);
+    }
+    for q in queries.iter().cycle().take(n) {
+        let t = Instant::now();
+        f(*q);
+        h.record(t.elapsed().as_nanos().max(1) as u64).unwrap();
+    }
+    Lat {
+        p50: h.value_at_quantile(0.50),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        mean: h.mean(),
+    }
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.2}", ns as f64 / 1000.0)
+}
+
+fn matching() {
+    let fresh_after = NOW.minus_secs(30);
+    println!("## Match latency (µs per query; every query timed alone)\n");
+    println!("| scenario | workers | impl | p50 | p99 | p99.9 | mean | p50 ratio | p99 ratio |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    for shape in [Shape::Dense, Shape::Sparse, Shape::Rare] {
+        for n in env_sizes() {
+            let s = scenario(shape, n, 20_000);
+            let before = rss_bytes();
+            let e = build_engine(&s, EngineConfig::default());
+            let engine_bytes = rss_bytes().saturating_sub(before);
+            let rtree = RTreeBaseline::new(&s, 20_000.0);
+            let brute = BruteForce::new(&s, 20_000.0);
+            // Same answers first: the comparison is only fair if all three agree.
+            let mut found = 0;
+            for q in s.queries.iter().take(300) {
+                let want = brute.nearest(*q, fresh_after);
+                assert_eq!(engine_nearest(&e, *q), want, "{} {n}: engine vs brute", s.name);
+                assert_eq!(rtree.nearest(*q, fresh_after), want, "{} {n}: rtree vs brute", s.name);
+                found += want.is_some() as usize;
+            }
+            let queries = 20_000;
+            let d = time_queries(&s.queries, queries, |q| {
+                std::hint::black_box(engine_nearest(&e, q));
+            });
+            let r = time_queries(&s.queries, queries, |q| {
+                std::hint::black_box(rtree.nearest(q, fresh_after));
+            });
+            let brute_n = if n >= 1_000_000 { 300 } else if n >= 100_000 { 2_000 } else { queries };
+            let b = time_queries(&s.queries, brute_n, |q| {
+                std::hint::black_box(brute.nearest(q, fresh_after));
+            });
+            for (name, l) in [("dispatchd", &d), ("rtree", &r), ("brute", &b)] {
+                let ratio = |x: u64, y: u64| format!("{:.1}×", x as f64 / y as f64);
+                let (rp50, rp99) = if name == "dispatchd" {
+                    ("1.0×".to_string(), "1.0×".to_string())
+                } else {
+                    (ratio(l.p50, d.p50), ratio(l.p99, d.p99))
+                };
+                println!(
+                    "| {} | {n} | {name} | {} | {} | {} | {:.2} | {rp50} | {rp99} |",
+                    s.name,
+                    us(l.p50),
+                    us(l.p99),
+                    us(l.p999),
+                    l.mean / 1000.0
+                );
+            }
+            eprintln!(
+                "{} {n}: {found}/300 queries had a match; engine RSS growth {:.1} MiB ({:.0} B/worker)",
+                s.name,
+                engine_bytes as f64 / 1048576.0,
+                engine_bytes as f64 / n as f64
+            );
+        }
+    }
+    println!("\nRatios are baseline ÷ dispatchd: above 1 means dispatchd is faster.\n");
+}
+
+/// Updates per second for workers walking a few metres per update.
+fn update_rate(e: &Engine, s: &Scenario, threads: usize, total: usize) -> f64 {
+    let ids: Vec<WorkerId> = (0..s.workers.len()).map(worker_id).collect();
+    let barrier = Barrier::new(threads);
+    let per = total / threads;
+    let start = std::sync::Mutex::new(None::<Instant>);
+    std::thread::scope(|sc| {
+        for t in 0..threads {
+            let (ids, barrier, start) = (&ids, &barrier, &start);
+            sc.spawn(move || {
+                let mut rng = Rng(1 + t as u64);
+                let mine: Vec<usize> = (t..ids.len()).step_by(threads).collect();
+                let mut pos: Vec<(f64, f64)> =
+                    mine.iter().map(|&i| (s.workers[i].lat, s.workers[i].lng)).collect();
+                let steps: Vec<(f64, f64)> = (0..4096)
+                    .map(|_| offset((0.0, 0.0), (rng.unit() - 0.5) * 6.0, (rng.unit() - 0.5) * 6.0))
+                    .collect();
+                barrier.wait();
+                start.lock().unwrap().get_or_insert_with(Instant::now);
+                let mut j = 0;
+                for k in 0..per {
+                    j = (j + 7919) % mine.len();
+                    let p = &mut pos[j];
+                    let st = steps[k % steps.len()];
+                    p.0 += st.0;
+                    p.1 += st.1;
+                    e.update_position(&ids[mine[j]], p.0, p.1, Millis(NOW.0 + k as i64 / 1000))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let elapsed = start.lock().unwrap().unwrap().elapsed();
+    (per * threads) as f64 / elapsed.as_secs_f64()
+}
+
+fn updates() {
+    let total: usize = std::env::var("UPDATES")
+        .ok()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(10_000_000);
+    println!("## Position updates (workers walking ±3 m per update, 100k-worker dense metro)\n");
+    println!("| threads | updates/s |");
+    println!("|---:|---:|");
+    let s = scenario(Shape::Dense, 100_000, 0);
+    let e = build_engine(&s, EngineConfig::default());
+    for threads in [1, 2] {
+        let rate = update_rate(&e, &s, threads, total);
+        println!("| {threads} | {:.2} M |", rate / 1e6);
+    }
+    println!();
+}
+
+fn sweep() {
+    println!("## Index resolution sweep (100k workers; p50 / p99 µs)\n");
+    println!("| fine | coarse | fine rings | dense p50 | dense p99 | rare p50 | rare p99 | sparse p99 | updates/s (1 thread) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let dense = scenario(Shape::Dense, 100_000, 20_000);
+    let rare = scenario(Shape::Rare, 100_000, 20_000);
+    let sparse = scenario(Shape::Sparse, 100_000, 20_000);
+    for fine in [8u8, 9, 10] {
+        for coarse in [5u8, 6, 7] {
+            if coarse >= fine {
+                continue;
+            }
+            for rings in [1u32, 2, 3, 4] {
+                let cfg = EngineConfig {
+                    index: IndexConfig {
+                        fine_res: fine,
+                        coarse_res: coarse,
+                        fine_rings: rings,
+                    },
+                    ..EngineConfig::default()
+                };
+                let run = |s: &Scenario| {
+                    let e = build_engine(s, cfg.clone());
+                    time_queries(&s.queries, 20_000, |q| {
+                        std::hint::black_box(engine_nearest(&e, q));
+                    })
+                };
+                let (d, r, sp) = (run(&dense), run(&rare), run(&sparse));
+                let e = build_engine(&dense, cfg.clone());
+                let rate = update_rate(&e, &dense, 1, 3_000_000);
+                println!(
+                    "| {fine} | {coarse} | {rings} | {} | {} | {} | {} | {} | {:.2} M |",
+                    us(d.p50),
+                    us(d.p99),
+                    us(r.p50),
+                    us(r.p99),
+                    us(sp.p99),
+                    rate / 1e6
+                );
+            }
+        }
+    }
+    println!();
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` probes with --list
+    }
+    if std::env::var("SWEEP").is_ok() {
+        sweep();
+        return;
+    }
+    matching();
+    updates();
+}
