@@ -16,6 +16,7 @@ fn sizes() -> Vec<usize> {
 }
 
 fn matching(c: &mut Criterion) {
+    let skills = skill_table();
     let fresh_after = NOW.minus_secs(30);
     for shape in [Shape::Dense, Shape::Sparse, Shape::Rare] {
         let mut g = c.benchmark_group(format!("match/{}", shape.name()));
@@ -31,7 +32,7 @@ fn matching(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new("dispatchd", n), |b| {
                 b.iter(|| {
                     i = (i + 1) % qs.len();
-                    black_box(engine_nearest(&e, qs[i]))
+                    black_box(engine_nearest(&e, &skills, qs[i]))
                 })
             });
             g.bench_function(BenchmarkId::new("rtree", n), |b| {

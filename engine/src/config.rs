@@ -39,8 +39,8 @@ pub struct IndexConfig {
 impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
-            fine_res: 9,
-            coarse_res: 6,
+            fine_res: 8,
+            coarse_res: 5,
             fine_rings: 3,
         }
     }

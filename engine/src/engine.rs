@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use ahash::RandomState;
 use dashmap::DashMap;
 use h3o::Resolution;
 use parking_lot::Mutex;
@@ -24,7 +25,7 @@ use crate::config::{ConfigError, EngineConfig};
 use crate::error::EngineError;
 use crate::event::{Event, EventKind, RevokeReason};
 use crate::geo::{m_to_chord2, LatLng, Unit};
-use crate::index::{Filed, Filter, SpatialIndex};
+use crate::index::{Filter, SpatialIndex};
 use crate::job::{next, Job, JobStatus, Pass, Step};
 use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
 use crate::worker::{Fix, SkillTable, WorkerShared, AVAILABLE, CONNECTED, RESERVED};
@@ -36,16 +37,22 @@ pub struct Engine {
     pub(crate) cfg: EngineConfig,
     pub(crate) skills: SkillTable,
     pub(crate) index: SpatialIndex,
-    pub(crate) workers: DashMap<WorkerId, WorkerEntry>,
+    pub(crate) workers: DashMap<WorkerId, Arc<WorkerShared>, RandomState>,
     pub(crate) jobs: Mutex<JobTable>,
     /// Number of searching jobs, read without the job lock so that worker
     /// updates skip the wake-up path when nothing waits.
     waiting: AtomicUsize,
 }
 
-pub(crate) struct WorkerEntry {
-    pub shared: Arc<WorkerShared>,
-    pub filed: Option<Filed>,
+/// A worker's registry entry, held by the gateway for the life of a
+/// connection so that position updates skip the id lookup.
+#[derive(Clone)]
+pub struct WorkerHandle(Arc<WorkerShared>);
+
+impl WorkerHandle {
+    pub fn id(&self) -> &WorkerId {
+        &self.0.id
+    }
 }
 
 /// A searching job, as the wake-up path needs it.
@@ -146,7 +153,7 @@ impl Engine {
             cfg,
             skills: SkillTable::default(),
             index,
-            workers: DashMap::with_shard_amount(128),
+            workers: DashMap::with_capacity_and_hasher_and_shard_amount(0, RandomState::new(), 128),
             jobs: Mutex::new(JobTable::default()),
             waiting: AtomicUsize::new(0),
         })
@@ -168,8 +175,8 @@ impl Engine {
         let mut skills = skills.to_vec();
         skills.sort();
         skills.dedup();
-        if let Some(e) = self.workers.get(id) {
-            if *e.shared.skill_names == *skills {
+        if let Some(w) = self.workers.get(id) {
+            if w.skill_names() == skills {
                 return Ok(Vec::new());
             }
         }
@@ -183,46 +190,40 @@ impl Engine {
         Ok(out)
     }
 
-    pub(crate) fn register_locked(&self, id: &WorkerId, skills: &[Skill]) {
-        let mut ids: Vec<_> = skills.iter().map(|s| self.skills.intern(s)).collect();
-        ids.sort();
-        ids.dedup();
-        let fresh = Arc::new(WorkerShared::new(
-            id.clone(),
-            ids.into_boxed_slice(),
-            skills.to_vec().into_boxed_slice(),
-        ));
+    pub(crate) fn register_locked(&self, id: &WorkerId, names: &[Skill]) {
+        let skills = self.skills.skills(names);
         match self.workers.entry(id.clone()) {
             dashmap::Entry::Vacant(v) => {
-                v.insert(WorkerEntry {
-                    shared: fresh,
-                    filed: None,
-                });
+                v.insert(Arc::new(WorkerShared::new(id.clone(), skills)));
             }
-            dashmap::Entry::Occupied(mut o) => {
-                // Same worker, new skills: carry state and position over and
-                // refile it under the new skill buckets.
-                let e = o.get_mut();
-                let fix = e.shared.fix.read();
-                fresh.state.store(e.shared.state(), Ordering::Release);
-                *fresh.fix.lock_write() = fix;
-                if let Some(f) = e.filed.take() {
-                    self.index.unfile(&e.shared, &f);
-                    e.filed = Some(self.index.file(
-                        &fresh,
-                        LatLng {
-                            lat: fix.lat,
-                            lng: fix.lng,
-                        },
-                    ));
+            dashmap::Entry::Occupied(o) => {
+                // New skills: refile under the new skill buckets and mask.
+                let w = o.get();
+                let mut place = w.place.lock();
+                if let Some(f) = place.take() {
+                    self.index.unfile(w, &f);
                 }
-                e.shared = fresh;
+                w.set_skills(skills);
+                let fix = w.fix.read();
+                if fix.is_set() {
+                    let ll = LatLng {
+                        lat: fix.lat,
+                        lng: fix.lng,
+                    };
+                    *place = Some(self.index.file(w, ll, fix.unit, fix.at));
+                }
             }
         }
     }
 
-    /// Records a position report. Cheap: no allocation, one registry shard
-    /// lock, and index work only when the worker leaves its cell.
+    /// The worker's handle, for [`Engine::update_position_of`].
+    pub fn worker_handle(&self, id: &WorkerId) -> Option<WorkerHandle> {
+        self.workers.get(id).map(|w| WorkerHandle(w.clone()))
+    }
+
+    /// Records a position report. Cheap: no allocation, one per-worker
+    /// lock, and index work beyond one bucket only when the worker leaves
+    /// its cell.
     pub fn update_position(
         &self,
         id: &WorkerId,
@@ -230,33 +231,53 @@ impl Engine {
         lng: f64,
         now: Millis,
     ) -> Result<Vec<Event>, EngineError> {
+        let wake = {
+            let w = self.workers.get(id).ok_or(EngineError::UnknownWorker)?;
+            self.move_worker(&w, lat, lng, now)?.then(|| w.clone())
+        };
+        Ok(match wake {
+            Some(w) => self.wake(&w, now),
+            None => Vec::new(),
+        })
+    }
+
+    /// [`Engine::update_position`] for a worker whose handle the caller holds.
+    pub fn update_position_of(
+        &self,
+        h: &WorkerHandle,
+        lat: f64,
+        lng: f64,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
+        if self.move_worker(&h.0, lat, lng, now)? {
+            return Ok(self.wake(&h.0, now));
+        }
+        Ok(Vec::new())
+    }
+
+    /// Stores the position and refiles; true when the worker may have just
+    /// become matchable for a waiting job (new cell, or no longer stale).
+    fn move_worker(&self, w: &Arc<WorkerShared>, lat: f64, lng: f64, now: Millis) -> Result<bool, EngineError> {
         let ll = LatLng::new(lat, lng).map_err(bad_coord)?;
         let unit = ll.to_unit();
-        let stale_before = now.minus_secs(self.cfg.stale_after_s);
-        let shared = {
-            let mut guard = self.workers.get_mut(id).ok_or(EngineError::UnknownWorker)?;
-            let e = &mut *guard;
-            let prev_at = e.shared.fix.read().at;
-            *e.shared.fix.lock_write() = Fix {
-                unit,
-                lat,
-                lng,
-                at: now,
-            };
-            let moved = match &mut e.filed {
-                Some(f) => self.index.refile(&e.shared, f, ll, unit),
-                None => {
-                    e.filed = Some(self.index.file(&e.shared, ll));
-                    true
-                }
-            };
-            let became_fresh = prev_at < stale_before;
-            if self.waiting.load(Ordering::Acquire) == 0 || !(moved || became_fresh) {
-                return Ok(Vec::new());
-            }
-            e.shared.clone()
+        let mut place = w.place.lock();
+        let prev_at = w.fix.read().at;
+        *w.fix.lock_write() = Fix {
+            unit,
+            lat,
+            lng,
+            at: now,
         };
-        Ok(self.wake(&shared, now))
+        let moved = match &mut *place {
+            Some(f) => self.index.refile(w, f, ll, unit, now),
+            None => {
+                *place = Some(self.index.file(w, ll, unit, now));
+                true
+            }
+        };
+        drop(place);
+        let became_fresh = prev_at < now.minus_secs(self.cfg.stale_after_s);
+        Ok(self.waiting.load(Ordering::Acquire) > 0 && (moved || became_fresh))
     }
 
     pub fn set_available(
@@ -285,12 +306,7 @@ impl Engine {
         on: bool,
         now: Millis,
     ) -> Result<Vec<Event>, EngineError> {
-        let shared = self
-            .workers
-            .get(id)
-            .ok_or(EngineError::UnknownWorker)?
-            .shared
-            .clone();
+        let shared = self.workers.get(id).ok_or(EngineError::UnknownWorker)?.clone();
         let before = shared.set_flag(flag, on);
         if on && before & flag == 0 {
             return Ok(self.wake(&shared, now));
@@ -624,7 +640,7 @@ impl Engine {
     }
 
     fn wake_locked(&self, t: &mut JobTable, out: &mut Vec<Event>, w: &WorkerId, now: Millis) {
-        let shared = self.workers.get(w).map(|e| e.shared.clone());
+        let shared = self.workers.get(w).map(|e| e.clone());
         if let Some(shared) = shared {
             self.offer_waiting(t, out, &shared, now);
         }
@@ -643,7 +659,7 @@ impl Engine {
             .filter(|(seq, wait)| {
                 let job = &t.jobs[seq];
                 wait.unit.chord2(at) <= max_c2
-                    && w.skill_names.contains(&job.skill)
+                    && w.has_skill_named(&job.skill)
                     && job.pass_of(&w.id).is_none()
             })
             .map(|(s, _)| *s)
@@ -916,13 +932,13 @@ impl Engine {
         if let Some(w) = release {
             t.holding.remove(&w);
             if let Some(e) = self.workers.get(&w) {
-                e.shared.set_flag(RESERVED, false);
+                e.set_flag(RESERVED, false);
             }
         }
         if let Some(w) = hold {
             t.by_worker.entry(w.clone()).or_default().insert(seq);
             if let Some(e) = self.workers.get(&w) {
-                e.shared.set_flag(RESERVED, true);
+                e.set_flag(RESERVED, true);
             }
             t.holding.insert(w, seq);
         }
@@ -945,7 +961,7 @@ impl Engine {
                 return Err(corrupt("its worker holds another job"));
             }
             let e = self.workers.get(w).ok_or_else(|| corrupt("unknown worker"))?;
-            e.shared.set_flag(RESERVED, true);
+            e.set_flag(RESERVED, true);
             t.holding.insert(w.clone(), seq);
         }
         for w in job.worker_id.iter().chain(job.passed.iter().map(|(w, _)| w)) {
@@ -1027,7 +1043,7 @@ impl Engine {
     }
 
     pub fn worker(&self, id: &WorkerId) -> Option<WorkerView> {
-        self.workers.get(id).map(|e| view(&e.shared))
+        self.workers.get(id).map(|e| view(&e))
     }
 
     /// Who a job for `skill` at this place would be offered to now, and how
@@ -1100,7 +1116,7 @@ pub(crate) fn view(w: &WorkerShared) -> WorkerView {
     let fix = w.fix.read();
     WorkerView {
         id: w.id.clone(),
-        skills: w.skill_names.to_vec(),
+        skills: w.skill_names(),
         connected: s & CONNECTED != 0,
         available: s & AVAILABLE != 0,
         reserved: s & RESERVED != 0,

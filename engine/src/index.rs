@@ -2,17 +2,20 @@
 //!
 //! Two levels, both sharded `DashMap`s so that writers only lock the buckets
 //! they touch:
-//! * **fine** (`fine_res`, res 9 by default): `cell → [worker]`, every worker
+//! * **fine** (`fine_res`, res 8 by default, ~0.74 km² cells): `cell → [worker]`, every worker
 //!   with a position. Dense metros resolve here in a couple of rings.
-//! * **coarse** (`coarse_res`, res 6 by default): `(cell, skill) → [worker]`,
+//! * **coarse** (`coarse_res`, res 5 by default, ~250 km² cells): `(cell, skill) → [worker]`,
 //!   one entry per skill. When the fine search has not settled after
 //!   `fine_rings` rings (a rare skill, a sparse area), the search goes on here,
 //!   where each ring covers kilometres and holds only workers with the skill.
 //!
-//! Buckets hold pointers; the position itself lives in the worker's seqlock,
-//! so a move inside a cell writes no bucket at all. A worker changes bucket
-//! only when it leaves its fine cell, detected without H3 when the new point
-//! is inside the cell's inscribed circle (the cheap common case).
+//! Fine buckets hold each worker's position, skill mask and report time
+//! inline, so the dense scan reads contiguous memory and follows the pointer
+//! to the worker only for a candidate that would beat the best so far. Coarse
+//! buckets hold pointers only (they are scanned rarely and read the position
+//! from the worker's seqlock). A worker changes bucket only when it leaves its
+//! fine cell, detected without H3 while the new point is inside the cell's
+//! inscribed circle (the common case).
 //!
 //! ## Why the ring search is exact
 //! After scanning the disk `D_k` (all cells within grid distance `k` of the
@@ -34,8 +37,11 @@
 //! closer than 1.05 j e (we use `γ` = 0.95). Regular hexagons would give
 //! 1.0 e and 1.5 j e; the worst cases sit next to the twelve pentagons.
 
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use ahash::RandomState;
 use dashmap::DashMap;
 use h3o::{CellIndex, Resolution};
 
@@ -50,7 +56,16 @@ const R_MAX_FACTOR: f64 = 1.25;
 /// Lower bound of the nearest centre `j` rings out, in units of `j × edge`.
 const GAMMA: f64 = 0.95;
 
-type Slot = Arc<WorkerShared>;
+type Worker = Arc<WorkerShared>;
+
+/// A worker in a fine bucket: what the scan needs without leaving the bucket.
+#[derive(Clone)]
+struct Slot {
+    unit: Unit,
+    at: Millis,
+    mask: u64,
+    w: Worker,
+}
 
 /// Which workers a search may return.
 pub struct Filter<'a> {
@@ -63,29 +78,20 @@ pub struct Filter<'a> {
 }
 
 impl Filter<'_> {
+    /// The checks that need the worker itself: presence, availability,
+    /// reservation, the exact skill (the mask may collide) and exclusions.
     #[inline]
-    fn admits(&self, w: &WorkerShared) -> Option<Unit> {
-        if w.state() & (CONNECTED | AVAILABLE | RESERVED) != CONNECTED | AVAILABLE {
-            return None;
-        }
-        if !w.has_skill(self.skill) {
-            return None;
-        }
-        let fix = w.fix.read();
-        if fix.at < self.fresh_after || !fix.is_set() {
-            return None;
-        }
-        if self.excluded.iter().any(|e| *e == w.id) {
-            return None;
-        }
-        Some(fix.unit)
+    fn admits_worker(&self, w: &WorkerShared) -> bool {
+        w.state() & (CONNECTED | AVAILABLE | RESERVED) == CONNECTED | AVAILABLE
+            && w.has_skill(self.skill)
+            && !self.excluded.iter().any(|e| *e == w.id)
     }
 }
 
 /// The nearest admitted worker found so far.
 pub struct Best {
     pub c2: f64,
-    pub worker: Slot,
+    pub worker: Worker,
 }
 
 impl Best {
@@ -93,15 +99,15 @@ impl Best {
         chord2_to_m(self.c2)
     }
     #[inline]
-    fn beats(c2: f64, id: &WorkerId, cur: &Option<Best>) -> bool {
-        match cur {
+    fn beaten_by(best: &Option<Best>, c2: f64, w: &WorkerShared) -> bool {
+        match best {
             None => true,
-            Some(b) => c2 < b.c2 || (c2 == b.c2 && *id < b.worker.id),
+            Some(b) => c2 < b.c2 || (c2 == b.c2 && w.id < b.worker.id),
         }
     }
 }
 
-/// Where a worker is filed; kept by its owner in the registry.
+/// Where a worker is filed; kept in the worker's `place` mutex.
 #[derive(Debug, Clone, Copy)]
 pub struct Filed {
     pub fine: CellIndex,
@@ -144,6 +150,12 @@ impl Level {
         }
     }
 
+    /// Rings to scan before a candidate `d` metres away is proven nearest.
+    fn rings_to_prove(&self, d: f64, offset_m: f64) -> usize {
+        let k1 = (d + offset_m + self.r_max_m + SLACK_M) / (GAMMA * self.edge_m);
+        k1.ceil() as usize
+    }
+
     /// No worker outside the first `k + 1` rings around the query's cell is nearer than this.
     #[inline]
     fn bound_m(&self, k: usize, offset_m: f64) -> f64 {
@@ -155,8 +167,8 @@ pub struct SpatialIndex {
     fine_level: Level,
     coarse_level: Level,
     fine_rings: usize,
-    fine: DashMap<CellIndex, Vec<Slot>>,
-    coarse: DashMap<(CellIndex, SkillId), Vec<Slot>>,
+    fine: DashMap<CellIndex, Vec<Slot>, RandomState>,
+    coarse: DashMap<(CellIndex, SkillId), Vec<Worker>, RandomState>,
 }
 
 /// How a search at one level ended.
@@ -173,19 +185,18 @@ impl SpatialIndex {
             fine_level: Level::new(fine_res),
             coarse_level: Level::new(coarse_res),
             fine_rings: fine_rings.max(1) as usize,
-            fine: DashMap::with_shard_amount(128),
-            coarse: DashMap::with_shard_amount(64),
+            fine: DashMap::with_capacity_and_hasher_and_shard_amount(0, RandomState::new(), 256),
+            coarse: DashMap::with_capacity_and_hasher_and_shard_amount(0, RandomState::new(), 64),
         }
     }
 
-    /// Files a worker at `ll`; returns where. The caller holds the worker's
-    /// registry entry exclusively, so one worker is never filed twice at once.
-    pub fn file(&self, w: &Slot, ll: LatLng) -> Filed {
+    /// Files a worker at `ll`. The caller holds the worker's `place` lock.
+    pub fn file(&self, w: &Worker, ll: LatLng, unit: Unit, at: Millis) -> Filed {
         let h = ll.to_h3();
         let fine = h.to_cell(self.fine_level.res);
         let coarse = h.to_cell(self.coarse_level.res);
-        self.fine.entry(fine).or_default().push(w.clone());
-        for s in w.skills.iter() {
+        self.push_fine(fine, w, unit, at);
+        for s in w.skill_ids().iter() {
             self.coarse.entry((coarse, *s)).or_default().push(w.clone());
         }
         let (center, inside_c2) = inscribed(fine);
@@ -197,22 +208,29 @@ impl SpatialIndex {
         }
     }
 
-    /// Moves a filed worker to `ll` if that left its fine cell.
-    /// Returns true when the fine cell changed.
-    pub fn refile(&self, w: &Slot, filed: &mut Filed, ll: LatLng, unit: Unit) -> bool {
-        if unit.chord2(filed.center) <= filed.inside_c2 {
+    /// Records a new position of a filed worker, moving it if it left its
+    /// fine cell. Returns true when it changed cell. The caller holds the
+    /// worker's `place` lock.
+    pub fn refile(&self, w: &Worker, filed: &mut Filed, ll: LatLng, unit: Unit, at: Millis) -> bool {
+        let stays = unit.chord2(filed.center) <= filed.inside_c2 || {
+            let fine = ll.to_h3().to_cell(self.fine_level.res);
+            fine == filed.fine
+        };
+        if stays {
+            if let Some(mut b) = self.fine.get_mut(&filed.fine) {
+                let i = slot_of(&b, w);
+                b[i].unit = unit;
+                b[i].at = at;
+            }
             return false;
         }
         let h = ll.to_h3();
         let fine = h.to_cell(self.fine_level.res);
-        if fine == filed.fine {
-            return false;
-        }
-        self.fine.entry(fine).or_default().push(w.clone());
-        remove(&self.fine, &filed.fine, w);
+        self.push_fine(fine, w, unit, at);
+        self.remove_fine(&filed.fine, w);
         let coarse = h.to_cell(self.coarse_level.res);
         if coarse != filed.coarse {
-            for s in w.skills.iter() {
+            for s in w.skill_ids().iter() {
                 self.coarse.entry((coarse, *s)).or_default().push(w.clone());
                 remove(&self.coarse, &(filed.coarse, *s), w);
             }
@@ -228,10 +246,35 @@ impl SpatialIndex {
     }
 
     /// Takes a worker out of the index.
-    pub fn unfile(&self, w: &Slot, filed: &Filed) {
-        remove(&self.fine, &filed.fine, w);
-        for s in w.skills.iter() {
+    pub fn unfile(&self, w: &Worker, filed: &Filed) {
+        self.remove_fine(&filed.fine, w);
+        for s in w.skill_ids().iter() {
             remove(&self.coarse, &(filed.coarse, *s), w);
+        }
+    }
+
+    fn push_fine(&self, cell: CellIndex, w: &Worker, unit: Unit, at: Millis) {
+        let mut b = self.fine.entry(cell).or_default();
+        w.slot.store(b.len() as u32, Ordering::Relaxed);
+        b.push(Slot {
+            unit,
+            at,
+            mask: w.mask(),
+            w: w.clone(),
+        });
+    }
+
+    fn remove_fine(&self, cell: &CellIndex, w: &Worker) {
+        if let dashmap::Entry::Occupied(mut e) = self.fine.entry(*cell) {
+            let b = e.get_mut();
+            let i = slot_of(b, w);
+            b.swap_remove(i);
+            if let Some(moved) = b.get(i) {
+                moved.w.slot.store(i as u32, Ordering::Relaxed);
+            }
+            if b.is_empty() {
+                e.remove();
+            }
         }
     }
 
@@ -240,95 +283,48 @@ impl SpatialIndex {
         let qu = q.to_unit();
         let h = q.to_h3();
         let max_c2 = crate::geo::m_to_chord2(f.max_radius_m);
+        let bit = f.skill.bit();
         let mut best = None;
         let fine_origin = h.to_cell(self.fine_level.res);
-        let settled = self.search(
-            &self.fine_level,
-            fine_origin,
-            qu,
-            f,
-            &mut best,
-            Some(self.fine_rings),
-            |cell, best| {
-                if let Some(b) = self.fine.get(&cell) {
-                    let bit = f.skill.bit();
-                    for w in b.iter() {
-                        if w.mask & bit != 0 {
-                            consider(w, qu, f, max_c2, best);
-                        }
-                    }
+        let settled = search(&self.fine_level, fine_origin, qu, f, &mut best, Some(self.fine_rings), |cell, best| {
+            let Some(b) = self.fine.get(&cell) else { return };
+            for s in b.iter() {
+                if s.mask & bit == 0 || s.at < f.fresh_after {
+                    continue;
                 }
-            },
-        );
+                let c2 = qu.chord2(s.unit);
+                if c2 <= max_c2 && Best::beaten_by(best, c2, &s.w) && f.admits_worker(&s.w) {
+                    *best = Some(Best { c2, worker: s.w.clone() });
+                }
+            }
+        });
         if let Settled::No = settled {
             let coarse_origin = h.to_cell(self.coarse_level.res);
-            self.search(
-                &self.coarse_level,
-                coarse_origin,
-                qu,
-                f,
-                &mut best,
-                None,
-                |cell, best| {
-                    if let Some(b) = self.coarse.get(&(cell, f.skill)) {
-                        for w in b.iter() {
-                            consider(w, qu, f, max_c2, best);
-                        }
+            search(&self.coarse_level, coarse_origin, qu, f, &mut best, None, |cell, best| {
+                let Some(b) = self.coarse.get(&(cell, f.skill)) else { return };
+                for w in b.iter() {
+                    let fix = w.fix.read();
+                    if !fix.is_set() || fix.at < f.fresh_after {
+                        continue;
                     }
-                },
-            );
+                    let c2 = qu.chord2(fix.unit);
+                    if c2 <= max_c2 && Best::beaten_by(best, c2, w) && f.admits_worker(w) {
+                        *best = Some(Best { c2, worker: w.clone() });
+                    }
+                }
+            });
         }
         best
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn search(
-        &self,
-        level: &Level,
-        origin: CellIndex,
-        q: Unit,
-        f: &Filter<'_>,
-        best: &mut Option<Best>,
-        ring_budget: Option<usize>,
-        mut scan: impl FnMut(CellIndex, &mut Option<Best>),
-    ) -> Settled {
-        let center = Unit::from_h3(h3o::LatLng::from(origin));
-        let offset_m = q.distance_m(center);
-        let mut cells = Vec::with_capacity(64);
-        let mut k = 0usize;
-        loop {
-            ring_into(origin, k as u32, &mut cells);
-            if cells.is_empty() {
-                // The rings have gone round the globe.
-                return Settled::Yes;
-            }
-            for &cell in &cells {
-                scan(cell, best);
-            }
-            let bound = level.bound_m(k, offset_m);
-            if bound > f.max_radius_m {
-                return Settled::Yes;
-            }
-            if let Some(b) = best {
-                if b.distance_m() <= bound {
-                    return Settled::Yes;
-                }
-            }
-            k += 1;
-            if ring_budget.is_some_and(|n| k >= n) {
-                return Settled::No;
-            }
-        }
-    }
-
     /// Every filed worker within `radius_m`, nearest first, at most `limit`,
     /// whatever its state. For ops views; scans the fine level only.
-    pub fn within(&self, q: LatLng, radius_m: f64, limit: usize) -> Vec<(f64, Slot)> {
+    pub fn within(&self, q: LatLng, radius_m: f64, limit: usize) -> Vec<(f64, Worker)> {
         let qu = q.to_unit();
         let origin = q.to_h3().to_cell(self.fine_level.res);
         let max_c2 = crate::geo::m_to_chord2(radius_m);
         let level = &self.fine_level;
-        let mut found: Vec<(f64, Slot)> = Vec::new();
+        let mut found: Vec<(f64, Worker)> = Vec::new();
         let offset_m = qu.distance_m(Unit::from_h3(h3o::LatLng::from(origin)));
         let mut cells = Vec::with_capacity(64);
         let mut k = 0usize;
@@ -339,11 +335,10 @@ impl SpatialIndex {
             }
             for cell in &cells {
                 if let Some(b) = self.fine.get(cell) {
-                    for w in b.iter() {
-                        let fix = w.fix.read();
-                        let c2 = qu.chord2(fix.unit);
-                        if fix.is_set() && c2 <= max_c2 {
-                            found.push((c2, w.clone()));
+                    for s in b.iter() {
+                        let c2 = qu.chord2(s.unit);
+                        if c2 <= max_c2 {
+                            found.push((c2, s.w.clone()));
                         }
                     }
                 }
@@ -366,24 +361,66 @@ impl SpatialIndex {
     }
 }
 
-fn cmp_c2(a: &(f64, Slot), b: &(f64, Slot)) -> std::cmp::Ordering {
-    a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id))
-}
-
-#[inline]
-fn consider(w: &Slot, q: Unit, f: &Filter<'_>, max_c2: f64, best: &mut Option<Best>) {
-    if let Some(u) = f.admits(w) {
-        let c2 = q.chord2(u);
-        if c2 <= max_c2 && Best::beats(c2, &w.id, best) {
-            *best = Some(Best {
-                c2,
-                worker: w.clone(),
-            });
+/// Ring by ring around `origin` until nothing unscanned can matter.
+fn search(
+    level: &Level,
+    origin: CellIndex,
+    q: Unit,
+    f: &Filter<'_>,
+    best: &mut Option<Best>,
+    ring_budget: Option<usize>,
+    mut scan: impl FnMut(CellIndex, &mut Option<Best>),
+) -> Settled {
+    let center = Unit::from_h3(h3o::LatLng::from(origin));
+    let offset_m = q.distance_m(center);
+    let mut cells = Vec::with_capacity(64);
+    let mut k = 0usize;
+    loop {
+        ring_into(origin, k as u32, &mut cells);
+        if cells.is_empty() {
+            // The rings have gone round the globe.
+            return Settled::Yes;
+        }
+        for &cell in &cells {
+            scan(cell, best);
+        }
+        let bound = level.bound_m(k, offset_m);
+        if bound > f.max_radius_m {
+            return Settled::Yes;
+        }
+        if let Some(b) = best {
+            if b.distance_m() <= bound {
+                return Settled::Yes;
+            }
+        }
+        k += 1;
+        if let Some(n) = ring_budget {
+            // Out of budget; but a candidate in hand that a few more cheap
+            // rings would prove nearest is worth those rings.
+            let needed = best.as_ref().map_or(usize::MAX, |b| level.rings_to_prove(b.distance_m(), offset_m));
+            if k >= n && needed > 2 * n {
+                return Settled::No;
+            }
         }
     }
 }
 
-fn remove<K: std::hash::Hash + Eq + Copy>(map: &DashMap<K, Vec<Slot>>, key: &K, w: &Slot) {
+/// Where `w` sits in its fine bucket: the kept index, checked, or a scan.
+fn slot_of(b: &[Slot], w: &Worker) -> usize {
+    let i = w.slot.load(Ordering::Relaxed) as usize;
+    if b.get(i).is_some_and(|s| Arc::ptr_eq(&s.w, w)) {
+        return i;
+    }
+    b.iter()
+        .position(|s| Arc::ptr_eq(&s.w, w))
+        .expect("a filed worker is in its bucket")
+}
+
+fn cmp_c2(a: &(f64, Worker), b: &(f64, Worker)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id))
+}
+
+fn remove<K: Hash + Eq + Copy>(map: &DashMap<K, Vec<Worker>, RandomState>, key: &K, w: &Worker) {
     if let dashmap::Entry::Occupied(mut e) = map.entry(*key) {
         let v = e.get_mut();
         if let Some(i) = v.iter().position(|x| Arc::ptr_eq(x, w)) {

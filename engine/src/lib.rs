@@ -31,7 +31,7 @@ pub mod types;
 mod worker;
 
 pub use config::{ConfigError, EngineConfig, IndexConfig};
-pub use engine::{Engine, JobQuery, NearbyWorker, NewJob, Stats, Viewer, WorkerView};
+pub use engine::{Engine, JobQuery, NearbyWorker, NewJob, Stats, Viewer, WorkerHandle, WorkerView};
 pub use error::EngineError;
 pub use event::{Event, EventKind, RevokeReason};
 pub use job::{Billing, Job, JobStatus, Pass, Step};

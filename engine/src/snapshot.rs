@@ -50,7 +50,7 @@ impl Engine {
             .workers
             .iter()
             .map(|e| {
-                let v = view(&e.shared);
+                let v = view(e.value());
                 WorkerSnapshot {
                     id: v.id,
                     skills: v.skills,
@@ -73,7 +73,7 @@ impl Engine {
         let engine = Engine::new(cfg).map_err(|e| EngineError::Corrupt(e.to_string()))?;
         for w in &snap.workers {
             engine.register_locked(&w.id, &w.skills);
-            let mut e = engine.workers.get_mut(&w.id).expect("just registered");
+            let shared = engine.workers.get(&w.id).expect("just registered").clone();
             let mut flags = 0;
             if w.connected {
                 flags |= CONNECTED;
@@ -81,18 +81,18 @@ impl Engine {
             if w.available {
                 flags |= AVAILABLE;
             }
-            e.shared.set_flag(flags, true);
+            shared.set_flag(flags, true);
             if let Some(p) = w.position {
                 let ll = LatLng::new(p.lat, p.lng)
                     .map_err(|_| EngineError::Corrupt(format!("worker {} position", w.id)))?;
-                *e.shared.fix.lock_write() = Fix {
+                let fix = Fix {
                     unit: ll.to_unit(),
                     lat: p.lat,
                     lng: p.lng,
                     at: p.at,
                 };
-                let filed = engine.index.file(&e.shared, ll);
-                e.filed = Some(filed);
+                *shared.fix.lock_write() = fix;
+                *shared.place.lock() = Some(engine.index.file(&shared, ll, fix.unit, fix.at));
             }
         }
         {
@@ -131,7 +131,7 @@ impl Engine {
         let mut v: Vec<WorkerId> = self
             .workers
             .iter()
-            .filter(|e| e.shared.state() & RESERVED != 0)
+            .filter(|e| e.value().state() & RESERVED != 0)
             .map(|e| e.key().clone())
             .collect();
         v.sort();

@@ -5,15 +5,18 @@
 //!   Reservation is a compare-and-swap on it, so a worker can be taken by one
 //!   job only, however many threads match at once.
 //! * `fix` is the last reported position behind a seqlock: the owner writes
-//!   it without blocking readers, and matchers never see a torn position.
+//!   it without blocking readers, and readers never see a torn position.
+//! * `place` says where the index filed the worker; its mutex serialises the
+//!   worker's own updates (one app, one worker) and nothing else.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use seqlock::SeqLock;
 
 use crate::geo::Unit;
+use crate::index::Filed;
 use crate::types::{Millis, Skill, WorkerId};
 
 /// The worker holds an open socket (set by the gateway).
@@ -56,34 +59,71 @@ impl SkillId {
     }
 }
 
+/// A worker's skills, as numbers (sorted) and as names.
+pub struct Skills {
+    pub ids: Box<[SkillId]>,
+    pub names: Box<[Skill]>,
+}
+
 /// The worker as the index and the matcher see it.
 pub struct WorkerShared {
     pub id: WorkerId,
-    /// Sorted interned skills: exact membership test.
-    pub skills: Box<[SkillId]>,
-    /// Bloom-style mask of `skills`: a one-instruction pre-filter in the scan.
-    pub mask: u64,
-    pub skill_names: Box<[Skill]>,
     pub state: AtomicU8,
+    /// Bloom-style mask of the skills: the one-instruction pre-filter.
+    mask: AtomicU64,
+    skills: RwLock<Skills>,
     pub fix: SeqLock<Fix>,
+    /// Where the worker is filed in the index; `None` before its first position.
+    pub(crate) place: Mutex<Option<Filed>>,
+    /// Its index in its fine bucket, kept under that bucket's lock.
+    pub(crate) slot: AtomicU32,
 }
 
 impl WorkerShared {
-    pub fn new(id: WorkerId, skills: Box<[SkillId]>, skill_names: Box<[Skill]>) -> Self {
-        let mask = skills.iter().fold(0, |m, s| m | s.bit());
-        WorkerShared {
+    pub fn new(id: WorkerId, skills: Skills) -> Self {
+        let w = WorkerShared {
             id,
-            skills,
-            mask,
-            skill_names,
             state: AtomicU8::new(0),
+            mask: AtomicU64::new(0),
+            skills: RwLock::new(Skills {
+                ids: Box::new([]),
+                names: Box::new([]),
+            }),
             fix: SeqLock::new(Fix::NONE),
-        }
+            place: Mutex::new(None),
+            slot: AtomicU32::new(0),
+        };
+        w.set_skills(skills);
+        w
+    }
+
+    /// Replaces the skills. The caller refiles the worker around this call.
+    pub fn set_skills(&self, skills: Skills) {
+        let mask = skills.ids.iter().fold(0, |m, s| m | s.bit());
+        *self.skills.write() = skills;
+        self.mask.store(mask, Ordering::Release);
+    }
+
+    #[inline]
+    pub fn mask(&self) -> u64 {
+        self.mask.load(Ordering::Acquire)
+    }
+
+    pub fn skill_ids(&self) -> Box<[SkillId]> {
+        self.skills.read().ids.clone()
+    }
+
+    pub fn skill_names(&self) -> Vec<Skill> {
+        self.skills.read().names.to_vec()
+    }
+
+    pub fn has_skill_named(&self, s: &Skill) -> bool {
+        self.skills.read().names.contains(s)
     }
 
     #[inline]
     pub fn has_skill(&self, s: SkillId) -> bool {
-        self.mask & s.bit() != 0 && self.skills.binary_search(&s).is_ok()
+        self.mask() & s.bit() != 0 && self.skills.read().ids.binary_search(&s).is_ok()
     }
 
     #[inline]
@@ -124,7 +164,7 @@ impl WorkerShared {
 /// Skill interner: names to small numbers, so the hot scan compares integers.
 #[derive(Default)]
 pub struct SkillTable {
-    ids: RwLock<HashMap<Skill, SkillId>>,
+    ids: RwLock<HashMap<Skill, SkillId, ahash::RandomState>>,
 }
 
 impl SkillTable {
@@ -141,5 +181,18 @@ impl SkillTable {
     /// The id of a skill no worker has ever had is `None`: nobody can match it.
     pub fn get(&self, s: &Skill) -> Option<SkillId> {
         self.ids.read().get(s).copied()
+    }
+
+    /// Interned, sorted and deduplicated.
+    pub fn skills(&self, names: &[Skill]) -> Skills {
+        let mut names = names.to_vec();
+        names.sort();
+        names.dedup();
+        let mut ids: Vec<SkillId> = names.iter().map(|s| self.intern(s)).collect();
+        ids.sort();
+        Skills {
+            ids: ids.into_boxed_slice(),
+            names: names.into_boxed_slice(),
+        }
     }
 }
