@@ -61,7 +61,13 @@ fn position_updates(c: &mut Criterion) {
     let mut pos: Vec<(f64, f64)> = s.workers.iter().map(|w| (w.lat, w.lng)).collect();
     let mut rng = Rng(99);
     let steps: Vec<(f64, f64)> = (0..4096)
-        .map(|_| offset((0.0, 0.0), (rng.unit() - 0.5) * 6.0, (rng.unit() - 0.5) * 6.0))
+        .map(|_| {
+            offset(
+                (0.0, 0.0),
+                (rng.unit() - 0.5) * 6.0,
+                (rng.unit() - 0.5) * 6.0,
+            )
+        })
         .collect();
     let mut g = c.benchmark_group("position_update");
     g.throughput(Throughput::Elements(1));
@@ -137,7 +143,9 @@ fn codecs(c: &mut Criterion) {
     let json = serde_json::to_vec(&ev).unwrap();
     let mp = rmp_serde::to_vec_named(&ev).unwrap();
     let mut g = c.benchmark_group("codec/event");
-    g.bench_function("json_encode", |b| b.iter(|| black_box(serde_json::to_vec(&ev).unwrap())));
+    g.bench_function("json_encode", |b| {
+        b.iter(|| black_box(serde_json::to_vec(&ev).unwrap()))
+    });
     g.bench_function("msgpack_encode", |b| {
         b.iter(|| black_box(rmp_serde::to_vec_named(&ev).unwrap()))
     });

@@ -75,8 +75,18 @@ fn matching() {
             let mut found = 0;
             for q in s.queries.iter().take(300) {
                 let want = brute.nearest(*q, fresh_after);
-                assert_eq!(engine_nearest(&e, &skills, *q), want, "{} {n}: engine vs brute", s.name);
-                assert_eq!(rtree.nearest(*q, fresh_after), want, "{} {n}: rtree vs brute", s.name);
+                assert_eq!(
+                    engine_nearest(&e, &skills, *q),
+                    want,
+                    "{} {n}: engine vs brute",
+                    s.name
+                );
+                assert_eq!(
+                    rtree.nearest(*q, fresh_after),
+                    want,
+                    "{} {n}: rtree vs brute",
+                    s.name
+                );
                 found += want.is_some() as usize;
             }
             let queries = 20_000;
@@ -86,7 +96,13 @@ fn matching() {
             let r = time_queries(&s.queries, queries, |q| {
                 std::hint::black_box(rtree.nearest(q, fresh_after));
             });
-            let brute_n = if n >= 1_000_000 { 300 } else if n >= 100_000 { 2_000 } else { queries };
+            let brute_n = if n >= 1_000_000 {
+                300
+            } else if n >= 100_000 {
+                2_000
+            } else {
+                queries
+            };
             let b = time_queries(&s.queries, brute_n, |q| {
                 std::hint::black_box(brute.nearest(q, fresh_after));
             });
@@ -131,10 +147,18 @@ fn update_rate(e: &Engine, s: &Scenario, threads: usize, total: usize, by_id: bo
             sc.spawn(move || {
                 let mut rng = Rng(1 + t as u64);
                 let mine: Vec<usize> = (t..ids.len()).step_by(threads).collect();
-                let mut pos: Vec<(f64, f64)> =
-                    mine.iter().map(|&i| (s.workers[i].lat, s.workers[i].lng)).collect();
+                let mut pos: Vec<(f64, f64)> = mine
+                    .iter()
+                    .map(|&i| (s.workers[i].lat, s.workers[i].lng))
+                    .collect();
                 let steps: Vec<(f64, f64)> = (0..4096)
-                    .map(|_| offset((0.0, 0.0), (rng.unit() - 0.5) * 6.0, (rng.unit() - 0.5) * 6.0))
+                    .map(|_| {
+                        offset(
+                            (0.0, 0.0),
+                            (rng.unit() - 0.5) * 6.0,
+                            (rng.unit() - 0.5) * 6.0,
+                        )
+                    })
                     .collect();
                 barrier.wait();
                 start.lock().unwrap().get_or_insert_with(Instant::now);
@@ -149,7 +173,8 @@ fn update_rate(e: &Engine, s: &Scenario, threads: usize, total: usize, by_id: bo
                     if by_id {
                         e.update_position(&ids[mine[j]], p.0, p.1, now).unwrap();
                     } else {
-                        e.update_position_of(&handles[mine[j]], p.0, p.1, now).unwrap();
+                        e.update_position_of(&handles[mine[j]], p.0, p.1, now)
+                            .unwrap();
                     }
                 }
             });

@@ -123,7 +123,11 @@ pub fn scenario(shape: Shape, n: usize, queries: usize) -> Scenario {
                 }
             }
             Shape::Rare => {
-                let (lat, lng) = offset(CENTRE, (rng.unit() - 0.5) * 2_000.0, (rng.unit() - 0.5) * 2_000.0);
+                let (lat, lng) = offset(
+                    CENTRE,
+                    (rng.unit() - 0.5) * 2_000.0,
+                    (rng.unit() - 0.5) * 2_000.0,
+                );
                 Query {
                     lat,
                     lng,

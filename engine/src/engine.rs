@@ -257,7 +257,13 @@ impl Engine {
 
     /// Stores the position and refiles; true when the worker may have just
     /// become matchable for a waiting job (new cell, or no longer stale).
-    fn move_worker(&self, w: &Arc<WorkerShared>, lat: f64, lng: f64, now: Millis) -> Result<bool, EngineError> {
+    fn move_worker(
+        &self,
+        w: &Arc<WorkerShared>,
+        lat: f64,
+        lng: f64,
+        now: Millis,
+    ) -> Result<bool, EngineError> {
         let ll = LatLng::new(lat, lng).map_err(bad_coord)?;
         let unit = ll.to_unit();
         let mut place = w.place.lock();
@@ -306,7 +312,11 @@ impl Engine {
         on: bool,
         now: Millis,
     ) -> Result<Vec<Event>, EngineError> {
-        let shared = self.workers.get(id).ok_or(EngineError::UnknownWorker)?.clone();
+        let shared = self
+            .workers
+            .get(id)
+            .ok_or(EngineError::UnknownWorker)?
+            .clone();
         let before = shared.set_flag(flag, on);
         if on && before & flag == 0 {
             return Ok(self.wake(&shared, now));
@@ -363,19 +373,39 @@ impl Engine {
         Ok(out)
     }
 
-    pub fn accept(&self, job: &JobId, worker: &WorkerId, now: Millis) -> Result<Vec<Event>, EngineError> {
+    pub fn accept(
+        &self,
+        job: &JobId,
+        worker: &WorkerId,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
         self.worker_step(job, worker, Step::Accept, now)
     }
 
-    pub fn decline(&self, job: &JobId, worker: &WorkerId, now: Millis) -> Result<Vec<Event>, EngineError> {
+    pub fn decline(
+        &self,
+        job: &JobId,
+        worker: &WorkerId,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
         self.worker_step(job, worker, Step::Revoke, now)
     }
 
-    pub fn arrive(&self, job: &JobId, worker: &WorkerId, now: Millis) -> Result<Vec<Event>, EngineError> {
+    pub fn arrive(
+        &self,
+        job: &JobId,
+        worker: &WorkerId,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
         self.worker_step(job, worker, Step::Arrive, now)
     }
 
-    pub fn complete(&self, job: &JobId, worker: &WorkerId, now: Millis) -> Result<Vec<Event>, EngineError> {
+    pub fn complete(
+        &self,
+        job: &JobId,
+        worker: &WorkerId,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
         self.worker_step(job, worker, Step::Complete, now)
     }
 
@@ -528,7 +558,11 @@ impl Engine {
                 break;
             }
             let job = &t.jobs[&seq];
-            let Some(w) = job.worker_id.clone().filter(|_| job.status == JobStatus::Offered) else {
+            let Some(w) = job
+                .worker_id
+                .clone()
+                .filter(|_| job.status == JobStatus::Offered)
+            else {
                 t.offer_deadlines.remove(&(deadline, seq));
                 continue;
             };
@@ -587,7 +621,13 @@ impl Engine {
         let c = t
             .waiting
             .values()
-            .map(|w| Millis(w.last_search.0.saturating_add(self.cfg.rematch_interval_ms as i64)))
+            .map(|w| {
+                Millis(
+                    w.last_search
+                        .0
+                        .saturating_add(self.cfg.rematch_interval_ms as i64),
+                )
+            })
             .min();
         [a, b, c].into_iter().flatten().min()
     }
@@ -617,7 +657,9 @@ impl Engine {
                 excluded: &excluded,
                 max_radius_m: self.cfg.max_radius_m,
             };
-            let Some(best) = self.index.nearest(q, &f) else { break };
+            let Some(best) = self.index.nearest(q, &f) else {
+                break;
+            };
             if !best.worker.try_reserve() {
                 // Its flags changed since the scan read them: look again without it.
                 excluded.push(best.worker.id.clone());
@@ -747,8 +789,14 @@ impl Engine {
                 };
                 t.last_job = seq;
                 t.ids.insert(job_id.clone(), seq);
-                t.by_resident.entry(resident_id.clone()).or_default().insert(seq);
-                t.by_status.entry(JobStatus::Searching).or_default().insert(seq);
+                t.by_resident
+                    .entry(resident_id.clone())
+                    .or_default()
+                    .insert(seq);
+                t.by_status
+                    .entry(JobStatus::Searching)
+                    .or_default()
+                    .insert(seq);
                 t.search_deadlines.insert((*search_deadline, seq));
                 t.waiting.insert(
                     seq,
@@ -771,14 +819,18 @@ impl Engine {
             if job.worker_id.as_ref() == Some(w) {
                 Ok(())
             } else {
-                Err(EngineError::Corrupt(format!("{w} does not hold job {job_id}")))
+                Err(EngineError::Corrupt(format!(
+                    "{w} does not hold job {job_id}"
+                )))
             }
         };
         // Validate.
         let step = match &ev.kind {
             EventKind::JobOffered { worker_id, .. } => {
                 if t.holding.contains_key(worker_id) {
-                    return Err(EngineError::Corrupt(format!("{worker_id} already holds a job")));
+                    return Err(EngineError::Corrupt(format!(
+                        "{worker_id} already holds a job"
+                    )));
                 }
                 if !self.workers.contains_key(worker_id) {
                     return Err(EngineError::UnknownWorker);
@@ -960,11 +1012,18 @@ impl Engine {
             if t.holding.contains_key(w) {
                 return Err(corrupt("its worker holds another job"));
             }
-            let e = self.workers.get(w).ok_or_else(|| corrupt("unknown worker"))?;
+            let e = self
+                .workers
+                .get(w)
+                .ok_or_else(|| corrupt("unknown worker"))?;
             e.set_flag(RESERVED, true);
             t.holding.insert(w.clone(), seq);
         }
-        for w in job.worker_id.iter().chain(job.passed.iter().map(|(w, _)| w)) {
+        for w in job
+            .worker_id
+            .iter()
+            .chain(job.passed.iter().map(|(w, _)| w))
+        {
             t.by_worker.entry(w.clone()).or_default().insert(seq);
         }
         if job.status == JobStatus::Searching {
@@ -984,7 +1043,10 @@ impl Engine {
         }
         t.last_job = t.last_job.max(seq);
         t.ids.insert(job.id.clone(), seq);
-        t.by_resident.entry(job.resident_id.clone()).or_default().insert(seq);
+        t.by_resident
+            .entry(job.resident_id.clone())
+            .or_default()
+            .insert(seq);
         t.by_status.entry(job.status).or_default().insert(seq);
         t.jobs.insert(seq, job);
         self.waiting.store(t.waiting.len(), Ordering::Release);
@@ -1080,7 +1142,10 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<NearbyWorker>, EngineError> {
         let q = LatLng::new(lat, lng).map_err(bad_coord)?;
-        if !(radius_m.is_finite() && radius_m >= 0.0 && radius_m <= crate::config::MAX_RADIUS_LIMIT_M) {
+        if !(radius_m.is_finite()
+            && radius_m >= 0.0
+            && radius_m <= crate::config::MAX_RADIUS_LIMIT_M)
+        {
             return Err(EngineError::InvalidInput {
                 field: "radius_m",
                 reason: "must be a number in [0, 500000]",

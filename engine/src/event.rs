@@ -63,7 +63,9 @@ pub enum EventKind {
         reason: Option<String>,
     },
     /// Not accepted within the search timeout: a dead letter.
-    JobUnmatched { job_id: JobId },
+    JobUnmatched {
+        job_id: JobId,
+    },
     /// Ops sent a dead letter back to searching.
     JobRetried {
         job_id: JobId,

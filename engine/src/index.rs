@@ -2,15 +2,18 @@
 //!
 //! Two levels, both sharded `DashMap`s so that writers only lock the buckets
 //! they touch:
-//! * **fine** (`fine_res`, res 8 by default, ~0.74 km² cells): `cell → [worker]`, every worker
-//!   with a position. Dense metros resolve here in a couple of rings.
+//! * **fine** (`fine_res`, res 8 by default, ~0.74 km² cells):
+//!   `cell → [slot]`, one slot per skill of every worker with a position,
+//!   sorted by skill, so a scan reads only the slots of the job's skill (a
+//!   binary search away) and a position update does one map lookup. Dense
+//!   metros resolve here in two or three rings.
 //! * **coarse** (`coarse_res`, res 5 by default, ~250 km² cells): `(cell, skill) → [worker]`,
 //!   one entry per skill. When the fine search has not settled after
 //!   `fine_rings` rings (a rare skill, a sparse area), the search goes on here,
 //!   where each ring covers kilometres and holds only workers with the skill.
 //!
-//! Fine buckets hold each worker's position, skill mask and report time
-//! inline, so the dense scan reads contiguous memory and follows the pointer
+//! Fine buckets hold each worker's position and report time inline, so the
+//! dense scan reads contiguous memory and follows the pointer
 //! to the worker only for a candidate that would beat the best so far. Coarse
 //! buckets hold pointers only (they are scanned rarely and read the position
 //! from the worker's seqlock). A worker changes bucket only when it leaves its
@@ -38,7 +41,6 @@
 //! 1.0 e and 1.5 j e; the worst cases sit next to the twelve pentagons.
 
 use std::hash::Hash;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ahash::RandomState;
@@ -58,13 +60,56 @@ const GAMMA: f64 = 0.95;
 
 type Worker = Arc<WorkerShared>;
 
-/// A worker in a fine bucket: what the scan needs without leaving the bucket.
+/// A worker under one of its skills in a fine bucket: what the scan needs
+/// without leaving the bucket.
 #[derive(Clone)]
 struct Slot {
     unit: Unit,
     at: Millis,
-    mask: u64,
+    skill: SkillId,
+    /// The slot of the worker's first skill: counts the worker once in `within`.
+    primary: bool,
     w: Worker,
+}
+
+/// A fine cell's slots sorted by skill, with the skills alongside in their
+/// own dense array: finding a skill's range reads a few bytes, not the slots.
+#[derive(Default)]
+struct Bucket {
+    keys: Vec<SkillId>,
+    slots: Vec<Slot>,
+}
+
+impl Bucket {
+    /// The slots of one skill.
+    #[inline]
+    fn range(&self, s: SkillId) -> std::ops::Range<usize> {
+        let lo = self.keys.partition_point(|x| *x < s);
+        let hi = lo + self.keys[lo..].partition_point(|x| *x == s);
+        lo..hi
+    }
+
+    fn insert(&mut self, slot: Slot) {
+        let i = self.keys.partition_point(|x| *x <= slot.skill);
+        self.keys.insert(i, slot.skill);
+        self.slots.insert(i, slot);
+    }
+
+    fn remove(&mut self, s: SkillId, w: &Worker) {
+        let r = self.range(s);
+        if let Some(i) = self.slots[r.clone()]
+            .iter()
+            .position(|x| Arc::ptr_eq(&x.w, w))
+        {
+            self.keys.remove(r.start + i);
+            self.slots.remove(r.start + i);
+        }
+    }
+
+    fn slot_mut(&mut self, s: SkillId, w: &Worker) -> Option<&mut Slot> {
+        let r = self.range(s);
+        self.slots[r].iter_mut().find(|x| Arc::ptr_eq(&x.w, w))
+    }
 }
 
 /// Which workers a search may return.
@@ -108,8 +153,10 @@ impl Best {
 }
 
 /// Where a worker is filed; kept in the worker's `place` mutex.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Filed {
+    /// The skills it is filed under (a copy, so the position path reads no lock).
+    pub skills: Box<[SkillId]>,
     pub fine: CellIndex,
     pub coarse: CellIndex,
     /// Centre of the fine cell and the squared chord of a circle inside it:
@@ -167,7 +214,7 @@ pub struct SpatialIndex {
     fine_level: Level,
     coarse_level: Level,
     fine_rings: usize,
-    fine: DashMap<CellIndex, Vec<Slot>, RandomState>,
+    fine: DashMap<CellIndex, Bucket, RandomState>,
     coarse: DashMap<(CellIndex, SkillId), Vec<Worker>, RandomState>,
 }
 
@@ -195,12 +242,14 @@ impl SpatialIndex {
         let h = ll.to_h3();
         let fine = h.to_cell(self.fine_level.res);
         let coarse = h.to_cell(self.coarse_level.res);
-        self.push_fine(fine, w, unit, at);
-        for s in w.skill_ids().iter() {
+        let skills: Box<[SkillId]> = w.skill_ids().iter().copied().collect();
+        self.add_fine(fine, &skills, w, unit, at);
+        for s in skills.iter() {
             self.coarse.entry((coarse, *s)).or_default().push(w.clone());
         }
         let (center, inside_c2) = inscribed(fine);
         Filed {
+            skills,
             fine,
             coarse,
             center,
@@ -211,32 +260,43 @@ impl SpatialIndex {
     /// Records a new position of a filed worker, moving it if it left its
     /// fine cell. Returns true when it changed cell. The caller holds the
     /// worker's `place` lock.
-    pub fn refile(&self, w: &Worker, filed: &mut Filed, ll: LatLng, unit: Unit, at: Millis) -> bool {
+    pub fn refile(
+        &self,
+        w: &Worker,
+        filed: &mut Filed,
+        ll: LatLng,
+        unit: Unit,
+        at: Millis,
+    ) -> bool {
         let stays = unit.chord2(filed.center) <= filed.inside_c2 || {
             let fine = ll.to_h3().to_cell(self.fine_level.res);
             fine == filed.fine
         };
         if stays {
             if let Some(mut b) = self.fine.get_mut(&filed.fine) {
-                let i = slot_of(&b, w);
-                b[i].unit = unit;
-                b[i].at = at;
+                for s in filed.skills.iter() {
+                    if let Some(slot) = b.slot_mut(*s, w) {
+                        slot.unit = unit;
+                        slot.at = at;
+                    }
+                }
             }
             return false;
         }
         let h = ll.to_h3();
         let fine = h.to_cell(self.fine_level.res);
-        self.push_fine(fine, w, unit, at);
-        self.remove_fine(&filed.fine, w);
         let coarse = h.to_cell(self.coarse_level.res);
+        self.add_fine(fine, &filed.skills, w, unit, at);
+        self.remove_fine(&filed.fine, &filed.skills, w);
         if coarse != filed.coarse {
-            for s in w.skill_ids().iter() {
+            for s in filed.skills.iter() {
                 self.coarse.entry((coarse, *s)).or_default().push(w.clone());
-                remove(&self.coarse, &(filed.coarse, *s), w);
+                remove_worker(&self.coarse, &(filed.coarse, *s), w);
             }
         }
         let (center, inside_c2) = inscribed(fine);
         *filed = Filed {
+            skills: std::mem::take(&mut filed.skills),
             fine,
             coarse,
             center,
@@ -247,32 +307,33 @@ impl SpatialIndex {
 
     /// Takes a worker out of the index.
     pub fn unfile(&self, w: &Worker, filed: &Filed) {
-        self.remove_fine(&filed.fine, w);
-        for s in w.skill_ids().iter() {
-            remove(&self.coarse, &(filed.coarse, *s), w);
+        self.remove_fine(&filed.fine, &filed.skills, w);
+        for s in filed.skills.iter() {
+            remove_worker(&self.coarse, &(filed.coarse, *s), w);
         }
     }
 
-    fn push_fine(&self, cell: CellIndex, w: &Worker, unit: Unit, at: Millis) {
+    fn add_fine(&self, cell: CellIndex, skills: &[SkillId], w: &Worker, unit: Unit, at: Millis) {
         let mut b = self.fine.entry(cell).or_default();
-        w.slot.store(b.len() as u32, Ordering::Relaxed);
-        b.push(Slot {
-            unit,
-            at,
-            mask: w.mask(),
-            w: w.clone(),
-        });
+        for (i, s) in skills.iter().enumerate() {
+            let slot = Slot {
+                unit,
+                at,
+                skill: *s,
+                primary: i == 0,
+                w: w.clone(),
+            };
+            b.insert(slot);
+        }
     }
 
-    fn remove_fine(&self, cell: &CellIndex, w: &Worker) {
+    fn remove_fine(&self, cell: &CellIndex, skills: &[SkillId], w: &Worker) {
         if let dashmap::Entry::Occupied(mut e) = self.fine.entry(*cell) {
             let b = e.get_mut();
-            let i = slot_of(b, w);
-            b.swap_remove(i);
-            if let Some(moved) = b.get(i) {
-                moved.w.slot.store(i as u32, Ordering::Relaxed);
+            for s in skills {
+                b.remove(*s, w);
             }
-            if b.is_empty() {
+            if b.slots.is_empty() {
                 e.remove();
             }
         }
@@ -283,36 +344,61 @@ impl SpatialIndex {
         let qu = q.to_unit();
         let h = q.to_h3();
         let max_c2 = crate::geo::m_to_chord2(f.max_radius_m);
-        let bit = f.skill.bit();
         let mut best = None;
         let fine_origin = h.to_cell(self.fine_level.res);
-        let settled = search(&self.fine_level, fine_origin, qu, f, &mut best, Some(self.fine_rings), |cell, best| {
-            let Some(b) = self.fine.get(&cell) else { return };
-            for s in b.iter() {
-                if s.mask & bit == 0 || s.at < f.fresh_after {
-                    continue;
-                }
-                let c2 = qu.chord2(s.unit);
-                if c2 <= max_c2 && Best::beaten_by(best, c2, &s.w) && f.admits_worker(&s.w) {
-                    *best = Some(Best { c2, worker: s.w.clone() });
-                }
-            }
-        });
-        if let Settled::No = settled {
-            let coarse_origin = h.to_cell(self.coarse_level.res);
-            search(&self.coarse_level, coarse_origin, qu, f, &mut best, None, |cell, best| {
-                let Some(b) = self.coarse.get(&(cell, f.skill)) else { return };
-                for w in b.iter() {
-                    let fix = w.fix.read();
-                    if !fix.is_set() || fix.at < f.fresh_after {
+        let settled = search(
+            &self.fine_level,
+            fine_origin,
+            qu,
+            f,
+            &mut best,
+            Some(self.fine_rings),
+            |cell, best| {
+                let Some(b) = self.fine.get(&cell) else {
+                    return;
+                };
+                for s in &b.slots[b.range(f.skill)] {
+                    if s.at < f.fresh_after {
                         continue;
                     }
-                    let c2 = qu.chord2(fix.unit);
-                    if c2 <= max_c2 && Best::beaten_by(best, c2, w) && f.admits_worker(w) {
-                        *best = Some(Best { c2, worker: w.clone() });
+                    let c2 = qu.chord2(s.unit);
+                    if c2 <= max_c2 && Best::beaten_by(best, c2, &s.w) && f.admits_worker(&s.w) {
+                        *best = Some(Best {
+                            c2,
+                            worker: s.w.clone(),
+                        });
                     }
                 }
-            });
+            },
+        );
+        if let Settled::No = settled {
+            let coarse_origin = h.to_cell(self.coarse_level.res);
+            search(
+                &self.coarse_level,
+                coarse_origin,
+                qu,
+                f,
+                &mut best,
+                None,
+                |cell, best| {
+                    let Some(b) = self.coarse.get(&(cell, f.skill)) else {
+                        return;
+                    };
+                    for w in b.iter() {
+                        let fix = w.fix.read();
+                        if !fix.is_set() || fix.at < f.fresh_after {
+                            continue;
+                        }
+                        let c2 = qu.chord2(fix.unit);
+                        if c2 <= max_c2 && Best::beaten_by(best, c2, w) && f.admits_worker(w) {
+                            *best = Some(Best {
+                                c2,
+                                worker: w.clone(),
+                            });
+                        }
+                    }
+                },
+            );
         }
         best
     }
@@ -335,7 +421,7 @@ impl SpatialIndex {
             }
             for cell in &cells {
                 if let Some(b) = self.fine.get(cell) {
-                    for s in b.iter() {
+                    for s in b.slots.iter().filter(|s| s.primary) {
                         let c2 = qu.chord2(s.unit);
                         if c2 <= max_c2 {
                             found.push((c2, s.w.clone()));
@@ -357,7 +443,10 @@ impl SpatialIndex {
         }
         found.sort_by(cmp_c2);
         found.truncate(limit);
-        found.into_iter().map(|(c2, w)| (chord2_to_m(c2), w)).collect()
+        found
+            .into_iter()
+            .map(|(c2, w)| (chord2_to_m(c2), w))
+            .collect()
     }
 }
 
@@ -397,7 +486,9 @@ fn search(
         if let Some(n) = ring_budget {
             // Out of budget; but a candidate in hand that a few more cheap
             // rings would prove nearest is worth those rings.
-            let needed = best.as_ref().map_or(usize::MAX, |b| level.rings_to_prove(b.distance_m(), offset_m));
+            let needed = best.as_ref().map_or(usize::MAX, |b| {
+                level.rings_to_prove(b.distance_m(), offset_m)
+            });
             if k >= n && needed > 2 * n {
                 return Settled::No;
             }
@@ -405,22 +496,15 @@ fn search(
     }
 }
 
-/// Where `w` sits in its fine bucket: the kept index, checked, or a scan.
-fn slot_of(b: &[Slot], w: &Worker) -> usize {
-    let i = w.slot.load(Ordering::Relaxed) as usize;
-    if b.get(i).is_some_and(|s| Arc::ptr_eq(&s.w, w)) {
-        return i;
-    }
-    b.iter()
-        .position(|s| Arc::ptr_eq(&s.w, w))
-        .expect("a filed worker is in its bucket")
-}
-
 fn cmp_c2(a: &(f64, Worker), b: &(f64, Worker)) -> std::cmp::Ordering {
     a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id))
 }
 
-fn remove<K: Hash + Eq + Copy>(map: &DashMap<K, Vec<Worker>, RandomState>, key: &K, w: &Worker) {
+fn remove_worker<K: Hash + Eq + Copy>(
+    map: &DashMap<K, Vec<Worker>, RandomState>,
+    key: &K,
+    w: &Worker,
+) {
     if let dashmap::Entry::Occupied(mut e) = map.entry(*key) {
         let v = e.get_mut();
         if let Some(i) = v.iter().position(|x| Arc::ptr_eq(x, w)) {
@@ -547,7 +631,11 @@ mod tests {
             let q = random_point(&mut seed).to_unit();
             let c = center.0;
             let dot = c[0] * q.0[0] + c[1] * q.0[1] + c[2] * q.0[2];
-            let mut t = [q.0[0] - dot * c[0], q.0[1] - dot * c[1], q.0[2] - dot * c[2]];
+            let mut t = [
+                q.0[0] - dot * c[0],
+                q.0[1] - dot * c[1],
+                q.0[2] - dot * c[2],
+            ];
             let tl = (t[0] * t[0] + t[1] * t[1] + t[2] * t[2]).sqrt();
             if tl == 0.0 {
                 continue;
@@ -555,7 +643,11 @@ mod tests {
             t.iter_mut().for_each(|x| *x /= tl);
             let ang = 2.0 * (inside_c2.sqrt() / 2.0).asin() * 0.999;
             let (s, co) = ang.sin_cos();
-            let u = [c[0] * co + t[0] * s, c[1] * co + t[1] * s, c[2] * co + t[2] * s];
+            let u = [
+                c[0] * co + t[0] * s,
+                c[1] * co + t[1] * s,
+                c[2] * co + t[2] * s,
+            ];
             let ll = LatLng::new(u[2].asin().to_degrees(), u[1].atan2(u[0]).to_degrees()).unwrap();
             assert_eq!(ll.to_h3().to_cell(Resolution::Nine), cell, "{ll:?}");
         }

@@ -99,23 +99,37 @@ pub fn next(from: JobStatus, step: Step) -> Result<JobStatus, EngineError> {
     use JobStatus::*;
     let to = match (step, from) {
         (Step::Offer, Searching) => Offered,
-        (Step::Offer, Offered | Accepted | Arrived | Completed | Cancelled | Unmatched) => return Err(EngineError::InvalidTransition { from, step }),
+        (Step::Offer, Offered | Accepted | Arrived | Completed | Cancelled | Unmatched) => {
+            return Err(EngineError::InvalidTransition { from, step })
+        }
         (Step::Revoke, Offered) => Searching,
-        (Step::Revoke, Searching | Accepted | Arrived | Completed | Cancelled | Unmatched) => return Err(EngineError::InvalidTransition { from, step }),
+        (Step::Revoke, Searching | Accepted | Arrived | Completed | Cancelled | Unmatched) => {
+            return Err(EngineError::InvalidTransition { from, step })
+        }
         (Step::Accept, Offered) => Accepted,
-        (Step::Accept, Searching | Accepted | Arrived | Completed | Cancelled | Unmatched) => return Err(EngineError::InvalidTransition { from, step }),
+        (Step::Accept, Searching | Accepted | Arrived | Completed | Cancelled | Unmatched) => {
+            return Err(EngineError::InvalidTransition { from, step })
+        }
         (Step::Arrive, Accepted) => Arrived,
-        (Step::Arrive, Searching | Offered | Arrived | Completed | Cancelled | Unmatched) => return Err(EngineError::InvalidTransition { from, step }),
+        (Step::Arrive, Searching | Offered | Arrived | Completed | Cancelled | Unmatched) => {
+            return Err(EngineError::InvalidTransition { from, step })
+        }
         (Step::Complete, Arrived) => Completed,
         (Step::Complete, Searching | Offered | Accepted | Completed | Cancelled | Unmatched) => {
             return Err(EngineError::InvalidTransition { from, step })
         }
         (Step::Cancel, Searching | Offered | Accepted | Arrived | Unmatched) => Cancelled,
-        (Step::Cancel, Completed | Cancelled) => return Err(EngineError::InvalidTransition { from, step }),
+        (Step::Cancel, Completed | Cancelled) => {
+            return Err(EngineError::InvalidTransition { from, step })
+        }
         (Step::Unmatch, Searching) => Unmatched,
-        (Step::Unmatch, Offered | Accepted | Arrived | Completed | Cancelled | Unmatched) => return Err(EngineError::InvalidTransition { from, step }),
+        (Step::Unmatch, Offered | Accepted | Arrived | Completed | Cancelled | Unmatched) => {
+            return Err(EngineError::InvalidTransition { from, step })
+        }
         (Step::Retry, Unmatched) => Searching,
-        (Step::Retry, Searching | Offered | Accepted | Arrived | Completed | Cancelled) => return Err(EngineError::InvalidTransition { from, step }),
+        (Step::Retry, Searching | Offered | Accepted | Arrived | Completed | Cancelled) => {
+            return Err(EngineError::InvalidTransition { from, step })
+        }
     };
     Ok(to)
 }
@@ -213,15 +227,27 @@ mod tests {
         let b = Billing::default();
         let t0 = Millis(1_700_000_000_000);
         let at = |s: i64| Millis(t0.0 + s * 1000);
-        assert_eq!(b.fare_cents(t0, t0), 1000, "zero seconds bills one increment");
+        assert_eq!(
+            b.fare_cents(t0, t0),
+            1000,
+            "zero seconds bills one increment"
+        );
         assert_eq!(b.fare_cents(t0, at(1)), 1000);
         assert_eq!(b.fare_cents(t0, at(299)), 1000);
-        assert_eq!(b.fare_cents(t0, at(300)), 1000, "exactly 5:00 is one increment");
+        assert_eq!(
+            b.fare_cents(t0, at(300)),
+            1000,
+            "exactly 5:00 is one increment"
+        );
         assert_eq!(b.fare_cents(t0, at(301)), 2000, "5:01 starts a second");
         assert_eq!(b.fare_cents(t0, Millis(at(300).0 + 1)), 2000, "one ms over");
         assert_eq!(b.fare_cents(t0, at(3600)), 12_000, "one hour");
         assert_eq!(b.fare_cents(t0, at(3 * 3600 + 1)), 37_000, "3 h and 1 s");
-        assert_eq!(b.fare_cents(at(10), t0), 1000, "clock skew never bills below one");
+        assert_eq!(
+            b.fare_cents(at(10), t0),
+            1000,
+            "clock skew never bills below one"
+        );
         let custom = Billing {
             cents_per_increment: 250,
             increment_s: 60,

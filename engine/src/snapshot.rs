@@ -56,7 +56,9 @@ impl Engine {
                     skills: v.skills,
                     connected: v.connected,
                     available: v.available,
-                    position: v.position.map(|(lat, lng, at)| PositionSnapshot { lat, lng, at }),
+                    position: v
+                        .position
+                        .map(|(lat, lng, at)| PositionSnapshot { lat, lng, at }),
                 }
             })
             .collect();
@@ -107,7 +109,10 @@ impl Engine {
 
     /// Applies logged events after the snapshot. Events the snapshot already
     /// covers are skipped; a gap or an impossible event is an error.
-    pub fn replay<'a>(&self, events: impl IntoIterator<Item = &'a Event>) -> Result<u64, EngineError> {
+    pub fn replay<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<u64, EngineError> {
         let mut t = self.jobs.lock();
         let mut applied = 0;
         for ev in events {

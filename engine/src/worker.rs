@@ -10,9 +10,9 @@
 //!   worker's own updates (one app, one worker) and nothing else.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{MappedRwLockReadGuard, Mutex, RwLock, RwLockReadGuard};
 use seqlock::SeqLock;
 
 use crate::geo::Unit;
@@ -75,8 +75,6 @@ pub struct WorkerShared {
     pub fix: SeqLock<Fix>,
     /// Where the worker is filed in the index; `None` before its first position.
     pub(crate) place: Mutex<Option<Filed>>,
-    /// Its index in its fine bucket, kept under that bucket's lock.
-    pub(crate) slot: AtomicU32,
 }
 
 impl WorkerShared {
@@ -91,7 +89,6 @@ impl WorkerShared {
             }),
             fix: SeqLock::new(Fix::NONE),
             place: Mutex::new(None),
-            slot: AtomicU32::new(0),
         };
         w.set_skills(skills);
         w
@@ -109,8 +106,9 @@ impl WorkerShared {
         self.mask.load(Ordering::Acquire)
     }
 
-    pub fn skill_ids(&self) -> Box<[SkillId]> {
-        self.skills.read().ids.clone()
+    /// The skill numbers, borrowed (no allocation on the position path).
+    pub fn skill_ids(&self) -> MappedRwLockReadGuard<'_, [SkillId]> {
+        RwLockReadGuard::map(self.skills.read(), |s| &*s.ids)
     }
 
     pub fn skill_names(&self) -> Vec<Skill> {

@@ -121,7 +121,8 @@ fn nearest_worker_gets_the_offer_and_the_job_runs_to_completion() {
     assert_eq!(job.arrived_at, Some(at(600)));
     assert_eq!(job.completed_at, Some(at(901)));
     // The worker is matchable again.
-    f.e.update_position(&w("near"), north(300.0), LNG, at(902)).unwrap();
+    f.e.update_position(&w("near"), north(300.0), LNG, at(902))
+        .unwrap();
     let ev = f.create("j2", "plumbing", at(902));
     assert_eq!(offered_to(&ev), ["near"]);
 }
@@ -150,7 +151,11 @@ fn decline_goes_to_the_next_nearest_and_never_back() {
     assert_eq!(offered_to(&ev), ["w2"]);
     assert_eq!(f.e.job(&j("j")).unwrap().attempts, 2);
     let ev = f.e.decline(&j("j"), &w("w2"), at(2)).unwrap();
-    assert_eq!(names(&ev), ["offer_revoked"], "nobody left who has not declined");
+    assert_eq!(
+        names(&ev),
+        ["offer_revoked"],
+        "nobody left who has not declined"
+    );
     assert_eq!(f.status("j"), JobStatus::Searching);
     // The decliner can't take it back.
     assert_eq!(
@@ -178,7 +183,8 @@ fn offer_timeout_revokes_and_reoffers_and_late_accept_is_offer_expired() {
         Err(EngineError::OfferExpired)
     );
     // Keep w2 fresh, let it expire too: searching again, still within search time.
-    f.e.update_position(&w("w2"), north(200.0), LNG, at(20)).unwrap();
+    f.e.update_position(&w("w2"), north(200.0), LNG, at(20))
+        .unwrap();
     let ev = f.e.tick(at(30));
     assert_eq!(names(&ev), ["offer_revoked"]);
     assert_eq!(f.status("j"), JobStatus::Searching);
@@ -192,7 +198,8 @@ fn waiting_job_is_offered_when_a_worker_becomes_matchable() {
 
     // Becoming available.
     f.e.register_worker(&w("w1"), &[skill("x")], T0).unwrap();
-    f.e.update_position(&w("w1"), north(50.0), LNG, at(1)).unwrap();
+    f.e.update_position(&w("w1"), north(50.0), LNG, at(1))
+        .unwrap();
     assert!(f.e.set_connected(&w("w1"), true, at(1)).unwrap().is_empty());
     let ev = f.e.set_available(&w("w1"), true, at(2)).unwrap();
     assert_eq!(offered_to(&ev), ["w1"]);
@@ -200,7 +207,8 @@ fn waiting_job_is_offered_when_a_worker_becomes_matchable() {
 
     // Reconnecting.
     f.e.register_worker(&w("w2"), &[skill("x")], T0).unwrap();
-    f.e.update_position(&w("w2"), north(50.0), LNG, at(3)).unwrap();
+    f.e.update_position(&w("w2"), north(50.0), LNG, at(3))
+        .unwrap();
     f.e.set_available(&w("w2"), true, at(3)).unwrap();
     let ev = f.e.set_connected(&w("w2"), true, at(4)).unwrap();
     assert_eq!(offered_to(&ev), ["w2"]);
@@ -208,18 +216,27 @@ fn waiting_job_is_offered_when_a_worker_becomes_matchable() {
 
     // A stale position refreshed.
     f.e.register_worker(&w("w3"), &[skill("x")], T0).unwrap();
-    f.e.update_position(&w("w3"), north(50.0), LNG, at(-100)).unwrap();
+    f.e.update_position(&w("w3"), north(50.0), LNG, at(-100))
+        .unwrap();
     f.e.set_connected(&w("w3"), true, at(5)).unwrap();
     f.e.set_available(&w("w3"), true, at(5)).unwrap();
     assert_eq!(f.status("j"), JobStatus::Searching, "w3 is stale");
-    let ev = f.e.update_position(&w("w3"), north(60.0), LNG, at(6)).unwrap();
+    let ev =
+        f.e.update_position(&w("w3"), north(60.0), LNG, at(6))
+            .unwrap();
     assert_eq!(offered_to(&ev), ["w3"]);
     f.e.decline(&j("j"), &w("w3"), at(7)).unwrap();
 
     // Driving into range.
     f.worker("w4", 25_000.0, &["x"], at(7));
-    assert_eq!(f.status("j"), JobStatus::Searching, "w4 is beyond max_radius");
-    let ev = f.e.update_position(&w("w4"), north(19_000.0), LNG, at(8)).unwrap();
+    assert_eq!(
+        f.status("j"),
+        JobStatus::Searching,
+        "w4 is beyond max_radius"
+    );
+    let ev =
+        f.e.update_position(&w("w4"), north(19_000.0), LNG, at(8))
+            .unwrap();
     assert_eq!(offered_to(&ev), ["w4"]);
 }
 
@@ -251,7 +268,8 @@ fn rematch_on_tick_finds_workers_no_event_announced() {
     f.worker("w", 120.0, &["x"], T0);
     f.create("j", "x", T0);
     assert_eq!(f.status("j"), JobStatus::Searching);
-    f.e.update_position(&w("w"), north(90.0), LNG, at(1)).unwrap();
+    f.e.update_position(&w("w"), north(90.0), LNG, at(1))
+        .unwrap();
     let ev = f.e.tick(at(2));
     assert_eq!(offered_to(&ev), ["w"]);
 }
@@ -274,7 +292,11 @@ fn search_timeout_dead_letters_and_retry_searches_again() {
     assert!(f.e.tick(at(500)).is_empty(), "a dead letter has no timers");
 
     f.worker("w", 10.0, &["x"], at(600));
-    assert_eq!(f.status("j"), JobStatus::Unmatched, "dead letters wait for ops");
+    assert_eq!(
+        f.status("j"),
+        JobStatus::Unmatched,
+        "dead letters wait for ops"
+    );
     let ev = f.e.retry(&j("j"), at(601)).unwrap();
     assert_eq!(names(&ev), ["job_retried", "job_offered"]);
     assert_eq!(f.e.job(&j("j")).unwrap().search_deadline, Some(at(721)));
@@ -324,7 +346,9 @@ fn cancel_at_every_stage() {
     let f = Fixture::new();
     // searching
     f.create("s", "none", T0);
-    let ev = f.e.cancel(&j("s"), Some("changed my mind".into()), at(1)).unwrap();
+    let ev =
+        f.e.cancel(&j("s"), Some("changed my mind".into()), at(1))
+            .unwrap();
     assert_eq!(names(&ev), ["job_cancelled"]);
     let job = f.e.job(&j("s")).unwrap();
     assert_eq!(job.cancel_reason.as_deref(), Some("changed my mind"));
@@ -347,7 +371,9 @@ fn cancel_at_every_stage() {
         }
         let ev = f.e.cancel(&j(id), None, at(7)).unwrap();
         match &ev[0].kind {
-            EventKind::JobCancelled { worker_id, .. } => assert_eq!(worker_id.as_ref(), Some(&w("w"))),
+            EventKind::JobCancelled { worker_id, .. } => {
+                assert_eq!(worker_id.as_ref(), Some(&w("w")))
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(f.e.current_job(&w("w")), None);
@@ -367,7 +393,8 @@ fn cancel_at_every_stage() {
             })
         );
     }
-    f.e.update_position(&w("w"), north(10.0), LNG, at(503)).unwrap();
+    f.e.update_position(&w("w"), north(10.0), LNG, at(503))
+        .unwrap();
     f.create("c", "x", at(503));
     f.e.accept(&j("c"), &w("w"), at(503)).unwrap();
     f.e.arrive(&j("c"), &w("w"), at(503)).unwrap();
@@ -400,18 +427,45 @@ fn worker_steps_out_of_order_and_strangers() {
     f.worker("other", 5_000.0, &["y"], T0);
     f.create("j", "x", T0);
     let invalid = |from, step| Err(EngineError::InvalidTransition { from, step });
-    assert_eq!(f.e.accept(&j("j"), &w("other"), at(1)), Err(EngineError::JobNotFound));
-    assert_eq!(f.e.accept(&j("nope"), &w("w"), at(1)), Err(EngineError::JobNotFound));
-    assert_eq!(f.e.arrive(&j("j"), &w("w"), at(1)), invalid(JobStatus::Offered, Step::Arrive));
-    assert_eq!(f.e.complete(&j("j"), &w("w"), at(1)), invalid(JobStatus::Offered, Step::Complete));
+    assert_eq!(
+        f.e.accept(&j("j"), &w("other"), at(1)),
+        Err(EngineError::JobNotFound)
+    );
+    assert_eq!(
+        f.e.accept(&j("nope"), &w("w"), at(1)),
+        Err(EngineError::JobNotFound)
+    );
+    assert_eq!(
+        f.e.arrive(&j("j"), &w("w"), at(1)),
+        invalid(JobStatus::Offered, Step::Arrive)
+    );
+    assert_eq!(
+        f.e.complete(&j("j"), &w("w"), at(1)),
+        invalid(JobStatus::Offered, Step::Complete)
+    );
     f.e.accept(&j("j"), &w("w"), at(2)).unwrap();
-    assert_eq!(f.e.accept(&j("j"), &w("w"), at(3)), invalid(JobStatus::Accepted, Step::Accept));
-    assert_eq!(f.e.decline(&j("j"), &w("w"), at(3)), invalid(JobStatus::Accepted, Step::Revoke));
-    assert_eq!(f.e.complete(&j("j"), &w("w"), at(3)), invalid(JobStatus::Accepted, Step::Complete));
+    assert_eq!(
+        f.e.accept(&j("j"), &w("w"), at(3)),
+        invalid(JobStatus::Accepted, Step::Accept)
+    );
+    assert_eq!(
+        f.e.decline(&j("j"), &w("w"), at(3)),
+        invalid(JobStatus::Accepted, Step::Revoke)
+    );
+    assert_eq!(
+        f.e.complete(&j("j"), &w("w"), at(3)),
+        invalid(JobStatus::Accepted, Step::Complete)
+    );
     f.e.arrive(&j("j"), &w("w"), at(4)).unwrap();
-    assert_eq!(f.e.arrive(&j("j"), &w("w"), at(5)), invalid(JobStatus::Arrived, Step::Arrive));
+    assert_eq!(
+        f.e.arrive(&j("j"), &w("w"), at(5)),
+        invalid(JobStatus::Arrived, Step::Arrive)
+    );
     f.e.complete(&j("j"), &w("w"), at(6)).unwrap();
-    assert_eq!(f.e.complete(&j("j"), &w("w"), at(7)), invalid(JobStatus::Completed, Step::Complete));
+    assert_eq!(
+        f.e.complete(&j("j"), &w("w"), at(7)),
+        invalid(JobStatus::Completed, Step::Complete)
+    );
     // A refused step changes nothing.
     assert_eq!(f.e.job(&j("j")).unwrap().version, 5);
 }
@@ -446,9 +500,8 @@ fn bad_input_is_refused_without_a_trace() {
         (0.0, f64::INFINITY, "lng"),
         (0.0, -181.0, "lng"),
     ] {
-        let err = f
-            .e
-            .create_job(
+        let err =
+            f.e.create_job(
                 NewJob {
                     id: j("bad"),
                     resident_id: ResidentId::from("r"),
@@ -460,7 +513,10 @@ fn bad_input_is_refused_without_a_trace() {
                 T0,
             )
             .unwrap_err();
-        assert!(matches!(err, EngineError::InvalidInput { field: f, .. } if f == field), "{err:?}");
+        assert!(
+            matches!(err, EngineError::InvalidInput { field: f, .. } if f == field),
+            "{err:?}"
+        );
         let err = f.e.update_position(&w("w"), lat, lng, T0).unwrap_err();
         assert!(matches!(err, EngineError::InvalidInput { field: f, .. } if f == field));
     }
@@ -505,16 +561,34 @@ fn visibility_and_listing() {
         .unwrap();
     }
     let r1 = Viewer::Resident(ResidentId::from("r1"));
-    let list = f.e.list_jobs(&JobQuery { viewer: r1.clone(), status: None, limit: 50 });
+    let list = f.e.list_jobs(&JobQuery {
+        viewer: r1.clone(),
+        status: None,
+        limit: 50,
+    });
     let ids: Vec<_> = list.iter().map(|j| j.id.to_string()).collect();
     assert_eq!(ids, ["j2", "j0"], "own jobs, newest first");
-    let one = f.e.list_jobs(&JobQuery { viewer: r1.clone(), status: None, limit: 1 });
+    let one = f.e.list_jobs(&JobQuery {
+        viewer: r1.clone(),
+        status: None,
+        limit: 1,
+    });
     assert_eq!(one.len(), 1);
-    assert!(f.e.job_for(&j("j1"), &r1).is_none(), "another resident's job is hidden");
-    assert!(f.e.job_for(&j("j0"), &Viewer::Worker(w("w"))).is_some(), "offered to w");
+    assert!(
+        f.e.job_for(&j("j1"), &r1).is_none(),
+        "another resident's job is hidden"
+    );
+    assert!(
+        f.e.job_for(&j("j0"), &Viewer::Worker(w("w"))).is_some(),
+        "offered to w"
+    );
     assert!(f.e.job_for(&j("j1"), &Viewer::Worker(w("w"))).is_none());
     assert!(f.e.job_for(&j("j1"), &Viewer::Ops).is_some());
-    let mine = f.e.list_jobs(&JobQuery { viewer: Viewer::Worker(w("w")), status: None, limit: 50 });
+    let mine = f.e.list_jobs(&JobQuery {
+        viewer: Viewer::Worker(w("w")),
+        status: None,
+        limit: 50,
+    });
     assert_eq!(mine.len(), 1);
     let searching = f.e.list_jobs(&JobQuery {
         viewer: Viewer::Ops,
@@ -557,7 +631,12 @@ fn restart_requeues_offers_and_keeps_accepted_jobs() {
 fn skills_can_change() {
     let f = Fixture::new();
     f.worker("w", 10.0, &["x"], T0);
-    assert!(f.e.register_worker(&w("w"), &[skill("x")], T0).unwrap().is_empty());
-    f.e.register_worker(&w("w"), &[skill("x"), skill("y")], T0).unwrap();
+    assert!(f
+        .e
+        .register_worker(&w("w"), &[skill("x")], T0)
+        .unwrap()
+        .is_empty());
+    f.e.register_worker(&w("w"), &[skill("x"), skill("y")], T0)
+        .unwrap();
     assert_eq!(offered_to(&f.create("j", "y", at(1))), ["w"]);
 }

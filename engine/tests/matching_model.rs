@@ -23,7 +23,9 @@ struct W {
 fn destination(lat: f64, lng: f64, bearing: f64, dist_m: f64) -> (f64, f64) {
     let d = dist_m / geo::EARTH_RADIUS_M;
     let (l1, g1) = (lat.to_radians(), lng.to_radians());
-    let l2 = (l1.sin() * d.cos() + l1.cos() * d.sin() * bearing.cos()).clamp(-1.0, 1.0).asin();
+    let l2 = (l1.sin() * d.cos() + l1.cos() * d.sin() * bearing.cos())
+        .clamp(-1.0, 1.0)
+        .asin();
     let g2 = g1 + (bearing.sin() * d.sin() * l1.cos()).atan2(d.cos() - l1.sin() * l2.sin());
     let mut lng2 = g2.to_degrees();
     while lng2 > 180.0 {
@@ -39,9 +41,15 @@ fn centre() -> impl Strategy<Value = (f64, f64)> {
     prop_oneof![
         (-70.0..70.0f64, -180.0..180.0f64),
         // Antimeridian.
-        (-60.0..60.0f64, prop_oneof![179.9..180.0f64, -180.0..-179.9f64]),
+        (
+            -60.0..60.0f64,
+            prop_oneof![179.9..180.0f64, -180.0..-179.9f64]
+        ),
         // Poles.
-        (prop_oneof![89.5..90.0f64, -90.0..-89.5f64], -180.0..180.0f64),
+        (
+            prop_oneof![89.5..90.0f64, -90.0..-89.5f64],
+            -180.0..180.0f64
+        ),
         // A pentagon's neighbourhood (res-0 pentagon near 64.7N 10.5E).
         (64.0..65.5f64, 9.5..11.5f64),
     ]
@@ -66,47 +74,56 @@ fn case() -> impl Strategy<Value = Case> {
         (6u8..=10, 1u32..=4, 2u8..=5),
         any::<u64>(),
     )
-        .prop_flat_map(|(centre, spread, n, max_radius_m, (fine, rings, gap), seed)| {
-            let w = (
-                0.0..std::f64::consts::TAU,
-                0.0..1.0f64,
-                prop::collection::vec(0u8..4, 0..3),
-                prop::bool::weighted(0.9),
-                prop::bool::weighted(0.8),
-                prop_oneof![0u64..20, 25u64..60],
-            );
-            (prop::collection::vec(w, n), 0u8..4).prop_map(move |(ws, job_skill)| {
-                let mut workers: Vec<W> = ws
-                    .into_iter()
-                    .map(|(b, r, skills, connected, available, age_s)| {
-                        // sqrt: uniform over the disk.
-                        let (lat, lng) = destination(centre.0, centre.1, b, r.sqrt() * spread);
-                        W { lat, lng, skills, connected, available, age_s }
-                    })
-                    .collect();
-                // A third of the fleets stand on a few shared spots: exact
-                // distance ties, which go to the lowest id.
-                if seed % 3 == 0 {
-                    let spots = 1 + (seed / 3 % 4) as usize;
-                    for i in spots..workers.len() {
-                        let (lat, lng) = (workers[i % spots].lat, workers[i % spots].lng);
-                        workers[i].lat = lat;
-                        workers[i].lng = lng;
+        .prop_flat_map(
+            |(centre, spread, n, max_radius_m, (fine, rings, gap), seed)| {
+                let w = (
+                    0.0..std::f64::consts::TAU,
+                    0.0..1.0f64,
+                    prop::collection::vec(0u8..4, 0..3),
+                    prop::bool::weighted(0.9),
+                    prop::bool::weighted(0.8),
+                    prop_oneof![0u64..20, 25u64..60],
+                );
+                (prop::collection::vec(w, n), 0u8..4).prop_map(move |(ws, job_skill)| {
+                    let mut workers: Vec<W> = ws
+                        .into_iter()
+                        .map(|(b, r, skills, connected, available, age_s)| {
+                            // sqrt: uniform over the disk.
+                            let (lat, lng) = destination(centre.0, centre.1, b, r.sqrt() * spread);
+                            W {
+                                lat,
+                                lng,
+                                skills,
+                                connected,
+                                available,
+                                age_s,
+                            }
+                        })
+                        .collect();
+                    // A third of the fleets stand on a few shared spots: exact
+                    // distance ties, which go to the lowest id.
+                    if seed % 3 == 0 {
+                        let spots = 1 + (seed / 3 % 4) as usize;
+                        for i in spots..workers.len() {
+                            let (lat, lng) = (workers[i % spots].lat, workers[i % spots].lng);
+                            workers[i].lat = lat;
+                            workers[i].lng = lng;
+                        }
                     }
-                }
-                Case {
-                    centre,
-                    workers,
-                    job_skill,
-                    max_radius_m,
-                    index: IndexConfig {
-                        fine_res: fine,
-                        coarse_res: fine.saturating_sub(gap).max(1),
-                        fine_rings: rings,
-                    },
-                }
-            })
-        })
+                    Case {
+                        centre,
+                        workers,
+                        job_skill,
+                        max_radius_m,
+                        index: IndexConfig {
+                            fine_res: fine,
+                            coarse_res: fine.saturating_sub(gap).max(1),
+                            fine_rings: rings,
+                        },
+                    }
+                })
+            },
+        )
 }
 
 fn skill(i: u8) -> Skill {
@@ -128,7 +145,12 @@ fn brute_force_order(c: &Case, q: (f64, f64)) -> Vec<WorkerId> {
         .filter(|(_, w)| {
             w.connected && w.available && w.age_s <= 30 && w.skills.contains(&c.job_skill)
         })
-        .map(|(i, w)| (LatLng::new(w.lat, w.lng).unwrap().to_unit().chord2(qu), wid(i)))
+        .map(|(i, w)| {
+            (
+                LatLng::new(w.lat, w.lng).unwrap().to_unit().chord2(qu),
+                wid(i),
+            )
+        })
         .filter(|(c2, _)| *c2 <= max_c2)
         .collect();
     v.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
@@ -146,7 +168,8 @@ fn build(c: &Case) -> Engine {
         let id = wid(i);
         let skills: Vec<Skill> = w.skills.iter().map(|s| skill(*s)).collect();
         e.register_worker(&id, &skills, NOW).unwrap();
-        e.update_position(&id, w.lat, w.lng, NOW.minus_secs(w.age_s)).unwrap();
+        e.update_position(&id, w.lat, w.lng, NOW.minus_secs(w.age_s))
+            .unwrap();
         e.set_connected(&id, w.connected, NOW).unwrap();
         e.set_available(&id, w.available, NOW).unwrap();
     }
@@ -206,11 +229,25 @@ fn dense_metro_and_lone_far_worker() {
     for _ in 0..5_000 {
         let (lat, lng) = destination(centre.0, centre.1, rnd() * 6.283, rnd().sqrt() * 25_000.0);
         let sk = (rnd() * 3.0) as u8;
-        workers.push(W { lat, lng, skills: vec![sk], connected: true, available: rnd() < 0.7, age_s: 0 });
+        workers.push(W {
+            lat,
+            lng,
+            skills: vec![sk],
+            connected: true,
+            available: rnd() < 0.7,
+            age_s: 0,
+        });
     }
     // One worker with a rare skill 15 km out.
     let (lat, lng) = destination(centre.0, centre.1, 1.0, 15_000.0);
-    workers.push(W { lat, lng, skills: vec![9], connected: true, available: true, age_s: 0 });
+    workers.push(W {
+        lat,
+        lng,
+        skills: vec![9],
+        connected: true,
+        available: true,
+        age_s: 0,
+    });
     for job_skill in [0u8, 9] {
         let c = Case {
             centre,
@@ -224,15 +261,24 @@ fn dense_metro_and_lone_far_worker() {
             let q = destination(centre.0, centre.1, rnd() * 6.283, rnd() * 10_000.0);
             let expected = brute_force_order(&c, q);
             let id = JobId::from(format!("j{k}"));
-            let ev = e.create_job(NewJob {
-                id: id.clone(),
-                resident_id: ResidentId::from("r"),
-                lat: q.0,
-                lng: q.1,
-                skill: skill(job_skill),
-                description: String::new(),
-            }, NOW).unwrap();
-            assert_eq!(offered(&ev).as_ref(), expected.first(), "query {k} skill {job_skill}");
+            let ev = e
+                .create_job(
+                    NewJob {
+                        id: id.clone(),
+                        resident_id: ResidentId::from("r"),
+                        lat: q.0,
+                        lng: q.1,
+                        skill: skill(job_skill),
+                        description: String::new(),
+                    },
+                    NOW,
+                )
+                .unwrap();
+            assert_eq!(
+                offered(&ev).as_ref(),
+                expected.first(),
+                "query {k} skill {job_skill}"
+            );
             e.cancel(&id, None, NOW).unwrap();
         }
     }

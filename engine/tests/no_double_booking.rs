@@ -70,7 +70,11 @@ fn no_worker_ever_holds_two_jobs() {
     let mut setup = Vec::new();
     for i in 0..WORKERS {
         let sk = skills();
-        let mine = if i % 3 == 0 { &sk[..] } else { &sk[i % 2..i % 2 + 1] };
+        let mine = if i % 3 == 0 {
+            &sk[..]
+        } else {
+            &sk[i % 2..i % 2 + 1]
+        };
         setup.extend(engine.register_worker(&wid(i), mine, now(&clock)).unwrap());
     }
 
@@ -196,22 +200,30 @@ fn no_worker_ever_holds_two_jobs() {
     let mut offers = 0;
     for e in &events {
         match &e.kind {
-            EventKind::JobOffered { job_id, worker_id, .. } => {
+            EventKind::JobOffered {
+                job_id, worker_id, ..
+            } => {
                 offers += 1;
                 if let Some(other) = holding.insert(worker_id.clone(), job_id.clone()) {
                     panic!("{worker_id} offered {job_id} while holding {other}");
                 }
             }
-            EventKind::OfferRevoked { worker_id, .. } | EventKind::JobCompleted { worker_id, .. } => {
+            EventKind::OfferRevoked { worker_id, .. }
+            | EventKind::JobCompleted { worker_id, .. } => {
                 holding.remove(worker_id);
             }
-            EventKind::JobCancelled { worker_id: Some(w), .. } => {
+            EventKind::JobCancelled {
+                worker_id: Some(w), ..
+            } => {
                 holding.remove(w);
             }
             _ => {}
         }
     }
-    assert!(offers > 100, "the run must actually dispatch ({offers} offers)");
+    assert!(
+        offers > 100,
+        "the run must actually dispatch ({offers} offers)"
+    );
 
     let snap = engine.snapshot();
     check_snapshot(&snap);
@@ -222,10 +234,17 @@ fn no_worker_ever_holds_two_jobs() {
         .map(|j| j.worker_id.clone().unwrap())
         .collect();
     from_jobs.sort();
-    assert_eq!(engine.reserved_workers(), from_jobs, "reservation bits agree with jobs");
+    assert_eq!(
+        engine.reserved_workers(),
+        from_jobs,
+        "reservation bits agree with jobs"
+    );
     let mut from_model: Vec<WorkerId> = holding.into_keys().collect();
     from_model.sort();
-    assert_eq!(from_model, from_jobs, "the event stream tells the same story");
+    assert_eq!(
+        from_model, from_jobs,
+        "the event stream tells the same story"
+    );
 
     // Replaying everything on an empty engine rebuilds the same jobs.
     let replayed = Engine::new(cfg).unwrap();

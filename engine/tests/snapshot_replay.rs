@@ -136,16 +136,26 @@ fn replay_refuses_gaps_and_impossible_events() {
             search_deadline: Millis(1000),
         },
     };
-    let gap = Event { seq: 3, ..created.clone() };
+    let gap = Event {
+        seq: 3,
+        ..created.clone()
+    };
     assert!(matches!(e.replay([&gap]), Err(EngineError::Corrupt(_))));
     e.replay([&created]).unwrap();
     let accept_unoffered = Event {
         seq: 2,
         at: now,
-        kind: EventKind::JobAccepted { job_id: JobId::from("j"), worker_id: WorkerId::from("w") },
+        kind: EventKind::JobAccepted {
+            job_id: JobId::from("j"),
+            worker_id: WorkerId::from("w"),
+        },
     };
     assert!(e.replay([&accept_unoffered]).is_err());
-    assert_eq!(e.job(&JobId::from("j")).unwrap().status, JobStatus::Searching, "nothing half-applied");
+    assert_eq!(
+        e.job(&JobId::from("j")).unwrap().status,
+        JobStatus::Searching,
+        "nothing half-applied"
+    );
     assert_eq!(e.last_seq(), 1);
 }
 
@@ -154,22 +164,30 @@ fn restore_refuses_a_worker_holding_two_jobs() {
     let e = Engine::new(EngineConfig::default()).unwrap();
     let now = Millis(1_000_000);
     let w = WorkerId::from("w");
-    e.register_worker(&w, &[Skill::new("a").unwrap()], now).unwrap();
+    e.register_worker(&w, &[Skill::new("a").unwrap()], now)
+        .unwrap();
     e.update_position(&w, 1.0, 1.0, now).unwrap();
     e.set_connected(&w, true, now).unwrap();
     e.set_available(&w, true, now).unwrap();
-    e.create_job(NewJob {
-        id: JobId::from("j1"),
-        resident_id: ResidentId::from("r"),
-        lat: 1.0,
-        lng: 1.0,
-        skill: Skill::new("a").unwrap(),
-        description: String::new(),
-    }, now).unwrap();
+    e.create_job(
+        NewJob {
+            id: JobId::from("j1"),
+            resident_id: ResidentId::from("r"),
+            lat: 1.0,
+            lng: 1.0,
+            skill: Skill::new("a").unwrap(),
+            description: String::new(),
+        },
+        now,
+    )
+    .unwrap();
     let mut snap = e.snapshot();
     let mut twin = snap.jobs[0].clone();
     twin.id = JobId::from("j2");
     twin.seq = 2;
     snap.jobs.push(twin);
-    assert!(matches!(Engine::restore(EngineConfig::default(), &snap), Err(EngineError::Corrupt(_))));
+    assert!(matches!(
+        Engine::restore(EngineConfig::default(), &snap),
+        Err(EngineError::Corrupt(_))
+    ));
 }
