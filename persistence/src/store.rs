@@ -1,0 +1,511 @@
+//! The sled store: one writer thread that group-commits the log, the
+//! accounts trees, and the snapshot and compaction calls around it.
+//!
+//! ## Appends
+//! Callers hand batches of engine events (and account creations) to the
+//! writer over a channel with a completion callback. The writer takes
+//! everything queued, writes it, flushes sled once (fsync) and then calls
+//! back: durability costs one flush per batch, not per event.
+//!
+//! Engine events carry the engine's own sequence number, and two callers may
+//! deliver theirs out of order (one got events 5 and 6, the other 7, and the
+//! second was faster). The writer holds an event back until all before it
+//! have arrived, so the log is always in engine order with no gaps, and a
+//! caller is answered only once its events *and everything before them* are
+//! durable: an acknowledged accept never survives without its offer.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use engine::{Engine, EngineConfig, Event, Millis};
+
+use crate::account::Account;
+use crate::codec::{self, key, seq_of, Entry};
+use crate::{snapshot, StoreError};
+
+/// Called once with the outcome of an append: the last engine sequence
+/// number now durable, or why not.
+pub type Done = Box<dyn FnOnce(Result<u64, StoreError>) + Send>;
+/// Called once with the outcome of an account creation.
+pub type AccountDone = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Take a snapshot after this many logged events (0: never by count).
+    pub snapshot_every_events: u64,
+    /// Take a snapshot when this much time has passed since the last one.
+    pub snapshot_every: Duration,
+    /// Snapshot files kept on disk.
+    pub keep_snapshots: usize,
+    /// Most requests one flush covers.
+    pub max_batch: usize,
+    /// How long an event may wait for a missing predecessor before its
+    /// callers are failed (a caller that dropped engine events is a bug).
+    pub gap_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            snapshot_every_events: 100_000,
+            snapshot_every: Duration::from_secs(300),
+            keep_snapshots: 2,
+            max_batch: 4096,
+            gap_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What recovery found and did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoveryReport {
+    /// The engine sequence number the loaded snapshot covers.
+    pub snapshot_seq: Option<u64>,
+    /// Events replayed on top of it.
+    pub replayed: u64,
+    /// Log entries dropped from a corrupt or torn tail.
+    pub dropped: u64,
+    /// Offers open at the crash, put back to searching (already logged).
+    pub requeued: u64,
+}
+
+enum Request {
+    Events(Vec<Event>, Done),
+    Account(Account, AccountDone),
+}
+
+struct Shared {
+    db: sled::Db,
+    log: sled::Tree,
+    accounts: sled::Tree,
+    emails: sled::Tree,
+    snapshot_dir: PathBuf,
+    /// Events logged since the last snapshot.
+    since_snapshot: AtomicU64,
+    last_snapshot: Mutex<Instant>,
+    /// One snapshot at a time.
+    snapshotting: Mutex<()>,
+}
+
+pub struct SledStore {
+    shared: Arc<Shared>,
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    opts: StoreOptions,
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`, recovers the engine from the
+    /// newest snapshot and the log after it, puts open offers back to
+    /// searching (logged), and starts the writer.
+    pub fn open(
+        dir: &Path,
+        cfg: EngineConfig,
+        opts: StoreOptions,
+        now: Millis,
+    ) -> Result<(SledStore, Engine, RecoveryReport), StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let snapshot_dir = dir.join("snapshots");
+        std::fs::create_dir_all(&snapshot_dir)?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(io)?;
+        let shared = Arc::new(Shared {
+            log: db.open_tree("log").map_err(io)?,
+            accounts: db.open_tree("accounts").map_err(io)?,
+            emails: db.open_tree("emails").map_err(io)?,
+            db,
+            snapshot_dir,
+            since_snapshot: AtomicU64::new(0),
+            last_snapshot: Mutex::new(Instant::now()),
+            snapshotting: Mutex::new(()),
+        });
+        let (engine, mut report, next_log) = recover(&shared, cfg)?;
+        let (tx, rx) = mpsc::channel();
+        let writer = {
+            let shared = shared.clone();
+            let next_event = engine.last_seq() + 1;
+            let opts = opts.clone();
+            std::thread::Builder::new()
+                .name("dispatchd-log-writer".into())
+                .spawn(move || write_loop(shared, rx, next_log, next_event, opts))?
+        };
+        let store = SledStore {
+            shared,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            opts,
+        };
+        let requeued = engine.requeue_offers(now);
+        report.requeued = requeued.len() as u64;
+        if !requeued.is_empty() {
+            store.append(requeued)?;
+        }
+        Ok((store, engine, report))
+    }
+
+    fn send(&self, r: Request) -> Result<(), Request> {
+        match self.tx.lock().expect("tx lock").as_ref() {
+            Some(tx) => tx.send(r).map_err(|e| e.0),
+            None => Err(r),
+        }
+    }
+
+    /// Appends engine events; `done` runs once they, and every event before
+    /// them, are durable.
+    pub fn append_with(&self, events: Vec<Event>, done: Done) {
+        if events.is_empty() {
+            return done(Ok(0));
+        }
+        if let Err(Request::Events(_, done)) = self.send(Request::Events(events, done)) {
+            done(Err(StoreError::Closed));
+        }
+    }
+
+    /// [`SledStore::append_with`], waiting for the outcome.
+    pub fn append(&self, events: Vec<Event>) -> Result<u64, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.append_with(
+            events,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Creates an account, durably; `EmailTaken` if the email is in use.
+    pub fn create_account_with(&self, account: Account, done: AccountDone) {
+        if let Err(Request::Account(_, done)) = self.send(Request::Account(account, done)) {
+            done(Err(StoreError::Closed));
+        }
+    }
+
+    pub fn create_account(&self, account: Account) -> Result<(), StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.create_account_with(
+            account,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    pub fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        match self.shared.accounts.get(id.as_bytes()).map_err(io)? {
+            Some(v) => Ok(Some(
+                codec::decode(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    pub fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        match self.shared.emails.get(email.as_bytes()).map_err(io)? {
+            Some(id) => self.account(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every account, for registering workers in the engine at start.
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.shared
+            .accounts
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv.map_err(io)?;
+                codec::decode(&v).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Writes a snapshot of `engine` and compacts the log it covers. Runs on
+    /// the caller's thread; appends go on meanwhile.
+    pub fn snapshot(&self, engine: &Engine) -> Result<u64, StoreError> {
+        let _one = self.shared.snapshotting.lock().expect("snapshot lock");
+        let before = self.shared.since_snapshot.load(Ordering::Acquire);
+        let snap = engine.snapshot();
+        let seq = snap.last_seq;
+        snapshot::write(&self.shared.snapshot_dir, &snap)?;
+        drop(snap);
+        compact(&self.shared, seq)?;
+        snapshot::prune(&self.shared.snapshot_dir, self.opts.keep_snapshots)?;
+        self.shared
+            .since_snapshot
+            .fetch_sub(before, Ordering::AcqRel);
+        *self.shared.last_snapshot.lock().expect("snapshot clock") = Instant::now();
+        tracing::info!(seq, "snapshot written");
+        Ok(seq)
+    }
+
+    /// Takes a snapshot if the policy says one is due.
+    pub fn maybe_snapshot(&self, engine: &Engine) -> Result<Option<u64>, StoreError> {
+        let by_count = self.opts.snapshot_every_events > 0
+            && self.shared.since_snapshot.load(Ordering::Acquire)
+                >= self.opts.snapshot_every_events;
+        let by_time = self.shared.since_snapshot.load(Ordering::Acquire) > 0
+            && self
+                .shared
+                .last_snapshot
+                .lock()
+                .expect("snapshot clock")
+                .elapsed()
+                >= self.opts.snapshot_every;
+        if by_count || by_time {
+            return self.snapshot(engine).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Number of entries in the log (after compaction), for tests and stats.
+    pub fn log_len(&self) -> usize {
+        self.shared.log.len()
+    }
+
+    /// Stops the writer after it has written and flushed everything queued.
+    pub fn close(&self) {
+        self.tx.lock().expect("tx lock").take();
+        if let Some(h) = self.writer.lock().expect("writer lock").take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Loads the newest good snapshot, replays the log after it, and cuts the
+/// log at the first entry that does not read back or does not follow.
+fn recover(
+    shared: &Shared,
+    cfg: EngineConfig,
+) -> Result<(Engine, RecoveryReport, u64), StoreError> {
+    let snap = snapshot::load_latest(&shared.snapshot_dir)?;
+    let mut report = RecoveryReport {
+        snapshot_seq: snap.as_ref().map(|s| s.last_seq),
+        ..RecoveryReport::default()
+    };
+    let engine = match &snap {
+        Some(s) => Engine::restore(cfg, s).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        None => Engine::new(cfg).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    };
+    drop(snap);
+    let mut next_log = 1;
+    let mut cut: Option<sled::IVec> = None;
+    for kv in shared.log.iter() {
+        let (k, v) = kv.map_err(io)?;
+        let Some(log_seq) = seq_of(&k) else {
+            cut = Some(k);
+            break;
+        };
+        let ok = match codec::decode::<Entry>(&v) {
+            Ok(Entry::Event(e)) if e.seq <= engine.last_seq() => true,
+            Ok(Entry::Event(e)) => match engine.replay([&e]) {
+                Ok(_) => {
+                    report.replayed += 1;
+                    true
+                }
+                Err(err) => {
+                    tracing::warn!(log_seq, seq = e.seq, %err, "log entry does not follow; cutting the log here");
+                    false
+                }
+            },
+            Ok(Entry::Account(_)) => true,
+            Err(err) => {
+                tracing::warn!(log_seq, %err, "corrupt log entry; cutting the log here");
+                false
+            }
+        };
+        if !ok {
+            cut = Some(k);
+            break;
+        }
+        next_log = log_seq + 1;
+    }
+    if let Some(from) = cut {
+        let doomed: Vec<sled::IVec> = shared
+            .log
+            .range(from..)
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        report.dropped = doomed.len() as u64;
+        for k in doomed {
+            shared.log.remove(k).map_err(io)?;
+        }
+        shared.db.flush().map_err(io)?;
+    }
+    Ok((engine, report, next_log))
+}
+
+/// Removes log entries a snapshot at `upto` covers.
+fn compact(shared: &Shared, upto: u64) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    let mut n = 0;
+    for kv in shared.log.iter() {
+        let (k, v) = kv.map_err(io)?;
+        match codec::decode::<Entry>(&v) {
+            Ok(Entry::Event(e)) if e.seq > upto => break,
+            Ok(_) => {
+                batch.remove(k);
+                n += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    shared.log.apply_batch(batch).map_err(io)?;
+    shared.db.flush().map_err(io)?;
+    tracing::debug!(removed = n, upto, "log compacted");
+    Ok(())
+}
+
+fn write_loop(
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Request>,
+    mut next_log: u64,
+    mut next_event: u64,
+    opts: StoreOptions,
+) {
+    // Events waiting for a predecessor, by engine sequence number.
+    let mut held: BTreeMap<u64, Event> = BTreeMap::new();
+    let mut held_since: Option<Instant> = None;
+    // Callers waiting for their last event to be written and flushed.
+    let mut parked: Vec<(u64, Done)> = Vec::new();
+    loop {
+        let first = match rx.recv_timeout(opts.gap_timeout / 4) {
+            Ok(r) => Some(r),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch: Vec<Request> = first.into_iter().collect();
+        while batch.len() < opts.max_batch {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let mut wrote = false;
+        let mut accounts_done: Vec<AccountDone> = Vec::new();
+        let mut failures: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+        for req in batch {
+            match req {
+                Request::Events(events, done) => {
+                    let max = events.iter().map(|e| e.seq).max().unwrap_or(0);
+                    for e in events {
+                        if e.seq >= next_event {
+                            held.insert(e.seq, e);
+                        }
+                    }
+                    parked.push((max, done));
+                }
+                Request::Account(a, done) => match write_account(&shared, &a, next_log) {
+                    Ok(()) => {
+                        next_log += 1;
+                        wrote = true;
+                        accounts_done.push(done);
+                    }
+                    Err(e) => failures.push(Box::new(move || done(Err(e)))),
+                },
+            }
+        }
+        while let Some(e) = held.remove(&next_event) {
+            let bytes = codec::encode(&Entry::Event(e));
+            if let Err(err) = shared.log.insert(key(next_log), bytes) {
+                tracing::error!(%err, "log write failed");
+                break;
+            }
+            next_log += 1;
+            next_event += 1;
+            wrote = true;
+            shared.since_snapshot.fetch_add(1, Ordering::AcqRel);
+        }
+        let flushed = if wrote {
+            shared.db.flush().map(|_| ()).map_err(io)
+        } else {
+            Ok(())
+        };
+        for f in failures {
+            f();
+        }
+        match flushed {
+            Ok(()) => {
+                for done in accounts_done {
+                    done(Ok(()));
+                }
+                let durable = next_event - 1;
+                let (ready, waiting): (Vec<_>, Vec<_>) =
+                    parked.drain(..).partition(|(max, _)| *max <= durable);
+                parked = waiting;
+                for (max, done) in ready {
+                    done(Ok(max));
+                }
+            }
+            Err(e) => {
+                tracing::error!(%e, "log flush failed");
+                for done in accounts_done {
+                    done(Err(e.clone()));
+                }
+                for (_, done) in parked.drain(..) {
+                    done(Err(e.clone()));
+                }
+            }
+        }
+        // A gap that does not fill: fail its waiters rather than hang them.
+        held_since = match (held.is_empty(), held_since) {
+            (true, _) => None,
+            (false, None) => Some(Instant::now()),
+            (false, Some(t)) if t.elapsed() >= opts.gap_timeout => {
+                tracing::error!(
+                    missing = next_event,
+                    "events never arrived; failing their successors"
+                );
+                for (_, done) in parked.drain(..) {
+                    done(Err(StoreError::Gap(next_event)));
+                }
+                None
+            }
+            (false, s) => s,
+        };
+    }
+    let _ = shared.db.flush();
+    for (_, done) in parked {
+        done(Err(StoreError::Closed));
+    }
+}
+
+fn write_account(shared: &Shared, a: &Account, log_seq: u64) -> Result<(), StoreError> {
+    if shared.emails.contains_key(a.email.as_bytes()).map_err(io)? {
+        return Err(StoreError::EmailTaken);
+    }
+    if shared.accounts.contains_key(a.id.as_bytes()).map_err(io)? {
+        return Err(StoreError::Conflict);
+    }
+    shared
+        .accounts
+        .insert(a.id.as_bytes(), codec::encode(a))
+        .map_err(io)?;
+    shared
+        .emails
+        .insert(a.email.as_bytes(), a.id.as_bytes())
+        .map_err(io)?;
+    shared
+        .log
+        .insert(key(log_seq), codec::encode(&Entry::Account(a.clone())))
+        .map_err(io)?;
+    Ok(())
+}

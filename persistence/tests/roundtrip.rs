@@ -1,0 +1,272 @@
+//! Log + snapshot + replay rebuilds exactly the engine that produced them,
+//! and a corrupt or torn tail is dropped, never fatal.
+
+mod common;
+
+use common::*;
+use engine::*;
+use persistence::{Account, Role, SledStore, StoreError, StoreOptions};
+use proptest::prelude::*;
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        snapshot_every_events: 0,
+        ..StoreOptions::default()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Create,
+    Act(usize, u8),
+    Cancel(usize),
+    Tick(u16),
+    Move(usize, i8),
+    Snapshot,
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => Just(Op::Create),
+        4 => (0usize..6, 0u8..4).prop_map(|(w, a)| Op::Act(w, a)),
+        1 => (0usize..30).prop_map(Op::Cancel),
+        2 => (1u16..40).prop_map(Op::Tick),
+        2 => (0usize..6, any::<i8>()).prop_map(|(w, d)| Op::Move(w, d)),
+        1 => Just(Op::Snapshot),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+fn comparable(e: &Engine) -> (u64, Vec<Job>, Vec<WorkerId>) {
+    let s = e.snapshot();
+    (s.last_seq, s.jobs, e.reserved_workers())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn store_rebuilds_the_engine(ops in prop::collection::vec(op(), 1..60)) {
+        let dir = temp_dir("roundtrip");
+        let cfg = EngineConfig { offer_timeout_s: 10, search_timeout_s: 50, ..EngineConfig::default() };
+        let mut now = Millis(1_700_000_000_000);
+        let (mut store, mut e, _) = SledStore::open(&dir, cfg.clone(), opts(), now).unwrap();
+        store.append(fleet(&e, 6, now)).unwrap();
+        let mut jobs = 0u64;
+        for op in ops {
+            let ev = match op {
+                Op::Create => {
+                    jobs += 1;
+                    e.create_job(new_job(&format!("j{jobs}"), jobs), now).unwrap()
+                }
+                Op::Act(w, a) => match e.current_job(&wid(w)) {
+                    None => vec![],
+                    Some(j) => match a {
+                        0 => e.accept(&j.id, &wid(w), now),
+                        1 => e.decline(&j.id, &wid(w), now),
+                        2 => e.arrive(&j.id, &wid(w), now),
+                        _ => e.complete(&j.id, &wid(w), now),
+                    }.unwrap_or_default(),
+                },
+                Op::Cancel(k) => e.cancel(&JobId::from(format!("j{k}")), None, now).unwrap_or_default(),
+                Op::Tick(s) => {
+                    now = now.plus_secs(s as u64);
+                    e.tick(now)
+                }
+                Op::Move(w, d) => e.update_position(&wid(w), LAT + d as f64 * 1e-4, LNG, now).unwrap(),
+                Op::Snapshot => {
+                    store.snapshot(&e).unwrap();
+                    vec![]
+                }
+                Op::Reopen => {
+                    drop(store);
+                    // What the restart does to the live state: open offers go back to searching.
+                    e.requeue_offers(now);
+                    let before = comparable(&e);
+                    let (s2, e2, report) = SledStore::open(&dir, cfg.clone(), opts(), now).unwrap();
+                    prop_assert_eq!(report.dropped, 0);
+                    prop_assert_eq!(comparable(&e2), before);
+                    store = s2;
+                    e = e2;
+                    // Presence is gone after a restart: the apps reconnect.
+                    let mut ev = Vec::new();
+                    for i in 0..6 {
+                        ev.extend(e.set_connected(&wid(i), true, now).unwrap());
+                        ev.extend(e.update_position(&wid(i), LAT, LNG, now).unwrap());
+                    }
+                    ev
+                }
+            };
+            store.append(ev).unwrap();
+        }
+        drop(store);
+        e.requeue_offers(now);
+        let (_s, e2, _) = SledStore::open(&dir, cfg, opts(), now).unwrap();
+        prop_assert_eq!(comparable(&e2), comparable(&e));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn logged_engine(dir: &std::path::Path, jobs: u64) -> Engine {
+    let now = Millis(1_700_000_000_000);
+    let (store, e, _) = SledStore::open(dir, EngineConfig::default(), opts(), now).unwrap();
+    store.append(fleet(&e, 3, now)).unwrap();
+    for k in 0..jobs {
+        store
+            .append(e.create_job(new_job(&format!("j{k}"), k), now).unwrap())
+            .unwrap();
+    }
+    e
+}
+
+/// Rewrites one raw log value, as a torn write or a flipped bit would.
+fn damage(dir: &std::path::Path, which: usize, f: impl Fn(&mut Vec<u8>)) {
+    let db = sled::open(dir.join("db")).unwrap();
+    let log = db.open_tree("log").unwrap();
+    let (k, v) = log.iter().nth(which).unwrap().unwrap();
+    let mut v = v.to_vec();
+    f(&mut v);
+    log.insert(k, v).unwrap();
+    db.flush().unwrap();
+}
+
+#[test]
+fn corrupt_tail_entry_is_dropped_and_the_rest_kept() {
+    let dir = temp_dir("corrupt");
+    let live = logged_engine(&dir, 10);
+    let entries = {
+        let db = sled::open(dir.join("db")).unwrap();
+        db.open_tree("log").unwrap().len()
+    };
+    damage(&dir, entries - 1, |v| {
+        let n = v.len();
+        v[n - 1] ^= 0x40;
+    });
+    let (_s, _e, report) = SledStore::open(
+        &dir,
+        EngineConfig::default(),
+        opts(),
+        Millis(1_700_000_000_000),
+    )
+    .unwrap();
+    assert_eq!(report.dropped, 1);
+    assert_eq!(
+        report.replayed,
+        live.last_seq() - 1,
+        "everything before the bad entry is kept"
+    );
+}
+
+#[test]
+fn truncated_entry_in_the_middle_cuts_the_log_there() {
+    let dir = temp_dir("truncated");
+    logged_engine(&dir, 10);
+    damage(&dir, 5, |v| v.truncate(3));
+    let (store, e, report) = SledStore::open(
+        &dir,
+        EngineConfig::default(),
+        opts(),
+        Millis(1_700_000_000_000),
+    )
+    .unwrap();
+    assert!(report.dropped >= 1);
+    assert_eq!(report.replayed, 5, "entries 1..=5 survive");
+    // The store goes on from there.
+    let ev = e
+        .create_job(new_job("after", 99), Millis(1_700_000_000_001))
+        .unwrap();
+    store.append(ev).unwrap();
+    drop(store);
+    let (_s, e2, _) = SledStore::open(
+        &dir,
+        EngineConfig::default(),
+        opts(),
+        Millis(1_700_000_000_002),
+    )
+    .unwrap();
+    assert!(e2.job(&JobId::from("after")).is_some());
+}
+
+#[test]
+fn snapshot_compacts_and_recovery_uses_it() {
+    let dir = temp_dir("snapshot");
+    let now = Millis(1_700_000_000_000);
+    let (store, e, _) = SledStore::open(&dir, EngineConfig::default(), opts(), now).unwrap();
+    store.append(fleet(&e, 3, now)).unwrap();
+    for k in 0..50 {
+        store
+            .append(e.create_job(new_job(&format!("j{k}"), k), now).unwrap())
+            .unwrap();
+    }
+    let seq = store.snapshot(&e).unwrap();
+    assert_eq!(store.log_len(), 0, "the snapshot covers the whole log");
+    for k in 50..60 {
+        store
+            .append(e.create_job(new_job(&format!("j{k}"), k), now).unwrap())
+            .unwrap();
+    }
+    drop(store);
+    e.requeue_offers(now);
+    let (_s, e2, report) = SledStore::open(&dir, EngineConfig::default(), opts(), now).unwrap();
+    assert_eq!(report.snapshot_seq, Some(seq));
+    assert_eq!(report.replayed, 10);
+    assert_eq!(e2.snapshot().jobs, e.snapshot().jobs);
+}
+
+#[test]
+fn accounts_are_durable_and_emails_unique() {
+    let dir = temp_dir("accounts");
+    let now = Millis(1_700_000_000_000);
+    let acct = |id: &str, email: &str| Account {
+        id: id.into(),
+        email: email.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        role: Role::Worker,
+        name: "Ada".into(),
+        skills: vec![Skill::new("fix").unwrap()],
+        created_at: now,
+    };
+    {
+        let (store, _, _) = SledStore::open(&dir, EngineConfig::default(), opts(), now).unwrap();
+        store.create_account(acct("u1", "ada@example.com")).unwrap();
+        assert_eq!(
+            store.create_account(acct("u2", "ada@example.com")),
+            Err(StoreError::EmailTaken)
+        );
+        assert_eq!(
+            store.create_account(acct("u1", "other@example.com")),
+            Err(StoreError::Conflict)
+        );
+    }
+    let (store, _, _) = SledStore::open(&dir, EngineConfig::default(), opts(), now).unwrap();
+    assert_eq!(
+        store.account_by_email("ada@example.com").unwrap(),
+        Some(acct("u1", "ada@example.com"))
+    );
+    assert_eq!(store.account("u2").unwrap(), None);
+    assert_eq!(store.accounts().unwrap().len(), 1);
+}
+
+#[test]
+fn out_of_order_appends_are_logged_in_engine_order() {
+    let dir = temp_dir("order");
+    let now = Millis(1_700_000_000_000);
+    let (store, e, _) = SledStore::open(&dir, EngineConfig::default(), opts(), now).unwrap();
+    let a = e.create_job(new_job("a", 1), now).unwrap();
+    let b = e.create_job(new_job("b", 2), now).unwrap();
+    // The later batch arrives first: it is held until its predecessor lands,
+    // and is not acknowledged before.
+    let (tx, rx) = std::sync::mpsc::channel();
+    store.append_with(b, Box::new(move |r| tx.send(r).unwrap()));
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(200))
+            .is_err(),
+        "not durable without its predecessor"
+    );
+    store.append(a).unwrap();
+    assert_eq!(rx.recv().unwrap(), Ok(2));
+    drop(store);
+    let (_s, e2, _) = SledStore::open(&dir, EngineConfig::default(), opts(), now).unwrap();
+    assert_eq!(e2.last_seq(), 2);
+}
