@@ -43,7 +43,7 @@ pub fn write(dir: &Path, snap: &engine::Snapshot) -> Result<PathBuf, StoreError>
     let tmp = final_path.with_extension("snap.tmp");
     let mut f = fs::File::create(&tmp)?;
     f.write_all(MAGIC)?;
-    f.write_all(&codec::encode(snap))?;
+    f.write_all(&codec::encode_compact(snap))?;
     f.sync_all()?;
     drop(f);
     fs::rename(&tmp, &final_path)?;

@@ -82,11 +82,16 @@ enum Request {
 struct Shared {
     db: sled::Db,
     log: sled::Tree,
+    /// `log_start`: the first log key compaction kept, so reads seek past
+    /// the removed prefix instead of walking it.
+    meta: sled::Tree,
     accounts: sled::Tree,
     emails: sled::Tree,
     snapshot_dir: PathBuf,
     /// Events logged since the last snapshot.
     since_snapshot: AtomicU64,
+    /// Flushes (group commits) done, for stats and benchmarks.
+    flushes: AtomicU64,
     last_snapshot: Mutex<Instant>,
     /// One snapshot at a time.
     snapshotting: Mutex<()>,
@@ -116,18 +121,16 @@ impl SledStore {
         std::fs::create_dir_all(dir)?;
         let snapshot_dir = dir.join("snapshots");
         std::fs::create_dir_all(&snapshot_dir)?;
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(io)?;
+        let db = open_db(&dir.join("db"))?;
         let shared = Arc::new(Shared {
             log: db.open_tree("log").map_err(io)?,
+            meta: db.open_tree("meta").map_err(io)?,
             accounts: db.open_tree("accounts").map_err(io)?,
             emails: db.open_tree("emails").map_err(io)?,
             db,
             snapshot_dir,
             since_snapshot: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
             last_snapshot: Mutex::new(Instant::now()),
             snapshotting: Mutex::new(()),
         });
@@ -269,6 +272,11 @@ impl SledStore {
         Ok(None)
     }
 
+    /// Group commits (fsyncs) so far.
+    pub fn flushes(&self) -> u64 {
+        self.shared.flushes.load(Ordering::Relaxed)
+    }
+
     /// Number of entries in the log (after compaction), for tests and stats.
     pub fn log_len(&self) -> usize {
         self.shared.log.len()
@@ -286,6 +294,62 @@ impl SledStore {
 impl Drop for SledStore {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+const REPLAY_CHUNK: usize = 8192;
+
+/// One log entry as the recovery reader saw it.
+enum Scanned {
+    Event(sled::IVec, u64, Event),
+    Other(u64),
+    Bad(sled::IVec, String),
+    Failed(StoreError),
+}
+
+/// Reads and decodes the log from `start`, in batches, until the end or a bad entry.
+fn scan_log(log: sled::Tree, start: sled::IVec, tx: mpsc::SyncSender<Vec<Scanned>>) {
+    let mut batch = Vec::with_capacity(1024);
+    for kv in log.range(start..) {
+        let item = match kv {
+            Err(e) => Scanned::Failed(io(e)),
+            Ok((k, v)) => match (seq_of(&k), codec::decode::<Entry>(&v)) {
+                (None, _) => Scanned::Bad(k, "malformed key".into()),
+                (Some(_), Err(e)) => Scanned::Bad(k, e.to_string()),
+                (Some(s), Ok(Entry::Event(e))) => Scanned::Event(k, s, e),
+                (Some(s), Ok(Entry::Account(_))) => Scanned::Other(s),
+            },
+        };
+        let stop = matches!(item, Scanned::Bad(..) | Scanned::Failed(_));
+        batch.push(item);
+        if stop || batch.len() == 1024 {
+            if tx.send(std::mem::take(&mut batch)).is_err() || stop {
+                return;
+            }
+        }
+    }
+    let _ = tx.send(batch);
+}
+
+/// Opens sled, waiting a little for the file lock: a process that just
+/// exited (or a store just dropped) may still hold it for a moment.
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let cfg = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            // The log is written once and read at start: a small cache will do.
+            .cache_capacity(256 << 20);
+        match cfg.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(io(e)),
+        }
     }
 }
 
@@ -307,35 +371,71 @@ fn recover(
     drop(snap);
     let mut next_log = 1;
     let mut cut: Option<sled::IVec> = None;
-    for kv in shared.log.iter() {
-        let (k, v) = kv.map_err(io)?;
-        let Some(log_seq) = seq_of(&k) else {
-            cut = Some(k);
-            break;
-        };
-        let ok = match codec::decode::<Entry>(&v) {
-            Ok(Entry::Event(e)) if e.seq <= engine.last_seq() => true,
-            Ok(Entry::Event(e)) => match engine.replay([&e]) {
-                Ok(_) => {
-                    report.replayed += 1;
-                    true
-                }
-                Err(err) => {
-                    tracing::warn!(log_seq, seq = e.seq, %err, "log entry does not follow; cutting the log here");
-                    false
-                }
-            },
-            Ok(Entry::Account(_)) => true,
+    // Replayed in chunks: one engine lock per chunk, not per event.
+    let mut chunk: Vec<(sled::IVec, Event)> = Vec::with_capacity(REPLAY_CHUNK);
+    let flush_chunk = |chunk: &mut Vec<(sled::IVec, Event)>,
+                       report: &mut RecoveryReport|
+     -> Option<sled::IVec> {
+        let result = engine.replay(chunk.iter().map(|(_, e)| e));
+        let bad = match result {
+            Ok(n) => {
+                report.replayed += n;
+                None
+            }
             Err(err) => {
-                tracing::warn!(log_seq, %err, "corrupt log entry; cutting the log here");
-                false
+                // Everything before the refused event was applied.
+                let stop = engine.last_seq();
+                let (k, e) = chunk
+                    .iter()
+                    .find(|(_, e)| e.seq > stop)
+                    .expect("a refused event");
+                report.replayed += chunk.iter().filter(|(_, e)| e.seq <= stop).count() as u64;
+                tracing::warn!(seq = e.seq, %err, "log entry does not follow; cutting the log here");
+                Some(k.clone())
             }
         };
-        if !ok {
-            cut = Some(k);
-            break;
+        chunk.clear();
+        bad
+    };
+    // Reading and decoding run on a second thread, applying on this one.
+    let (tx, rx) = mpsc::sync_channel::<Vec<Scanned>>(4);
+    let start = log_start(shared)?;
+    let log = shared.log.clone();
+    let reader = std::thread::spawn(move || scan_log(log, start, tx));
+    'scan: for batch in rx {
+        for item in batch {
+            match item {
+                Scanned::Event(k, log_seq, e) => {
+                    if e.seq > engine.last_seq() {
+                        chunk.push((k, e));
+                    }
+                    if chunk.len() >= REPLAY_CHUNK {
+                        if let Some(k) = flush_chunk(&mut chunk, &mut report) {
+                            cut = Some(k);
+                            break 'scan;
+                        }
+                    }
+                    next_log = log_seq + 1;
+                }
+                Scanned::Other(log_seq) => next_log = log_seq + 1,
+                Scanned::Bad(k, why) => {
+                    tracing::warn!(%why, "corrupt log entry; cutting the log here");
+                    cut = Some(k);
+                    break 'scan;
+                }
+                Scanned::Failed(e) => return Err(e),
+            }
         }
-        next_log = log_seq + 1;
+    }
+    // Dropping the receiver (on a cut) stops the reader.
+    let _ = reader.join();
+    if !chunk.is_empty() {
+        if let Some(k) = flush_chunk(&mut chunk, &mut report) {
+            cut = cut.map_or(Some(k.clone()), |c| Some(c.min(k)));
+        }
+    }
+    if let Some(from) = &cut {
+        next_log = seq_of(from).unwrap_or(next_log);
     }
     if let Some(from) = cut {
         let doomed: Vec<sled::IVec> = shared
@@ -353,15 +453,28 @@ fn recover(
     Ok((engine, report, next_log))
 }
 
+fn log_start(shared: &Shared) -> Result<sled::IVec, StoreError> {
+    Ok(shared
+        .meta
+        .get("log_start")
+        .map_err(io)?
+        .unwrap_or_else(|| sled::IVec::from(&key(0))))
+}
+
 /// Removes log entries a snapshot at `upto` covers.
 fn compact(shared: &Shared, upto: u64) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
     let mut n = 0;
-    for kv in shared.log.iter() {
+    let mut kept = None;
+    for kv in shared.log.range(log_start(shared)?..) {
         let (k, v) = kv.map_err(io)?;
         match codec::decode::<Entry>(&v) {
-            Ok(Entry::Event(e)) if e.seq > upto => break,
+            Ok(Entry::Event(e)) if e.seq > upto => {
+                kept = Some(k);
+                break;
+            }
             Ok(_) => {
+                kept = seq_of(&k).map(|s| sled::IVec::from(&key(s + 1)));
                 batch.remove(k);
                 n += 1;
             }
@@ -369,6 +482,9 @@ fn compact(shared: &Shared, upto: u64) -> Result<(), StoreError> {
         }
     }
     shared.log.apply_batch(batch).map_err(io)?;
+    if let Some(k) = kept {
+        shared.meta.insert("log_start", k).map_err(io)?;
+    }
     shared.db.flush().map_err(io)?;
     tracing::debug!(removed = n, upto, "log compacted");
     Ok(())
@@ -435,6 +551,7 @@ fn write_loop(
             shared.since_snapshot.fetch_add(1, Ordering::AcqRel);
         }
         let flushed = if wrote {
+            shared.flushes.fetch_add(1, Ordering::Relaxed);
             shared.db.flush().map(|_| ()).map_err(io)
         } else {
             Ok(())
