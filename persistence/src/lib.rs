@@ -9,8 +9,11 @@
 //!
 //! ## Layout
 //! * [`store`] — [`SledStore`]: the writer, appends, accounts, snapshots,
-//!   recovery. The rest of dispatchd uses only this type's methods, so the
-//!   store behind it can change without touching the engine or the gateway.
+//!   recovery; [`Snapshotter`] runs the snapshot policy and the final
+//!   snapshot at shutdown. The rest of dispatchd uses only these methods
+//!   (append, create account, look up accounts, snapshot, open, close), so
+//!   the store behind them can change without touching the engine or the
+//!   gateway; sled types never appear in them.
 //! * `snapshot` — snapshot files: atomic write, newest-good load, pruning.
 //! * [`codec`] — on-disk framing (`crc32 | MessagePack`) and [`Entry`].
 //! * [`account`] — [`Account`], [`Role`].
@@ -25,7 +28,7 @@ pub mod store;
 
 pub use account::{Account, Role};
 pub use codec::Entry;
-pub use store::{AccountDone, Done, RecoveryReport, SledStore, StoreOptions};
+pub use store::{AccountDone, Done, RecoveryReport, SledStore, Snapshotter, StoreOptions};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {

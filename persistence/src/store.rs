@@ -291,6 +291,68 @@ impl SledStore {
     }
 }
 
+/// Runs the snapshot policy on its own thread, and takes a last snapshot
+/// when stopped (clean shutdown).
+pub struct Snapshotter {
+    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Snapshotter {
+    /// Checks the policy every `check` and snapshots when due.
+    pub fn start(store: Arc<SledStore>, engine: Arc<Engine>, check: Duration) -> Snapshotter {
+        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let handle = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("dispatchd-snapshots".into())
+                .spawn(move || {
+                    let (lock, cv) = &*stop;
+                    let mut stopped = lock.lock().expect("snapshot stop");
+                    loop {
+                        let (guard, _) = cv.wait_timeout(stopped, check).expect("snapshot stop");
+                        stopped = guard;
+                        if *stopped {
+                            break;
+                        }
+                        if let Err(e) = store.maybe_snapshot(&engine) {
+                            tracing::error!(%e, "periodic snapshot failed");
+                        }
+                    }
+                    drop(stopped);
+                    if let Err(e) = store.snapshot(&engine) {
+                        tracing::error!(%e, "final snapshot failed");
+                    }
+                })
+                .expect("spawn snapshot thread")
+        };
+        Snapshotter {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the thread after a final snapshot.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let (lock, cv) = &*self.stop;
+        *lock.lock().expect("snapshot stop") = true;
+        cv.notify_all();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Snapshotter {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
 impl Drop for SledStore {
     fn drop(&mut self) {
         self.close();
@@ -343,8 +405,9 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
             .cache_capacity(256 << 20);
         match cfg.open() {
             Ok(db) => return Ok(db),
+            // sled reports a held file lock as an I/O error of its own wording.
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline =>
+                if e.to_string().contains("acquire lock") && Instant::now() < deadline =>
             {
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -369,7 +432,8 @@ fn recover(
         None => Engine::new(cfg).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     };
     drop(snap);
-    let mut next_log = 1;
+    // Compaction may have emptied the log: numbering goes on after what it removed.
+    let mut next_log = seq_of(&log_start(shared)?).unwrap_or(0).max(1);
     let mut cut: Option<sled::IVec> = None;
     // Replayed in chunks: one engine lock per chunk, not per event.
     let mut chunk: Vec<(sled::IVec, Event)> = Vec::with_capacity(REPLAY_CHUNK);

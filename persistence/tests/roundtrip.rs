@@ -270,3 +270,43 @@ fn out_of_order_appends_are_logged_in_engine_order() {
     let (_s, e2, _) = SledStore::open(&dir, EngineConfig::default(), opts(), now).unwrap();
     assert_eq!(e2.last_seq(), 2);
 }
+
+#[test]
+fn snapshotter_snapshots_by_count_and_on_stop() {
+    let dir = temp_dir("snapshotter");
+    let now = Millis(1_700_000_000_000);
+    let o = StoreOptions {
+        snapshot_every_events: 20,
+        ..StoreOptions::default()
+    };
+    let (store, e, _) = SledStore::open(&dir, EngineConfig::default(), o.clone(), now).unwrap();
+    let (store, e) = (std::sync::Arc::new(store), std::sync::Arc::new(e));
+    let snap = persistence::Snapshotter::start(
+        store.clone(),
+        e.clone(),
+        std::time::Duration::from_millis(10),
+    );
+    for k in 0..30 {
+        store
+            .append(e.create_job(new_job(&format!("j{k}"), k), now).unwrap())
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.log_len() >= 30 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        store.log_len() < 30,
+        "a snapshot by count compacted the log"
+    );
+    store
+        .append(e.create_job(new_job("last", 99), now).unwrap())
+        .unwrap();
+    snap.stop();
+    assert_eq!(store.log_len(), 0, "the final snapshot covers everything");
+    store.close();
+    drop(store);
+    let (_s, e2, report) = SledStore::open(&dir, EngineConfig::default(), o, now).unwrap();
+    assert_eq!(report.replayed, 0);
+    assert_eq!(e2.last_seq(), e.last_seq());
+}
