@@ -77,14 +77,26 @@ pub struct RecoveryReport {
 enum Request {
     Events(Vec<Event>, Done),
     Account(Account, AccountDone),
+    /// Start a new log epoch; answers with its number.
+    Rotate(Done),
+}
+
+/// One epoch of the log: its own sled database under `log/`, so that a
+/// snapshot retires a whole epoch by deleting its directory. (Removing a
+/// million keys from one tree, or dropping a tree, left sled 0.34 taking
+/// seconds to open afterwards; a deleted directory costs nothing.)
+struct Epoch {
+    n: u64,
+    db: sled::Db,
+    dir: PathBuf,
 }
 
 struct Shared {
-    db: sled::Db,
-    log: sled::Tree,
-    /// `log_start`: the first log key compaction kept, so reads seek past
-    /// the removed prefix instead of walking it.
-    meta: sled::Tree,
+    /// Accounts live in their own database, never rotated.
+    accounts_db: sled::Db,
+    /// Open log epochs, oldest first; the writer appends to the last.
+    epochs: Mutex<Vec<Epoch>>,
+    log_dir: PathBuf,
     accounts: sled::Tree,
     emails: sled::Tree,
     snapshot_dir: PathBuf,
@@ -121,13 +133,15 @@ impl SledStore {
         std::fs::create_dir_all(dir)?;
         let snapshot_dir = dir.join("snapshots");
         std::fs::create_dir_all(&snapshot_dir)?;
-        let db = open_db(&dir.join("db"))?;
+        let log_dir = dir.join("log");
+        std::fs::create_dir_all(&log_dir)?;
+        let accounts_db = open_db(&dir.join("accounts"))?;
         let shared = Arc::new(Shared {
-            log: db.open_tree("log").map_err(io)?,
-            meta: db.open_tree("meta").map_err(io)?,
-            accounts: db.open_tree("accounts").map_err(io)?,
-            emails: db.open_tree("emails").map_err(io)?,
-            db,
+            accounts: accounts_db.open_tree("accounts").map_err(io)?,
+            emails: accounts_db.open_tree("emails").map_err(io)?,
+            accounts_db,
+            epochs: Mutex::new(Vec::new()),
+            log_dir,
             snapshot_dir,
             since_snapshot: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
@@ -239,11 +253,21 @@ impl SledStore {
     pub fn snapshot(&self, engine: &Engine) -> Result<u64, StoreError> {
         let _one = self.shared.snapshotting.lock().expect("snapshot lock");
         let before = self.shared.since_snapshot.load(Ordering::Acquire);
+        // Every event in an epoch before the new one was emitted before this
+        // snapshot is taken, so the snapshot covers it.
+        let (tx, rx) = mpsc::sync_channel(1);
+        let done: Done = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        if let Err(Request::Rotate(done)) = self.send(Request::Rotate(done)) {
+            done(Err(StoreError::Closed));
+        }
+        let current = rx.recv().unwrap_or(Err(StoreError::Closed))?;
         let snap = engine.snapshot();
         let seq = snap.last_seq;
         snapshot::write(&self.shared.snapshot_dir, &snap)?;
         drop(snap);
-        compact(&self.shared, seq)?;
+        retire_epochs_before(&self.shared, current)?;
         snapshot::prune(&self.shared.snapshot_dir, self.opts.keep_snapshots)?;
         self.shared
             .since_snapshot
@@ -279,7 +303,8 @@ impl SledStore {
 
     /// Number of entries in the log (after compaction), for tests and stats.
     pub fn log_len(&self) -> usize {
-        self.shared.log.len()
+        let epochs = self.shared.epochs.lock().expect("epochs");
+        epochs.iter().map(|e| e.db.len()).sum()
     }
 
     /// Stops the writer after it has written and flushed everything queued.
@@ -370,9 +395,9 @@ enum Scanned {
 }
 
 /// Reads and decodes the log from `start`, in batches, until the end or a bad entry.
-fn scan_log(log: sled::Tree, start: sled::IVec, tx: mpsc::SyncSender<Vec<Scanned>>) {
+fn scan_log(log: sled::Tree, tx: mpsc::SyncSender<Vec<Scanned>>) {
     let mut batch = Vec::with_capacity(1024);
-    for kv in log.range(start..) {
+    for kv in log.iter() {
         let item = match kv {
             Err(e) => Scanned::Failed(io(e)),
             Ok((k, v)) => match (seq_of(&k), codec::decode::<Entry>(&v)) {
@@ -432,15 +457,14 @@ fn recover(
         None => Engine::new(cfg).map_err(|e| StoreError::Corrupt(e.to_string()))?,
     };
     drop(snap);
-    // Compaction may have emptied the log: numbering goes on after what it removed.
-    let mut next_log = seq_of(&log_start(shared)?).unwrap_or(0).max(1);
-    let mut cut: Option<sled::IVec> = None;
+    let mut next_log = 1;
+    let mut cut: Option<(usize, sled::IVec)> = None;
     // Replayed in chunks: one engine lock per chunk, not per event.
-    let mut chunk: Vec<(sled::IVec, Event)> = Vec::with_capacity(REPLAY_CHUNK);
-    let flush_chunk = |chunk: &mut Vec<(sled::IVec, Event)>,
+    let mut chunk: Vec<(usize, sled::IVec, Event)> = Vec::with_capacity(REPLAY_CHUNK);
+    let flush_chunk = |chunk: &mut Vec<(usize, sled::IVec, Event)>,
                        report: &mut RecoveryReport|
-     -> Option<sled::IVec> {
-        let result = engine.replay(chunk.iter().map(|(_, e)| e));
+     -> Option<(usize, sled::IVec)> {
+        let result = engine.replay(chunk.iter().map(|(_, _, e)| e));
         let bad = match result {
             Ok(n) => {
                 report.replayed += n;
@@ -449,108 +473,142 @@ fn recover(
             Err(err) => {
                 // Everything before the refused event was applied.
                 let stop = engine.last_seq();
-                let (k, e) = chunk
+                let (ep, k, e) = chunk
                     .iter()
-                    .find(|(_, e)| e.seq > stop)
+                    .find(|(_, _, e)| e.seq > stop)
                     .expect("a refused event");
-                report.replayed += chunk.iter().filter(|(_, e)| e.seq <= stop).count() as u64;
+                report.replayed += chunk.iter().filter(|(_, _, e)| e.seq <= stop).count() as u64;
                 tracing::warn!(seq = e.seq, %err, "log entry does not follow; cutting the log here");
-                Some(k.clone())
+                Some((*ep, k.clone()))
             }
         };
         chunk.clear();
         bad
     };
-    // Reading and decoding run on a second thread, applying on this one.
-    let (tx, rx) = mpsc::sync_channel::<Vec<Scanned>>(4);
-    let start = log_start(shared)?;
-    let log = shared.log.clone();
-    let reader = std::thread::spawn(move || scan_log(log, start, tx));
-    'scan: for batch in rx {
-        for item in batch {
-            match item {
-                Scanned::Event(k, log_seq, e) => {
-                    if e.seq > engine.last_seq() {
-                        chunk.push((k, e));
-                    }
-                    if chunk.len() >= REPLAY_CHUNK {
-                        if let Some(k) = flush_chunk(&mut chunk, &mut report) {
-                            cut = Some(k);
-                            break 'scan;
+    let mut epochs = Vec::new();
+    for (i, (n, dir)) in list_epochs(&shared.log_dir)?.into_iter().enumerate() {
+        if cut.is_some() {
+            // Everything after a cut goes, whole epochs included.
+            std::fs::remove_dir_all(&dir)?;
+            continue;
+        }
+        let db = open_db(&dir)?;
+        // Reading and decoding run on a second thread, applying on this one.
+        let (tx, rx) = mpsc::sync_channel::<Vec<Scanned>>(4);
+        let tree: sled::Tree = (*db).clone();
+        let reader = std::thread::spawn(move || scan_log(tree, tx));
+        next_log = 1;
+        'scan: for batch in rx {
+            for item in batch {
+                match item {
+                    Scanned::Event(k, log_seq, e) => {
+                        if e.seq > engine.last_seq() {
+                            chunk.push((i, k, e));
                         }
+                        if chunk.len() >= REPLAY_CHUNK {
+                            if let Some(c) = flush_chunk(&mut chunk, &mut report) {
+                                cut = Some(c);
+                                break 'scan;
+                            }
+                        }
+                        next_log = log_seq + 1;
                     }
-                    next_log = log_seq + 1;
+                    Scanned::Other(log_seq) => next_log = log_seq + 1,
+                    Scanned::Bad(k, why) => {
+                        tracing::warn!(%why, "corrupt log entry; cutting the log here");
+                        cut = Some((i, k));
+                        break 'scan;
+                    }
+                    Scanned::Failed(e) => return Err(e),
                 }
-                Scanned::Other(log_seq) => next_log = log_seq + 1,
-                Scanned::Bad(k, why) => {
-                    tracing::warn!(%why, "corrupt log entry; cutting the log here");
-                    cut = Some(k);
-                    break 'scan;
-                }
-                Scanned::Failed(e) => return Err(e),
             }
         }
+        // Dropping the receiver (on a cut) stops the reader.
+        let _ = reader.join();
+        if cut.is_none() && !chunk.is_empty() {
+            cut = flush_chunk(&mut chunk, &mut report);
+        }
+        epochs.push(Epoch { n, db, dir });
     }
-    // Dropping the receiver (on a cut) stops the reader.
-    let _ = reader.join();
     if !chunk.is_empty() {
-        if let Some(k) = flush_chunk(&mut chunk, &mut report) {
-            cut = cut.map_or(Some(k.clone()), |c| Some(c.min(k)));
+        if let Some(c) = flush_chunk(&mut chunk, &mut report) {
+            cut = Some(cut.map_or(c.clone(), |old| old.min(c)));
         }
     }
-    if let Some(from) = &cut {
-        next_log = seq_of(from).unwrap_or(next_log);
-    }
-    if let Some(from) = cut {
-        let doomed: Vec<sled::IVec> = shared
-            .log
-            .range(from..)
+    if let Some((i, from)) = cut {
+        // Remove the bad entry and all after it; later epochs were already removed.
+        for later in epochs.drain(i + 1..) {
+            drop(later.db);
+            std::fs::remove_dir_all(&later.dir)?;
+        }
+        let db = &epochs[i].db;
+        let doomed: Vec<sled::IVec> = db
+            .range(from.clone()..)
             .keys()
             .collect::<Result<_, _>>()
             .map_err(io)?;
-        report.dropped = doomed.len() as u64;
+        report.dropped += doomed.len() as u64;
         for k in doomed {
-            shared.log.remove(k).map_err(io)?;
+            db.remove(k).map_err(io)?;
         }
-        shared.db.flush().map_err(io)?;
+        db.flush().map_err(io)?;
+        next_log = seq_of(&from).unwrap_or(1).max(1);
     }
+    if epochs.is_empty() {
+        epochs.push(new_epoch(&shared.log_dir, 1)?);
+        next_log = 1;
+    }
+    *shared.epochs.lock().expect("epochs") = epochs;
     Ok((engine, report, next_log))
 }
 
-fn log_start(shared: &Shared) -> Result<sled::IVec, StoreError> {
-    Ok(shared
-        .meta
-        .get("log_start")
-        .map_err(io)?
-        .unwrap_or_else(|| sled::IVec::from(&key(0))))
+fn epoch_dir(log_dir: &Path, n: u64) -> PathBuf {
+    log_dir.join(format!("{n:010}"))
 }
 
-/// Removes log entries a snapshot at `upto` covers.
-fn compact(shared: &Shared, upto: u64) -> Result<(), StoreError> {
-    let mut batch = sled::Batch::default();
-    let mut n = 0;
-    let mut kept = None;
-    for kv in shared.log.range(log_start(shared)?..) {
-        let (k, v) = kv.map_err(io)?;
-        match codec::decode::<Entry>(&v) {
-            Ok(Entry::Event(e)) if e.seq > upto => {
-                kept = Some(k);
-                break;
-            }
-            Ok(_) => {
-                kept = seq_of(&k).map(|s| sled::IVec::from(&key(s + 1)));
-                batch.remove(k);
-                n += 1;
-            }
-            Err(_) => break,
+fn new_epoch(log_dir: &Path, n: u64) -> Result<Epoch, StoreError> {
+    let dir = epoch_dir(log_dir, n);
+    let db = open_db(&dir)?;
+    db.flush().map_err(io)?;
+    std::fs::File::open(log_dir)?.sync_all()?;
+    Ok(Epoch { n, db, dir })
+}
+
+/// Epoch directories, oldest first.
+fn list_epochs(log_dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut v = Vec::new();
+    for entry in std::fs::read_dir(log_dir)? {
+        let path = entry?.path();
+        if let Some(n) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse().ok())
+        {
+            v.push((n, path));
         }
     }
-    shared.log.apply_batch(batch).map_err(io)?;
-    if let Some(k) = kept {
-        shared.meta.insert("log_start", k).map_err(io)?;
+    v.sort();
+    Ok(v)
+}
+
+/// Deletes the epochs a snapshot made redundant.
+fn retire_epochs_before(shared: &Shared, current: u64) -> Result<(), StoreError> {
+    let old: Vec<Epoch> = {
+        let mut epochs = shared.epochs.lock().expect("epochs");
+        let at = epochs
+            .iter()
+            .position(|e| e.n >= current)
+            .unwrap_or(epochs.len());
+        let keep = epochs.split_off(at);
+        std::mem::replace(&mut *epochs, keep)
+    };
+    let n = old.len();
+    for e in old {
+        drop(e.db);
+        std::fs::remove_dir_all(&e.dir)?;
     }
-    shared.db.flush().map_err(io)?;
-    tracing::debug!(removed = n, upto, "log compacted");
+    std::fs::File::open(&shared.log_dir)?.sync_all()?;
+    tracing::debug!(retired = n, current, "log epochs retired");
     Ok(())
 }
 
@@ -561,6 +619,11 @@ fn write_loop(
     mut next_event: u64,
     opts: StoreOptions,
 ) {
+    let current = |shared: &Shared| -> (u64, sled::Db) {
+        let epochs = shared.epochs.lock().expect("epochs");
+        let e = epochs.last().expect("an open epoch");
+        (e.n, e.db.clone())
+    };
     // Events waiting for a predecessor, by engine sequence number.
     let mut held: BTreeMap<u64, Event> = BTreeMap::new();
     let mut held_since: Option<Instant> = None;
@@ -579,9 +642,13 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        let (mut epoch, mut log) = current(&shared);
         let mut wrote = false;
+        let mut wrote_accounts = false;
         let mut accounts_done: Vec<AccountDone> = Vec::new();
+        let mut rotated: Vec<(u64, Done)> = Vec::new();
         let mut failures: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+        let mut error: Option<StoreError> = None;
         for req in batch {
             match req {
                 Request::Events(events, done) => {
@@ -593,38 +660,55 @@ fn write_loop(
                     }
                     parked.push((max, done));
                 }
-                Request::Account(a, done) => match write_account(&shared, &a, next_log) {
+                Request::Account(a, done) => match write_account(&shared, &log, &a, next_log) {
                     Ok(()) => {
                         next_log += 1;
                         wrote = true;
+                        wrote_accounts = true;
                         accounts_done.push(done);
                     }
                     Err(e) => failures.push(Box::new(move || done(Err(e)))),
                 },
+                Request::Rotate(done) => {
+                    // What is ready goes into the old epoch first.
+                    wrote |= drain_ready(&shared, &log, &mut held, &mut next_log, &mut next_event);
+                    let r = log
+                        .flush()
+                        .map_err(io)
+                        .and_then(|_| new_epoch(&shared.log_dir, epoch + 1));
+                    match r {
+                        Ok(e) => {
+                            epoch = e.n;
+                            log = e.db.clone();
+                            shared.epochs.lock().expect("epochs").push(e);
+                            next_log = 1;
+                            rotated.push((epoch, done));
+                        }
+                        Err(e) => failures.push(Box::new(move || done(Err(e)))),
+                    }
+                }
             }
         }
-        while let Some(e) = held.remove(&next_event) {
-            let bytes = codec::encode(&Entry::Event(e));
-            if let Err(err) = shared.log.insert(key(next_log), bytes) {
-                tracing::error!(%err, "log write failed");
-                break;
-            }
-            next_log += 1;
-            next_event += 1;
-            wrote = true;
-            shared.since_snapshot.fetch_add(1, Ordering::AcqRel);
-        }
-        let flushed = if wrote {
+        wrote |= drain_ready(&shared, &log, &mut held, &mut next_log, &mut next_event);
+        if wrote {
             shared.flushes.fetch_add(1, Ordering::Relaxed);
-            shared.db.flush().map(|_| ()).map_err(io)
-        } else {
-            Ok(())
-        };
+            if let Err(e) = log.flush() {
+                error = Some(io(e));
+            }
+        }
+        if wrote_accounts && error.is_none() {
+            if let Err(e) = shared.accounts_db.flush() {
+                error = Some(io(e));
+            }
+        }
         for f in failures {
             f();
         }
-        match flushed {
-            Ok(()) => {
+        for (n, done) in rotated {
+            done(Ok(n));
+        }
+        match error {
+            None => {
                 for done in accounts_done {
                     done(Ok(()));
                 }
@@ -636,7 +720,7 @@ fn write_loop(
                     done(Ok(max));
                 }
             }
-            Err(e) => {
+            Some(e) => {
                 tracing::error!(%e, "log flush failed");
                 for done in accounts_done {
                     done(Err(e.clone()));
@@ -663,13 +747,42 @@ fn write_loop(
             (false, s) => s,
         };
     }
-    let _ = shared.db.flush();
+    let _ = current(&shared).1.flush();
+    let _ = shared.accounts_db.flush();
     for (_, done) in parked {
         done(Err(StoreError::Closed));
     }
 }
 
-fn write_account(shared: &Shared, a: &Account, log_seq: u64) -> Result<(), StoreError> {
+/// Writes every held event whose predecessors are all written; true if any.
+fn drain_ready(
+    shared: &Shared,
+    log: &sled::Db,
+    held: &mut BTreeMap<u64, Event>,
+    next_log: &mut u64,
+    next_event: &mut u64,
+) -> bool {
+    let mut wrote = false;
+    while let Some(e) = held.remove(next_event) {
+        let bytes = codec::encode(&Entry::Event(e));
+        if let Err(err) = log.insert(key(*next_log), bytes) {
+            tracing::error!(%err, "log write failed");
+            break;
+        }
+        *next_log += 1;
+        *next_event += 1;
+        wrote = true;
+        shared.since_snapshot.fetch_add(1, Ordering::AcqRel);
+    }
+    wrote
+}
+
+fn write_account(
+    shared: &Shared,
+    log: &sled::Db,
+    a: &Account,
+    log_seq: u64,
+) -> Result<(), StoreError> {
     if shared.emails.contains_key(a.email.as_bytes()).map_err(io)? {
         return Err(StoreError::EmailTaken);
     }
@@ -684,9 +797,7 @@ fn write_account(shared: &Shared, a: &Account, log_seq: u64) -> Result<(), Store
         .emails
         .insert(a.email.as_bytes(), a.id.as_bytes())
         .map_err(io)?;
-    shared
-        .log
-        .insert(key(log_seq), codec::encode(&Entry::Account(a.clone())))
+    log.insert(key(log_seq), codec::encode(&Entry::Account(a.clone())))
         .map_err(io)?;
     Ok(())
 }

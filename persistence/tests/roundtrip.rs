@@ -120,10 +120,20 @@ fn logged_engine(dir: &std::path::Path, jobs: u64) -> Engine {
     e
 }
 
+/// The newest log epoch's database (the only one when no snapshot was taken).
+fn newest_epoch(dir: &std::path::Path) -> sled::Db {
+    let mut epochs: Vec<_> = std::fs::read_dir(dir.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    epochs.sort();
+    sled::open(epochs.last().unwrap()).unwrap()
+}
+
 /// Rewrites one raw log value, as a torn write or a flipped bit would.
 fn damage(dir: &std::path::Path, which: usize, f: impl Fn(&mut Vec<u8>)) {
-    let db = sled::open(dir.join("db")).unwrap();
-    let log = db.open_tree("log").unwrap();
+    let db = newest_epoch(dir);
+    let log: &sled::Tree = &db;
     let (k, v) = log.iter().nth(which).unwrap().unwrap();
     let mut v = v.to_vec();
     f(&mut v);
@@ -135,10 +145,7 @@ fn damage(dir: &std::path::Path, which: usize, f: impl Fn(&mut Vec<u8>)) {
 fn corrupt_tail_entry_is_dropped_and_the_rest_kept() {
     let dir = temp_dir("corrupt");
     let live = logged_engine(&dir, 10);
-    let entries = {
-        let db = sled::open(dir.join("db")).unwrap();
-        db.open_tree("log").unwrap().len()
-    };
+    let entries = newest_epoch(&dir).len();
     damage(&dir, entries - 1, |v| {
         let n = v.len();
         v[n - 1] ^= 0x40;
