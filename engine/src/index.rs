@@ -129,7 +129,7 @@ impl Filter<'_> {
     fn admits_worker(&self, w: &WorkerShared) -> bool {
         w.state() & (CONNECTED | AVAILABLE | RESERVED) == CONNECTED | AVAILABLE
             && w.has_skill(self.skill)
-            && !self.excluded.iter().any(|e| *e == w.id)
+            && !self.excluded.contains(&w.id)
     }
 }
 

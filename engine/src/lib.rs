@@ -14,11 +14,14 @@
 //! * [`job`] — [`Job`], [`JobStatus`], the one transition function
 //!   [`job::next`], and [`Billing`].
 //! * [`event`] — [`Event`]: the record of every change.
-//! * `engine` — [`Engine`]: commands, the event applier, queries.
+//! * `engine` — [`Engine`]: state, worker updates, job commands, matching.
+//! * `apply` — the event applier, shared by commands and replay.
+//! * `queries` — read-only views: jobs for a viewer, workers, nearby, stats.
 //! * [`snapshot`] — export, restore and replay.
 //! * [`config`] — [`EngineConfig`].
 //! * [`error`] — [`EngineError`].
 
+mod apply;
 pub mod config;
 mod engine;
 pub mod error;
@@ -26,14 +29,16 @@ pub mod event;
 pub mod geo;
 mod index;
 pub mod job;
+mod queries;
 pub mod snapshot;
 pub mod types;
 mod worker;
 
 pub use config::{ConfigError, EngineConfig, IndexConfig};
-pub use engine::{Engine, JobQuery, NearbyWorker, NewJob, Stats, Viewer, WorkerHandle, WorkerView};
+pub use engine::{Engine, NewJob, WorkerHandle};
 pub use error::EngineError;
 pub use event::{Event, EventKind, RevokeReason};
 pub use job::{Billing, Job, JobStatus, Pass, Step};
+pub use queries::{JobQuery, NearbyWorker, Stats, Viewer, WorkerView};
 pub use snapshot::{PositionSnapshot, Snapshot, WorkerSnapshot};
 pub use types::{JobId, Millis, ResidentId, Skill, WorkerId};

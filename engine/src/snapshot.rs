@@ -7,11 +7,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::EngineConfig;
-use crate::engine::{view, Engine};
+use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::event::Event;
 use crate::geo::LatLng;
 use crate::job::Job;
+use crate::queries::view;
 use crate::types::{Millis, Skill, WorkerId};
 use crate::worker::{Fix, AVAILABLE, CONNECTED, RESERVED};
 

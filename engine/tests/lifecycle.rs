@@ -260,8 +260,10 @@ fn waiting_jobs_are_served_oldest_first() {
 fn rematch_on_tick_finds_workers_no_event_announced() {
     // A worker already inside its cell moves within range without changing
     // cell: only the periodic re-search notices.
-    let mut cfg = EngineConfig::default();
-    cfg.max_radius_m = 100.0;
+    let cfg = EngineConfig {
+        max_radius_m: 100.0,
+        ..EngineConfig::default()
+    };
     let f = Fixture {
         e: Engine::new(cfg).unwrap(),
     };
@@ -311,9 +313,11 @@ fn search_timeout_dead_letters_and_retry_searches_again() {
 
 #[test]
 fn search_timeout_during_an_offer_revokes_it() {
-    let mut cfg = EngineConfig::default();
-    cfg.offer_timeout_s = 100;
-    cfg.search_timeout_s = 30;
+    let cfg = EngineConfig {
+        offer_timeout_s: 100,
+        search_timeout_s: 30,
+        ..EngineConfig::default()
+    };
     let f = Fixture {
         e: Engine::new(cfg).unwrap(),
     };

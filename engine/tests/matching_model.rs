@@ -227,7 +227,12 @@ fn dense_metro_and_lone_far_worker() {
     let centre = (48.8566, 2.3522);
     let mut workers = Vec::new();
     for _ in 0..5_000 {
-        let (lat, lng) = destination(centre.0, centre.1, rnd() * 6.283, rnd().sqrt() * 25_000.0);
+        let (lat, lng) = destination(
+            centre.0,
+            centre.1,
+            rnd() * std::f64::consts::TAU,
+            rnd().sqrt() * 25_000.0,
+        );
         let sk = (rnd() * 3.0) as u8;
         workers.push(W {
             lat,
@@ -258,7 +263,12 @@ fn dense_metro_and_lone_far_worker() {
         };
         let e = build(&c);
         for k in 0..50 {
-            let q = destination(centre.0, centre.1, rnd() * 6.283, rnd() * 10_000.0);
+            let q = destination(
+                centre.0,
+                centre.1,
+                rnd() * std::f64::consts::TAU,
+                rnd() * 10_000.0,
+            );
             let expected = brute_force_order(&c, q);
             let id = JobId::from(format!("j{k}"));
             let ev = e

@@ -172,6 +172,9 @@ impl SledStore {
         Ok((store, engine, report))
     }
 
+    /// Hands a request to the writer; gives it back if the writer is gone
+    /// (so its callback can still be answered).
+    #[allow(clippy::result_large_err)]
     fn send(&self, r: Request) -> Result<(), Request> {
         match self.tx.lock().expect("tx lock").as_ref() {
             Some(tx) => tx.send(r).map_err(|e| e.0),
@@ -410,7 +413,8 @@ fn scan_log(log: sled::Tree, tx: mpsc::SyncSender<Vec<Scanned>>) {
         let stop = matches!(item, Scanned::Bad(..) | Scanned::Failed(_));
         batch.push(item);
         if stop || batch.len() == 1024 {
-            if tx.send(std::mem::take(&mut batch)).is_err() || stop {
+            let sent = tx.send(std::mem::take(&mut batch)).is_ok();
+            if !sent || stop {
                 return;
             }
         }

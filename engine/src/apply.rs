@@ -1,0 +1,353 @@
+//! The event applier: the only code that changes job state, used by live
+//! commands (through `emit`) and by replay alike, so the two cannot drift.
+
+use std::sync::atomic::Ordering;
+
+use crate::engine::{bad_coord, Engine, JobTable, Waiting};
+use crate::error::EngineError;
+use crate::event::{Event, EventKind, RevokeReason};
+use crate::geo::LatLng;
+use crate::job::{next, Job, JobStatus, Pass, Step};
+use crate::types::{Millis, WorkerId};
+use crate::worker::RESERVED;
+
+impl Engine {
+    pub(crate) fn emit(
+        &self,
+        t: &mut JobTable,
+        out: &mut Vec<Event>,
+        at: Millis,
+        kind: EventKind,
+    ) -> Result<(), EngineError> {
+        let ev = Event {
+            seq: t.last_event + 1,
+            at,
+            kind,
+        };
+        self.apply(t, &ev)?;
+        out.push(ev);
+        Ok(())
+    }
+
+    /// Applies one event: the only code that changes job state. Checks
+    /// everything before changing anything, so a refused event leaves no trace.
+    pub(crate) fn apply(&self, t: &mut JobTable, ev: &Event) -> Result<(), EngineError> {
+        if ev.seq != t.last_event + 1 {
+            return Err(EngineError::Corrupt(format!(
+                "event {} follows {}",
+                ev.seq, t.last_event
+            )));
+        }
+        let at = ev.at;
+        let job_id = match &ev.kind {
+            EventKind::WorkerRegistered { worker_id, skills } => {
+                self.register_locked(worker_id, skills);
+                t.last_event = ev.seq;
+                return Ok(());
+            }
+            EventKind::JobCreated {
+                job_id,
+                resident_id,
+                lat,
+                lng,
+                skill,
+                description,
+                search_deadline,
+            } => {
+                if t.ids.contains_key(job_id) {
+                    return Err(EngineError::DuplicateJob);
+                }
+                let ll = LatLng::new(*lat, *lng).map_err(bad_coord)?;
+                let seq = t.last_job + 1;
+                let job = Job {
+                    id: job_id.clone(),
+                    resident_id: resident_id.clone(),
+                    lat: *lat,
+                    lng: *lng,
+                    skill: skill.clone(),
+                    description: description.clone(),
+                    status: JobStatus::Searching,
+                    worker_id: None,
+                    attempts: 0,
+                    created_at: at,
+                    offered_at: None,
+                    accepted_at: None,
+                    arrived_at: None,
+                    completed_at: None,
+                    cancelled_at: None,
+                    fare_cents: None,
+                    offer_expires_at: None,
+                    offer_distance_m: None,
+                    search_deadline: Some(*search_deadline),
+                    unmatched_at: None,
+                    cancel_reason: None,
+                    passed: Vec::new(),
+                    seq,
+                    version: 1,
+                };
+                t.last_job = seq;
+                t.ids.insert(job_id.clone(), seq);
+                t.by_resident
+                    .entry(resident_id.clone())
+                    .or_default()
+                    .insert(seq);
+                t.by_status
+                    .entry(JobStatus::Searching)
+                    .or_default()
+                    .insert(seq);
+                t.search_deadlines.insert((*search_deadline, seq));
+                t.waiting.insert(
+                    seq,
+                    Waiting {
+                        unit: ll.to_unit(),
+                        last_search: Millis(i64::MIN),
+                    },
+                );
+                t.jobs.insert(seq, job);
+                t.last_event = ev.seq;
+                self.waiting.store(t.waiting.len(), Ordering::Release);
+                return Ok(());
+            }
+            other => other.job_id().expect("job event"),
+        };
+        let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
+        let job = t.jobs.get(&seq).expect("indexed job");
+        let from = job.status;
+        let is_current = |w: &WorkerId| {
+            if job.worker_id.as_ref() == Some(w) {
+                Ok(())
+            } else {
+                Err(EngineError::Corrupt(format!(
+                    "{w} does not hold job {job_id}"
+                )))
+            }
+        };
+        // Validate.
+        let step = match &ev.kind {
+            EventKind::JobOffered { worker_id, .. } => {
+                if t.holding.contains_key(worker_id) {
+                    return Err(EngineError::Corrupt(format!(
+                        "{worker_id} already holds a job"
+                    )));
+                }
+                if !self.workers.contains_key(worker_id) {
+                    return Err(EngineError::UnknownWorker);
+                }
+                Step::Offer
+            }
+            EventKind::OfferRevoked { worker_id, .. } => {
+                is_current(worker_id)?;
+                Step::Revoke
+            }
+            EventKind::JobAccepted { worker_id, .. } => {
+                is_current(worker_id)?;
+                Step::Accept
+            }
+            EventKind::WorkerArrived { worker_id, .. } => {
+                is_current(worker_id)?;
+                Step::Arrive
+            }
+            EventKind::JobCompleted { worker_id, .. } => {
+                is_current(worker_id)?;
+                Step::Complete
+            }
+            EventKind::JobCancelled { .. } => Step::Cancel,
+            EventKind::JobUnmatched { .. } => Step::Unmatch,
+            EventKind::JobRetried { .. } => Step::Retry,
+            EventKind::WorkerRegistered { .. } | EventKind::JobCreated { .. } => {
+                unreachable!("handled above")
+            }
+        };
+        let to = next(from, step)?;
+        // Change.
+        let job = t.jobs.get_mut(&seq).expect("indexed job");
+        let old_offer = job.offer_expires_at.map(|d| (d, seq));
+        let old_search = job.search_deadline.map(|d| (d, seq));
+        let mut release = None;
+        let mut hold = None;
+        match &ev.kind {
+            EventKind::JobOffered {
+                worker_id,
+                expires_at,
+                distance_m,
+                ..
+            } => {
+                job.worker_id = Some(worker_id.clone());
+                job.attempts += 1;
+                job.offered_at = Some(at);
+                job.offer_expires_at = Some(*expires_at);
+                job.offer_distance_m = Some(*distance_m);
+                hold = Some(worker_id.clone());
+            }
+            EventKind::OfferRevoked {
+                worker_id, reason, ..
+            } => {
+                job.worker_id = None;
+                job.offer_expires_at = None;
+                match reason {
+                    RevokeReason::Declined => job.passed.push((worker_id.clone(), Pass::Declined)),
+                    RevokeReason::Expired => job.passed.push((worker_id.clone(), Pass::Expired)),
+                    RevokeReason::Cancelled
+                    | RevokeReason::SearchTimeout
+                    | RevokeReason::Restart => {}
+                }
+                release = Some(worker_id.clone());
+            }
+            EventKind::JobAccepted { .. } => {
+                job.accepted_at = Some(at);
+                job.offer_expires_at = None;
+                job.search_deadline = None;
+            }
+            EventKind::WorkerArrived { .. } => job.arrived_at = Some(at),
+            EventKind::JobCompleted {
+                worker_id,
+                fare_cents,
+                ..
+            } => {
+                job.completed_at = Some(at);
+                job.fare_cents = Some(*fare_cents);
+                release = Some(worker_id.clone());
+            }
+            EventKind::JobCancelled { reason, .. } => {
+                job.cancelled_at = Some(at);
+                job.cancel_reason = reason.clone();
+                job.offer_expires_at = None;
+                job.search_deadline = None;
+                if from.holds_worker() {
+                    release = job.worker_id.clone();
+                }
+            }
+            EventKind::JobUnmatched { .. } => {
+                job.unmatched_at = Some(at);
+                job.search_deadline = None;
+            }
+            EventKind::JobRetried {
+                search_deadline, ..
+            } => {
+                job.unmatched_at = None;
+                job.passed.clear();
+                job.search_deadline = Some(*search_deadline);
+            }
+            EventKind::WorkerRegistered { .. } | EventKind::JobCreated { .. } => {
+                unreachable!("handled above")
+            }
+        }
+        job.status = to;
+        job.version += 1;
+        let (new_offer, new_search) = (
+            job.offer_expires_at.map(|d| (d, seq)),
+            job.search_deadline.map(|d| (d, seq)),
+        );
+        let unit = LatLng {
+            lat: job.lat,
+            lng: job.lng,
+        }
+        .to_unit();
+
+        // Indexes follow the job.
+        if from != to {
+            if let Some(s) = t.by_status.get_mut(&from) {
+                s.remove(&seq);
+            }
+            t.by_status.entry(to).or_default().insert(seq);
+        }
+        if from == JobStatus::Searching && to != JobStatus::Searching {
+            t.waiting.remove(&seq);
+        }
+        if to == JobStatus::Searching && from != JobStatus::Searching {
+            t.waiting.insert(
+                seq,
+                Waiting {
+                    unit,
+                    last_search: Millis(i64::MIN),
+                },
+            );
+        }
+        if old_offer != new_offer {
+            if let Some(d) = old_offer {
+                t.offer_deadlines.remove(&d);
+            }
+            if let Some(d) = new_offer {
+                t.offer_deadlines.insert(d);
+            }
+        }
+        if old_search != new_search {
+            if let Some(d) = old_search {
+                t.search_deadlines.remove(&d);
+            }
+            if let Some(d) = new_search {
+                t.search_deadlines.insert(d);
+            }
+        }
+        if let Some(w) = release {
+            t.holding.remove(&w);
+            if let Some(e) = self.workers.get(&w) {
+                e.set_flag(RESERVED, false);
+            }
+        }
+        if let Some(w) = hold {
+            t.by_worker.entry(w.clone()).or_default().insert(seq);
+            if let Some(e) = self.workers.get(&w) {
+                e.set_flag(RESERVED, true);
+            }
+            t.holding.insert(w, seq);
+        }
+        t.last_event = ev.seq;
+        self.waiting.store(t.waiting.len(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Puts a job from a snapshot back with all its indexes.
+    pub(crate) fn insert_restored(&self, t: &mut JobTable, job: Job) -> Result<(), EngineError> {
+        let corrupt = |what: &str| EngineError::Corrupt(format!("job {}: {what}", job.id));
+        if t.ids.contains_key(&job.id) || t.jobs.contains_key(&job.seq) {
+            return Err(corrupt("appears twice"));
+        }
+        let ll = LatLng::new(job.lat, job.lng).map_err(|_| corrupt("bad position"))?;
+        let seq = job.seq;
+        if job.status.holds_worker() {
+            let w = job.worker_id.as_ref().ok_or_else(|| corrupt("no worker"))?;
+            if t.holding.contains_key(w) {
+                return Err(corrupt("its worker holds another job"));
+            }
+            let e = self
+                .workers
+                .get(w)
+                .ok_or_else(|| corrupt("unknown worker"))?;
+            e.set_flag(RESERVED, true);
+            t.holding.insert(w.clone(), seq);
+        }
+        for w in job
+            .worker_id
+            .iter()
+            .chain(job.passed.iter().map(|(w, _)| w))
+        {
+            t.by_worker.entry(w.clone()).or_default().insert(seq);
+        }
+        if job.status == JobStatus::Searching {
+            t.waiting.insert(
+                seq,
+                Waiting {
+                    unit: ll.to_unit(),
+                    last_search: Millis(i64::MIN),
+                },
+            );
+        }
+        if let (JobStatus::Offered, Some(d)) = (job.status, job.offer_expires_at) {
+            t.offer_deadlines.insert((d, seq));
+        }
+        if let Some(d) = job.search_deadline {
+            t.search_deadlines.insert((d, seq));
+        }
+        t.last_job = t.last_job.max(seq);
+        t.ids.insert(job.id.clone(), seq);
+        t.by_resident
+            .entry(job.resident_id.clone())
+            .or_default()
+            .insert(seq);
+        t.by_status.entry(job.status).or_default().insert(seq);
+        t.jobs.insert(seq, job);
+        self.waiting.store(t.waiting.len(), Ordering::Release);
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! Read-only views of the engine: jobs for a viewer, workers, nearby, stats.
+
+use crate::engine::{bad_coord, Engine};
+use crate::error::EngineError;
+use crate::geo::LatLng;
+use crate::index::Filter;
+use crate::job::{Job, JobStatus};
+use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
+use crate::worker::{WorkerShared, AVAILABLE, CONNECTED, RESERVED};
+use std::collections::BTreeSet;
+
+/// Who is asking; decides which jobs a listing shows.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    Resident(ResidentId),
+    Worker(WorkerId),
+    Ops,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobQuery {
+    pub viewer: Viewer,
+    pub status: Option<JobStatus>,
+    pub limit: usize,
+}
+
+/// A worker as ops see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerView {
+    pub id: WorkerId,
+    pub skills: Vec<Skill>,
+    pub connected: bool,
+    pub available: bool,
+    pub reserved: bool,
+    /// `(lat, lng, reported_at)`.
+    pub position: Option<(f64, f64, Millis)>,
+}
+
+/// One result of [`Engine::nearby`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearbyWorker {
+    pub worker: WorkerView,
+    pub distance_m: f64,
+}
+
+/// Counts for metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub workers: usize,
+    pub jobs: usize,
+    pub by_status: Vec<(JobStatus, usize)>,
+    pub busy_workers: usize,
+}
+
+impl Engine {
+    pub fn job(&self, id: &JobId) -> Option<Job> {
+        let t = self.jobs.lock();
+        t.ids.get(id).map(|s| t.jobs[s].clone())
+    }
+
+    /// The job if `viewer` may see it: its resident, a worker it was offered
+    /// or assigned to, or ops. Anyone else gets `None`, as if it did not exist.
+    pub fn job_for(&self, id: &JobId, viewer: &Viewer) -> Option<Job> {
+        let t = self.jobs.lock();
+        let job = &t.jobs[t.ids.get(id)?];
+        let visible = match viewer {
+            Viewer::Resident(r) => job.resident_id == *r,
+            Viewer::Worker(w) => job.involves(w),
+            Viewer::Ops => true,
+        };
+        visible.then(|| job.clone())
+    }
+
+    /// Jobs the viewer may list, newest first.
+    pub fn list_jobs(&self, q: &JobQuery) -> Vec<Job> {
+        let t = self.jobs.lock();
+        let keep = |j: &&Job| q.status.is_none_or(|s| j.status == s);
+        let pick = |seqs: Option<&BTreeSet<u64>>| -> Vec<Job> {
+            seqs.into_iter()
+                .flat_map(|s| s.iter().rev())
+                .map(|s| &t.jobs[s])
+                .filter(keep)
+                .filter(|j| match &q.viewer {
+                    Viewer::Worker(w) => j.worker_id.as_ref() == Some(w),
+                    Viewer::Resident(_) | Viewer::Ops => true,
+                })
+                .take(q.limit)
+                .cloned()
+                .collect()
+        };
+        match (&q.viewer, q.status) {
+            (Viewer::Resident(r), _) => pick(t.by_resident.get(r)),
+            (Viewer::Worker(w), _) => pick(t.by_worker.get(w)),
+            (Viewer::Ops, Some(s)) => pick(t.by_status.get(&s)),
+            (Viewer::Ops, None) => t.jobs.values().rev().take(q.limit).cloned().collect(),
+        }
+    }
+
+    /// The job a worker holds (offered, accepted or arrived), if any.
+    pub fn current_job(&self, worker: &WorkerId) -> Option<Job> {
+        let t = self.jobs.lock();
+        t.holding.get(worker).map(|s| t.jobs[s].clone())
+    }
+
+    pub fn worker(&self, id: &WorkerId) -> Option<WorkerView> {
+        self.workers.get(id).map(|e| view(&e))
+    }
+
+    /// Who a job for `skill` at this place would be offered to now, and how
+    /// far away: the matcher without the reservation. Nobody is taken.
+    pub fn nearest_matchable(
+        &self,
+        lat: f64,
+        lng: f64,
+        skill: &Skill,
+        now: Millis,
+    ) -> Result<Option<(WorkerId, f64)>, EngineError> {
+        let q = LatLng::new(lat, lng).map_err(bad_coord)?;
+        let Some(skill) = self.skills.get(skill) else {
+            return Ok(None);
+        };
+        let f = Filter {
+            skill,
+            fresh_after: now.minus_secs(self.cfg.stale_after_s),
+            excluded: &[],
+            max_radius_m: self.cfg.max_radius_m,
+        };
+        Ok(self
+            .index
+            .nearest(q, &f)
+            .map(|b| (b.worker.id.clone(), b.distance_m())))
+    }
+
+    /// Workers with a known position within `radius_m`, nearest first, whatever their state.
+    pub fn nearby(
+        &self,
+        lat: f64,
+        lng: f64,
+        radius_m: f64,
+        limit: usize,
+    ) -> Result<Vec<NearbyWorker>, EngineError> {
+        let q = LatLng::new(lat, lng).map_err(bad_coord)?;
+        if !(0.0..=crate::config::MAX_RADIUS_LIMIT_M).contains(&radius_m) {
+            return Err(EngineError::InvalidInput {
+                field: "radius_m",
+                reason: "must be a number in [0, 500000]",
+            });
+        }
+        Ok(self
+            .index
+            .within(q, radius_m, limit)
+            .into_iter()
+            .map(|(distance_m, w)| NearbyWorker {
+                worker: view(&w),
+                distance_m,
+            })
+            .collect())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let t = self.jobs.lock();
+        Stats {
+            workers: self.workers.len(),
+            jobs: t.jobs.len(),
+            by_status: JobStatus::ALL
+                .into_iter()
+                .map(|s| (s, t.by_status.get(&s).map_or(0, |x| x.len())))
+                .collect(),
+            busy_workers: t.holding.len(),
+        }
+    }
+}
+
+pub(crate) fn view(w: &WorkerShared) -> WorkerView {
+    let s = w.state();
+    let fix = w.fix.read();
+    WorkerView {
+        id: w.id.clone(),
+        skills: w.skill_names(),
+        connected: s & CONNECTED != 0,
+        available: s & AVAILABLE != 0,
+        reserved: s & RESERVED != 0,
+        position: fix.is_set().then_some((fix.lat, fix.lng, fix.at)),
+    }
+}
