@@ -101,11 +101,6 @@ impl WorkerShared {
         self.mask.store(mask, Ordering::Release);
     }
 
-    #[inline]
-    pub fn mask(&self) -> u64 {
-        self.mask.load(Ordering::Acquire)
-    }
-
     /// The skill numbers, borrowed (no allocation on the position path).
     pub fn skill_ids(&self) -> MappedRwLockReadGuard<'_, [SkillId]> {
         RwLockReadGuard::map(self.skills.read(), |s| &*s.ids)
@@ -117,11 +112,6 @@ impl WorkerShared {
 
     pub fn has_skill_named(&self, s: &Skill) -> bool {
         self.skills.read().names.contains(s)
-    }
-
-    #[inline]
-    pub fn has_skill(&self, s: SkillId) -> bool {
-        self.mask() & s.bit() != 0 && self.skills.read().ids.binary_search(&s).is_ok()
     }
 
     #[inline]
