@@ -8,13 +8,6 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use dispatchd_benches::*;
 use engine::{EngineConfig, Event, EventKind, JobId, Millis, NewJob, ResidentId, WorkerId};
 
-fn sizes() -> Vec<usize> {
-    std::env::var("SIZES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 10_000, 100_000, 1_000_000])
-}
-
 fn matching(c: &mut Criterion) {
     let skills = skill_table();
     let fresh_after = NOW.minus_secs(30);
@@ -22,7 +15,7 @@ fn matching(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("match/{}", shape.name()));
         g.warm_up_time(Duration::from_millis(500));
         g.measurement_time(Duration::from_secs(2));
-        for n in sizes() {
+        for n in sizes_from_env() {
             let s = scenario(shape, n, 4096);
             let e = build_engine(&s, EngineConfig::default());
             let rtree = RTreeBaseline::new(&s, 20_000.0);
@@ -60,15 +53,7 @@ fn position_updates(c: &mut Criterion) {
     let ids: Vec<WorkerId> = (0..s.workers.len()).map(worker_id).collect();
     let mut pos: Vec<(f64, f64)> = s.workers.iter().map(|w| (w.lat, w.lng)).collect();
     let mut rng = Rng(99);
-    let steps: Vec<(f64, f64)> = (0..4096)
-        .map(|_| {
-            offset(
-                (0.0, 0.0),
-                (rng.unit() - 0.5) * 6.0,
-                (rng.unit() - 0.5) * 6.0,
-            )
-        })
-        .collect();
+    let steps = walk_steps(&mut rng);
     let mut g = c.benchmark_group("position_update");
     g.throughput(Throughput::Elements(1));
     g.measurement_time(Duration::from_secs(3));

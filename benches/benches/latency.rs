@@ -13,13 +13,6 @@ use dispatchd_benches::*;
 use engine::{Engine, EngineConfig, IndexConfig, Millis, WorkerHandle, WorkerId};
 use hdrhistogram::Histogram;
 
-fn env_sizes() -> Vec<usize> {
-    std::env::var("SIZES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 10_000, 100_000, 1_000_000])
-}
-
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -64,7 +57,7 @@ fn matching() {
     println!("| scenario | workers | impl | p50 | p99 | p99.9 | mean | p50 ratio | p99 ratio |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
     for shape in [Shape::Dense, Shape::Sparse, Shape::Rare] {
-        for n in env_sizes() {
+        for n in sizes_from_env() {
             let s = scenario(shape, n, 20_000);
             let before = rss_bytes();
             let e = build_engine(&s, EngineConfig::default());
@@ -158,15 +151,7 @@ fn update_rate(e: &Engine, s: &Scenario, threads: usize, total: usize, by_id: bo
                     .iter()
                     .map(|&i| (s.workers[i].lat, s.workers[i].lng))
                     .collect();
-                let steps: Vec<(f64, f64)> = (0..4096)
-                    .map(|_| {
-                        offset(
-                            (0.0, 0.0),
-                            (rng.unit() - 0.5) * 6.0,
-                            (rng.unit() - 0.5) * 6.0,
-                        )
-                    })
-                    .collect();
+                let steps = walk_steps(&mut rng);
                 barrier.wait();
                 start.lock().unwrap().get_or_insert_with(Instant::now);
                 let mut j = 0;

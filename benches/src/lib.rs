@@ -41,6 +41,28 @@ pub fn offset(c: (f64, f64), north_m: f64, east_m: f64) -> (f64, f64) {
     (lat.clamp(-90.0, 90.0), lng)
 }
 
+/// 4096 random steps of at most ±3 m north and east, as (Δlat, Δlng):
+/// a worker walking a few metres between position reports.
+pub fn walk_steps(rng: &mut Rng) -> Vec<(f64, f64)> {
+    (0..4096)
+        .map(|_| {
+            offset(
+                (0.0, 0.0),
+                (rng.unit() - 0.5) * 6.0,
+                (rng.unit() - 0.5) * 6.0,
+            )
+        })
+        .collect()
+}
+
+/// Fleet sizes from `SIZES=1000,10000`, or 1k to 1M.
+pub fn sizes_from_env() -> Vec<usize> {
+    std::env::var("SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000, 100_000, 1_000_000])
+}
+
 #[derive(Debug, Clone)]
 pub struct FleetWorker {
     pub lat: f64,

@@ -195,14 +195,7 @@ impl SledStore {
 
     /// [`SledStore::append_with`], waiting for the outcome.
     pub fn append(&self, events: Vec<Event>) -> Result<u64, StoreError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.append_with(
-            events,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
-        rx.recv().unwrap_or(Err(StoreError::Closed))
+        wait(|done| self.append_with(events, done))
     }
 
     /// Creates an account, durably; `EmailTaken` if the email is in use.
@@ -213,14 +206,7 @@ impl SledStore {
     }
 
     pub fn create_account(&self, account: Account) -> Result<(), StoreError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.create_account_with(
-            account,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
-        rx.recv().unwrap_or(Err(StoreError::Closed))
+        wait(|done| self.create_account_with(account, done))
     }
 
     pub fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
@@ -258,14 +244,11 @@ impl SledStore {
         let before = self.shared.since_snapshot.load(Ordering::Acquire);
         // Every event in an epoch before the new one was emitted before this
         // snapshot is taken, so the snapshot covers it.
-        let (tx, rx) = mpsc::sync_channel(1);
-        let done: Done = Box::new(move |r| {
-            let _ = tx.send(r);
-        });
-        if let Err(Request::Rotate(done)) = self.send(Request::Rotate(done)) {
-            done(Err(StoreError::Closed));
-        }
-        let current = rx.recv().unwrap_or(Err(StoreError::Closed))?;
+        let current = wait(|done: Done| {
+            if let Err(Request::Rotate(done)) = self.send(Request::Rotate(done)) {
+                done(Err(StoreError::Closed));
+            }
+        })?;
         let snap = engine.snapshot();
         let seq = snap.last_seq;
         snapshot::write(&self.shared.snapshot_dir, &snap)?;
@@ -317,6 +300,17 @@ impl SledStore {
             let _ = h.join();
         }
     }
+}
+
+/// Calls `start` with a completion callback and blocks until it is called.
+fn wait<T: Send + 'static>(
+    start: impl FnOnce(Box<dyn FnOnce(Result<T, StoreError>) + Send>),
+) -> Result<T, StoreError> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    start(Box::new(move |r| {
+        let _ = tx.send(r);
+    }));
+    rx.recv().unwrap_or(Err(StoreError::Closed))
 }
 
 /// Runs the snapshot policy on its own thread, and takes a last snapshot
