@@ -1,0 +1,270 @@
+//! Shared state and the one write path: a command runs on the engine, its
+//! events go to the log, the caller is answered once they are durable, and
+//! an ordered publisher pushes them to sockets and metrics.
+
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use engine::{Engine, Event, Skill, Viewer, WorkerHandle, WorkerId};
+use persistence::{Role, SledStore};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::auth::{Auth, User};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::limits::{Budget, Limits};
+use crate::metrics::Metrics;
+use crate::wire::now;
+
+/// What exists only once recovery has finished.
+pub struct Core {
+    pub engine: Arc<Engine>,
+    pub store: Arc<SledStore>,
+    /// Durable events, in whatever order the log acknowledged them, for the publisher.
+    published: mpsc::UnboundedSender<Vec<Event>>,
+}
+
+pub struct App {
+    pub cfg: Config,
+    pub auth: Auth,
+    pub hub: Hub,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    core: OnceLock<Core>,
+    /// Set on SIGTERM: new work is refused with 503.
+    draining: AtomicBool,
+    /// Open WebSocket connections, so shutdown can wait for their close handshakes.
+    sockets: AtomicUsize,
+    sockets_gone: Notify,
+}
+
+/// Handed to axum with `with_state`.
+#[derive(Clone)]
+pub struct AppState(Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(cfg: Config, metrics: Metrics) -> AppState {
+        AppState(Arc::new(App {
+            auth: Auth::new(&cfg.auth),
+            limits: Limits::new(&cfg.limits),
+            hub: Hub::default(),
+            metrics,
+            cfg,
+            core: OnceLock::new(),
+            draining: AtomicBool::new(false),
+            sockets: AtomicUsize::new(0),
+            sockets_gone: Notify::new(),
+        }))
+    }
+}
+
+impl AppState {
+    /// Makes the recovered engine and store live and starts the publisher.
+    pub fn set_ready(&self, engine: Arc<Engine>, store: Arc<SledStore>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let first = engine.last_seq() + 1;
+        tokio::spawn(publish_loop(self.clone(), engine.clone(), rx, first));
+        let core = Core {
+            engine,
+            store,
+            published: tx,
+        };
+        if self.core.set(core).is_err() {
+            panic!("set_ready called twice");
+        }
+    }
+}
+
+impl App {
+    pub fn is_ready(&self) -> bool {
+        self.core.get().is_some() && !self.draining.load(Ordering::Acquire)
+    }
+
+    /// The live engine and store, or 503 while recovering or draining.
+    pub fn core(&self) -> Result<&Core, ApiError> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err(ApiError::Unavailable("shutting down".into()));
+        }
+        self.core
+            .get()
+            .ok_or(ApiError::Unavailable("recovering state; not ready yet".into()))
+    }
+
+    /// The core even while draining (shutdown still needs it).
+    pub fn core_any(&self) -> Option<&Core> {
+        self.core.get()
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn socket_opened(&self) {
+        self.sockets.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn socket_closed(&self) {
+        if self.sockets.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.sockets_gone.notify_waiters();
+        }
+    }
+
+    /// Waits until every socket has closed, or `limit` passes.
+    pub async fn sockets_drained(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let gone = self.sockets_gone.notified();
+            if self.sockets.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, gone).await.is_err() {
+                return self.sockets.load(Ordering::Acquire) == 0;
+            }
+        }
+    }
+
+    /// Spends one unit of the user's budget.
+    pub fn limit(&self, budget: Budget, key: &Arc<str>, ws: bool) -> Result<(), ApiError> {
+        self.limits.check(budget, key).inspect_err(|_| {
+            if ws {
+                self.metrics.rate_limited_ws.increment(1);
+            } else {
+                self.metrics.rate_limited_http.increment(1);
+            }
+        })
+    }
+}
+
+impl Core {
+    /// Makes `events` durable; returns once they (and all before them) are
+    /// fsynced. Every engine event goes through here, so the log and the
+    /// publisher see all of them.
+    pub async fn commit(&self, app: &App, events: Vec<Event>) -> Result<(), ApiError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        let publish = self.published.clone();
+        let copy = events.clone();
+        let started = Instant::now();
+        self.store.append_with(
+            events,
+            Box::new(move |r| {
+                // Publish what happened in memory even if the log failed: the
+                // engine has moved on, and clients read the engine.
+                let _ = publish.send(copy);
+                let _ = tx.send(r);
+            }),
+        );
+        let r = rx.await;
+        app.metrics
+            .append_latency
+            .record(started.elapsed().as_secs_f64());
+        match r {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(ApiError::Unavailable("storage closed".into())),
+        }
+    }
+
+    /// The engine's entry for a worker user, registering it first if this
+    /// is its first appearance (its account's skills, or a minted token's).
+    pub async fn ensure_worker(&self, app: &App, user: &User) -> Result<WorkerHandle, ApiError> {
+        let id = WorkerId::from(&*user.id);
+        if user.skills.is_none() {
+            if let Some(h) = self.engine.worker_handle(&id) {
+                return Ok(h);
+            }
+        }
+        let names: Vec<String> = match &user.skills {
+            Some(s) => s.clone(),
+            None => self
+                .store
+                .account(&user.id)?
+                .filter(|a| a.role == Role::Worker)
+                .map(|a| a.skills.iter().map(|s| s.as_str().to_string()).collect())
+                .unwrap_or_default(),
+        };
+        let skills = names
+            .iter()
+            .map(|s| Skill::new(s).map_err(|_| ApiError::invalid("skills", "bad skill in token")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let events = self.engine.register_worker(&id, &skills, now())?;
+        self.commit(app, events).await?;
+        self.engine
+            .worker_handle(&id)
+            .ok_or(ApiError::NotFound("unknown worker"))
+    }
+}
+
+pub fn viewer(user: &User) -> Viewer {
+    match user.role {
+        Role::Resident => Viewer::Resident(user.id.as_ref().into()),
+        Role::Worker => Viewer::Worker(user.id.as_ref().into()),
+        Role::Ops => Viewer::Ops,
+    }
+}
+
+/// Puts durable events back into engine order and publishes them. A gap
+/// (an append that never reported) is skipped after a second so that one
+/// lost batch cannot stall every socket.
+async fn publish_loop(
+    app: AppState,
+    engine: Arc<Engine>,
+    mut rx: mpsc::UnboundedReceiver<Vec<Event>>,
+    mut next: u64,
+) {
+    let mut held: BTreeMap<u64, Event> = BTreeMap::new();
+    let mut stuck_since: Option<Instant> = None;
+    let mut ready = Vec::new();
+    loop {
+        let batch = if held.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                Ok(b) => b,
+                Err(_) => Some(Vec::new()),
+            }
+        };
+        let Some(batch) = batch else { break };
+        for e in batch {
+            if e.seq >= next {
+                held.insert(e.seq, e);
+            }
+        }
+        loop {
+            while let Some(e) = held.remove(&next) {
+                ready.push(e);
+                next += 1;
+            }
+            match (held.first_key_value(), stuck_since) {
+                (None, _) => stuck_since = None,
+                (Some(_), None) => stuck_since = Some(Instant::now()),
+                (Some((&first, _)), Some(t)) if t.elapsed() > Duration::from_secs(1) => {
+                    tracing::warn!(missing = next, resume = first, "publisher skipping a gap");
+                    next = first;
+                    stuck_since = None;
+                    continue;
+                }
+                _ => {}
+            }
+            break;
+        }
+        if !ready.is_empty() {
+            app.metrics.events(&ready);
+            app.hub.publish(&engine, &ready, &app.metrics);
+            ready.clear();
+        }
+    }
+}

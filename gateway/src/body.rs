@@ -1,0 +1,152 @@
+//! Request bodies: JSON or MessagePack by `Content-Type`, size-limited, and
+//! parsed into a typed struct whose errors name the field. Every rejection
+//! is an [`ApiError`] with the contract's shape.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::wire::{parse, Format};
+
+/// A parsed body. An absent body (no `Content-Type`, zero bytes) reads as `{}`,
+/// so routes whose fields are all optional accept an empty POST.
+pub struct Input<T>(pub T);
+
+fn format_of(content_type: Option<&str>) -> Result<Option<Format>, ApiError> {
+    let Some(ct) = content_type else {
+        return Ok(None);
+    };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => Ok(Some(Format::Json)),
+        "application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack" => {
+            Ok(Some(Format::Msgpack))
+        }
+        _ => Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json or application/msgpack",
+        )),
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Input<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let max = state.cfg.limits.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max as u64) {
+            return Err(ApiError::PayloadTooLarge(max));
+        }
+        let ct = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("invalid"));
+        let format = format_of(ct)?;
+        let bytes = axum::body::to_bytes(req.into_body(), max)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge(max))?;
+        let format = match format {
+            Some(f) => f,
+            None if bytes.is_empty() => return parse(b"{}", Format::Json).map(Input),
+            None => {
+                return Err(ApiError::UnsupportedMediaType(
+                    "a body needs Content-Type application/json or application/msgpack",
+                ))
+            }
+        };
+        if bytes.is_empty() {
+            return Err(ApiError::invalid("body", "expected a JSON or MessagePack object"));
+        }
+        parse(&bytes, format).map(Input)
+    }
+}
+
+/// Query parameters as strings; each route parses and checks its own.
+pub struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|q| Params(q.0))
+            .map_err(|e| ApiError::InvalidInput(format!("query: {}", e.body_text()).into()))
+    }
+}
+
+impl Params {
+    /// An optional number in `range`; `field` names it in errors.
+    pub fn num<T: std::str::FromStr + PartialOrd + Copy>(
+        &self,
+        field: &str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<Option<T>, ApiError> {
+        let Some(raw) = self.0.get(field) else {
+            return Ok(None);
+        };
+        let v: T = raw
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid(field, "must be a number"))?;
+        if !range.contains(&v) {
+            return Err(ApiError::invalid(field, "out of range"));
+        }
+        Ok(Some(v))
+    }
+
+    pub fn required<T: std::str::FromStr + PartialOrd + Copy>(
+        &self,
+        field: &str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ApiError> {
+        self.num(field, range)?
+            .ok_or_else(|| ApiError::invalid(field, "is required"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(format_of(None).unwrap(), None);
+        assert_eq!(
+            format_of(Some("application/json; charset=utf-8")).unwrap(),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            format_of(Some("application/msgpack")).unwrap(),
+            Some(Format::Msgpack)
+        );
+        assert_eq!(
+            format_of(Some("text/plain")).unwrap_err().code(),
+            "unsupported_media_type"
+        );
+    }
+
+    #[test]
+    fn params_check_numbers() {
+        let p = Params(HashMap::from([
+            ("limit".to_string(), "10".to_string()),
+            ("lat".to_string(), "NaN".to_string()),
+            ("lng".to_string(), "abc".to_string()),
+        ]));
+        assert_eq!(p.num("limit", 1usize..=500).unwrap(), Some(10));
+        assert_eq!(p.num("missing", 1usize..=500).unwrap(), None);
+        assert!(p.num("limit", 20usize..=500).is_err());
+        // NaN parses as f64 but is in no range.
+        assert!(p.required("lat", -90.0..=90.0).is_err());
+        assert!(p.required("lng", -180.0..=180.0).is_err());
+    }
+}

@@ -1,0 +1,520 @@
+//! Configuration: one typed struct read from `config.toml`, then overridden
+//! key by key from `DISPATCHD_<SECTION>_<KEY>` environment variables.
+//! Unknown keys and bad values stop startup with a message naming the key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use engine::{Billing, EngineConfig, IndexConfig};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub dispatch: DispatchConfig,
+    pub billing: BillingConfig,
+    pub index: IndexSection,
+    pub limits: LimitsConfig,
+    pub websocket: WebSocketConfig,
+    pub redis: RedisConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP and WebSocket listener binds.
+    pub addr: String,
+    /// Longest an HTTP request may take before it is answered 503.
+    pub request_timeout_s: u64,
+    /// On SIGTERM, how long open sockets get to finish their close handshake.
+    pub shutdown_grace_s: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory of the event log, snapshots and accounts.
+    pub data_dir: PathBuf,
+    /// Snapshot after this many logged events (0: never by count).
+    pub snapshot_every_events: u64,
+    /// Snapshot at least this often while events arrive, seconds.
+    pub snapshot_every_s: u64,
+    /// Snapshot files kept.
+    pub keep_snapshots: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 secret for every token. Change it in production.
+    pub jwt_secret: String,
+    /// Lifetime of tokens issued by login, seconds.
+    pub token_ttl_s: u64,
+    /// Argon2id memory cost (KiB) for new password hashes.
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes for new password hashes.
+    pub argon2_iterations: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchConfig {
+    pub offer_timeout_s: u64,
+    pub search_timeout_s: u64,
+    pub max_radius_m: f64,
+    pub stale_after_s: u64,
+    pub rematch_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    pub cents_per_increment: i64,
+    pub increment_s: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexSection {
+    pub fine_res: u8,
+    pub coarse_res: u8,
+    pub fine_rings: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per user per minute, HTTP and WebSocket messages together
+    /// (location updates excepted, see below).
+    pub requests_per_minute: u32,
+    /// Location updates per user per minute (WebSocket or HTTP); their own,
+    /// larger budget so that streaming positions never starves job actions.
+    pub locations_per_minute: u32,
+    /// Register and login calls per client address per minute (they hash
+    /// passwords, so they are the expensive unauthenticated requests).
+    pub auth_per_minute: u32,
+    /// Largest request body or WebSocket message, bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// Server pings this often; a peer silent for two intervals is dropped.
+    pub ping_interval_s: u64,
+    /// Messages queued for one client before it counts as not reading and is closed.
+    pub outbound_queue: usize,
+    /// tungstenite's read buffer per connection (its default, 128 KiB, would
+    /// dominate the memory of an idle connection).
+    pub read_buffer_bytes: usize,
+    /// Bytes buffered before a write is flushed to the socket.
+    pub write_buffer_bytes: usize,
+    /// Most bytes a connection may have unsent before it is closed.
+    pub max_write_buffer_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Absent: a single node with no Redis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// error | warn | info | debug | trace
+    pub level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: "127.0.0.1:8080".into(),
+            request_timeout_s: 30,
+            shutdown_grace_s: 10,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("data"),
+            snapshot_every_events: 100_000,
+            snapshot_every_s: 300,
+            keep_snapshots: 2,
+        }
+    }
+}
+
+/// The shipped secret; startup warns while it is in use.
+pub const DEFAULT_SECRET: &str = "change-me-dispatchd-dev-secret";
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: DEFAULT_SECRET.into(),
+            token_ttl_s: 86_400,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        let e = EngineConfig::default();
+        DispatchConfig {
+            offer_timeout_s: e.offer_timeout_s,
+            search_timeout_s: e.search_timeout_s,
+            max_radius_m: e.max_radius_m,
+            stale_after_s: e.stale_after_s,
+            rematch_interval_ms: e.rematch_interval_ms,
+        }
+    }
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        let b = Billing::default();
+        BillingConfig {
+            cents_per_increment: b.cents_per_increment,
+            increment_s: b.increment_s,
+        }
+    }
+}
+
+impl Default for IndexSection {
+    fn default() -> Self {
+        let i = IndexConfig::default();
+        IndexSection {
+            fine_res: i.fine_res,
+            coarse_res: i.coarse_res,
+            fine_rings: i.fine_rings,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            requests_per_minute: 600,
+            locations_per_minute: 1200,
+            auth_per_minute: 600,
+            max_body_bytes: 65_536,
+        }
+    }
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            ping_interval_s: 20,
+            outbound_queue: 256,
+            read_buffer_bytes: 4096,
+            write_buffer_bytes: 0,
+            max_write_buffer_bytes: 262_144,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+/// Why the configuration was refused; always names the key or file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config: {0}")]
+    Parse(String),
+    #[error("config key {key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Reads `path` (a missing file is an error only when it was named
+    /// explicitly), applies environment overrides and validates.
+    pub fn load(
+        path: &Path,
+        explicit: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => String::new(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        Config::from_parts(&text, env)
+    }
+
+    /// Parses TOML text, applies `DISPATCHD_<SECTION>_<KEY>` overrides from
+    /// `env`, and validates.
+    pub fn from_parts(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        let defaults = toml::Table::try_from(Config::default()).expect("defaults serialise");
+        let mut overrides: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in env {
+            if let Some(rest) = k.strip_prefix("DISPATCHD_") {
+                if rest != "CONFIG" {
+                    overrides.insert(rest.to_ascii_lowercase(), v);
+                }
+            }
+        }
+        for (name, value) in overrides {
+            let var = format!("DISPATCHD_{}", name.to_ascii_uppercase());
+            let (section, key) = split_env_name(&name, &defaults)
+                .ok_or_else(|| invalid(&var, "no such configuration key"))?;
+            let current = defaults
+                .get(section)
+                .and_then(|s| s.as_table())
+                .and_then(|s| s.get(key));
+            let optional = section == "redis" && key == "url";
+            if current.is_none() && !optional {
+                return Err(invalid(&var, "no such configuration key"));
+            }
+            let value = match current {
+                // Strings (and the optional redis url) take the text as is.
+                Some(toml::Value::String(_)) | None => toml::Value::String(value),
+                Some(_) => parse_scalar(&value)
+                    .ok_or_else(|| invalid(&var, format!("cannot parse {value:?}")))?,
+            };
+            let entry = table
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(t) = entry else {
+                return Err(invalid(section, "must be a table"));
+            };
+            t.insert(key.to_string(), value);
+        }
+        let cfg: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string().trim().to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value the types alone do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server
+            .addr
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("server.addr", "must be IP:PORT"))?;
+        if self.server.request_timeout_s == 0 {
+            return Err(invalid("server.request_timeout_s", "must be at least 1"));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty"));
+        }
+        if self.storage.keep_snapshots == 0 {
+            return Err(invalid("storage.keep_snapshots", "must be at least 1"));
+        }
+        if self.auth.jwt_secret.len() < 16 {
+            return Err(invalid("auth.jwt_secret", "must be at least 16 bytes"));
+        }
+        if self.auth.token_ttl_s == 0 {
+            return Err(invalid("auth.token_ttl_s", "must be at least 1"));
+        }
+        argon2::Params::new(self.auth.argon2_memory_kib, self.auth.argon2_iterations, 1, None)
+            .map_err(|e| invalid("auth.argon2_memory_kib", e.to_string()))?;
+        if self.limits.requests_per_minute == 0 {
+            return Err(invalid("limits.requests_per_minute", "must be at least 1"));
+        }
+        if self.limits.locations_per_minute == 0 {
+            return Err(invalid("limits.locations_per_minute", "must be at least 1"));
+        }
+        if self.limits.auth_per_minute == 0 {
+            return Err(invalid("limits.auth_per_minute", "must be at least 1"));
+        }
+        if self.limits.max_body_bytes < 256 {
+            return Err(invalid("limits.max_body_bytes", "must be at least 256"));
+        }
+        if self.websocket.ping_interval_s == 0 {
+            return Err(invalid("websocket.ping_interval_s", "must be at least 1"));
+        }
+        if self.websocket.outbound_queue == 0 {
+            return Err(invalid("websocket.outbound_queue", "must be at least 1"));
+        }
+        if self.websocket.read_buffer_bytes < 512 {
+            return Err(invalid("websocket.read_buffer_bytes", "must be at least 512"));
+        }
+        if self.websocket.max_write_buffer_bytes <= self.websocket.write_buffer_bytes {
+            return Err(invalid(
+                "websocket.max_write_buffer_bytes",
+                "must be larger than write_buffer_bytes",
+            ));
+        }
+        if !matches!(
+            self.log.level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return Err(invalid(
+                "log.level",
+                "must be error, warn, info, debug or trace",
+            ));
+        }
+        if let Some(url) = &self.redis.url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(invalid("redis.url", "must start with redis://"));
+            }
+        }
+        self.engine()
+            .validate()
+            .map_err(|e| invalid(&engine_key(e.key), e.reason))?;
+        Ok(())
+    }
+
+    /// The engine's settings, field for field.
+    pub fn engine(&self) -> EngineConfig {
+        EngineConfig {
+            offer_timeout_s: self.dispatch.offer_timeout_s,
+            search_timeout_s: self.dispatch.search_timeout_s,
+            max_radius_m: self.dispatch.max_radius_m,
+            stale_after_s: self.dispatch.stale_after_s,
+            rematch_interval_ms: self.dispatch.rematch_interval_ms,
+            billing: Billing {
+                cents_per_increment: self.billing.cents_per_increment,
+                increment_s: self.billing.increment_s,
+            },
+            index: IndexConfig {
+                fine_res: self.index.fine_res,
+                coarse_res: self.index.coarse_res,
+                fine_rings: self.index.fine_rings,
+            },
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr.parse().expect("validated")
+    }
+}
+
+/// The engine names its keys by field; say which section they live in.
+fn engine_key(key: &str) -> String {
+    let section = match key {
+        "cents_per_increment" | "increment_s" => "billing",
+        "fine_res" | "coarse_res" | "fine_rings" => "index",
+        k if k.starts_with("billing.") || k.starts_with("index.") => return k.to_string(),
+        _ => "dispatch",
+    };
+    format!("{section}.{key}")
+}
+
+/// `server_addr` → (`server`, `addr`), by the sections that exist.
+fn split_env_name<'a>(name: &'a str, defaults: &toml::Table) -> Option<(&'a str, &'a str)> {
+    let sections = defaults.keys().map(String::as_str).chain(["redis"]);
+    for s in sections {
+        if let Some(key) = name.strip_prefix(s).and_then(|r| r.strip_prefix('_')) {
+            if !key.is_empty() {
+                return Some((&name[..s.len()], key));
+            }
+        }
+    }
+    None
+}
+
+fn parse_scalar(v: &str) -> Option<toml::Value> {
+    let v = v.trim();
+    if let Ok(b) = v.parse::<bool>() {
+        return Some(toml::Value::Boolean(b));
+    }
+    if let Ok(i) = v.parse::<i64>() {
+        return Some(toml::Value::Integer(i));
+    }
+    v.parse::<f64>().ok().map(toml::Value::Float)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn shipped_file_is_the_defaults() {
+        let text = include_str!("../../config.toml");
+        let cfg = Config::from_parts(text, []).unwrap();
+        assert_eq!(cfg, Config::default());
+    }
+
+    #[test]
+    fn env_overrides_every_type() {
+        let cfg = Config::from_parts(
+            "[server]\naddr = \"127.0.0.1:1\"\n",
+            env(&[
+                ("DISPATCHD_SERVER_ADDR", "127.0.0.1:9000"),
+                ("DISPATCHD_DISPATCH_OFFER_TIMEOUT_S", "3"),
+                ("DISPATCHD_DISPATCH_MAX_RADIUS_M", "1500.5"),
+                ("DISPATCHD_AUTH_JWT_SECRET", "12345678901234567890"),
+                ("DISPATCHD_REDIS_URL", "redis://127.0.0.1:6379"),
+                ("DISPATCHD_CONFIG", "ignored.toml"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.server.addr, "127.0.0.1:9000");
+        assert_eq!(cfg.dispatch.offer_timeout_s, 3);
+        assert_eq!(cfg.dispatch.max_radius_m, 1500.5);
+        assert_eq!(cfg.auth.jwt_secret, "12345678901234567890");
+        assert_eq!(cfg.redis.url.as_deref(), Some("redis://127.0.0.1:6379"));
+    }
+
+    #[test]
+    fn unknown_and_bad_keys_are_named() {
+        let e = Config::from_parts("[server]\nadr = \"x\"\n", []).unwrap_err();
+        assert!(e.to_string().contains("adr"), "{e}");
+        let e = Config::from_parts("[nope]\n", []).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = Config::from_parts("", env(&[("DISPATCHD_SERVER_PORT", "1")])).unwrap_err();
+        assert!(e.to_string().contains("DISPATCHD_SERVER_PORT"), "{e}");
+        let e = Config::from_parts("", env(&[("DISPATCHD_DISPATCH_OFFER_TIMEOUT_S", "soon")]))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("DISPATCHD_DISPATCH_OFFER_TIMEOUT_S"),
+            "{e}"
+        );
+        let e = Config::from_parts("[dispatch]\noffer_timeout_s = \"x\"\n", []).unwrap_err();
+        assert!(e.to_string().contains("offer_timeout_s"), "{e}");
+        let e = Config::from_parts("[dispatch]\nmax_radius_m = -1.0\n", []).unwrap_err();
+        assert!(e.to_string().contains("dispatch.max_radius_m"), "{e}");
+        let e = Config::from_parts("[server]\naddr = \"nowhere\"\n", []).unwrap_err();
+        assert!(e.to_string().contains("server.addr"), "{e}");
+    }
+}

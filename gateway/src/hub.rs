@@ -1,0 +1,283 @@
+//! Who is connected and who follows what: the routing table between engine
+//! events and sockets. The hub never blocks: every send is a `try_send` on
+//! the connection's bounded queue, and a full queue closes that connection
+//! (a client that does not read is dropped, never allowed to grow memory).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use dashmap::DashMap;
+use engine::{Engine, Event, EventKind, JobId, JobStatus};
+use tokio::sync::{mpsc, Notify};
+
+use crate::metrics::Metrics;
+use crate::wire::{rfc3339, JobView, ServerMsg};
+
+pub type Outbound = Arc<ServerMsg>;
+
+/// Why the server closes a connection: a WebSocket close code and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+pub const SLOW_CLIENT: CloseReason = CloseReason {
+    code: 1008,
+    reason: "slow client: outbound queue full",
+};
+pub const PING_TIMEOUT: CloseReason = CloseReason {
+    code: 1001,
+    reason: "no answer to pings",
+};
+pub const SHUTTING_DOWN: CloseReason = CloseReason {
+    code: 1001,
+    reason: "server shutting down",
+};
+
+/// The hub's side of one connection.
+pub struct Conn {
+    pub id: u64,
+    tx: mpsc::Sender<Outbound>,
+    /// Set once, by whoever decides the connection must go.
+    closing: OnceLock<CloseReason>,
+    /// Wakes the connection's writer when `closing` is set.
+    pub closed: Notify,
+}
+
+impl Conn {
+    pub fn new(id: u64, tx: mpsc::Sender<Outbound>) -> Conn {
+        Conn {
+            id,
+            tx,
+            closing: OnceLock::new(),
+            closed: Notify::new(),
+        }
+    }
+
+    /// Queues a message; a full queue closes the connection.
+    pub fn send(&self, m: Outbound, metrics: &Metrics) -> bool {
+        let name = m.name();
+        match self.tx.try_send(m) {
+            Ok(()) => {
+                metrics.msg_out(name);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.close(SLOW_CLIENT) {
+                    metrics.slow_disconnects.increment(1);
+                    tracing::info!(conn = self.id, "closing a client that does not read");
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the connection to close; true for the first caller.
+    pub fn close(&self, why: CloseReason) -> bool {
+        let first = self.closing.set(why).is_ok();
+        if first {
+            self.closed.notify_one();
+        }
+        first
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.closing.get().copied()
+    }
+}
+
+#[derive(Default)]
+pub struct Hub {
+    /// Open connections by user id (residents get their jobs, workers their offers).
+    users: DashMap<Arc<str>, Vec<Arc<Conn>>>,
+    /// Explicit `subscribe`s, by job.
+    subs: DashMap<JobId, Vec<Arc<Conn>>>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Adds a connection; `first` runs (under the user's entry lock, so
+    /// presence changes stay ordered) when it is the user's only one.
+    pub fn attach<R>(&self, user: &Arc<str>, conn: Arc<Conn>, first: impl FnOnce() -> R) -> Option<R> {
+        let mut e = self.users.entry(user.clone()).or_default();
+        e.push(conn);
+        (e.len() == 1).then(first)
+    }
+
+    /// Removes a connection; `last` runs (under the same lock) when the
+    /// user has none left.
+    pub fn detach<R>(&self, user: &Arc<str>, conn_id: u64, last: impl FnOnce() -> R) -> Option<R> {
+        let mut out = None;
+        self.users.remove_if_mut(user, |_, v| {
+            v.retain(|c| c.id != conn_id);
+            if v.is_empty() {
+                out = Some(last());
+                true
+            } else {
+                false
+            }
+        });
+        out
+    }
+
+    pub fn subscribe(&self, job: JobId, conn: Arc<Conn>) {
+        let mut e = self.subs.entry(job).or_default();
+        if !e.iter().any(|c| c.id == conn.id) {
+            e.push(conn);
+        }
+    }
+
+    pub fn unsubscribe(&self, job: &JobId, conn_id: u64) {
+        self.subs.remove_if_mut(job, |_, v| {
+            v.retain(|c| c.id != conn_id);
+            v.is_empty()
+        });
+    }
+
+    pub fn connections(&self) -> usize {
+        self.users.iter().map(|e| e.len()).sum()
+    }
+
+    /// Closes every connection (shutdown).
+    pub fn close_all(&self, why: CloseReason) {
+        for e in self.users.iter() {
+            for c in e.value() {
+                c.close(why);
+            }
+        }
+    }
+
+    fn to_user(&self, user: &str, m: &Outbound, metrics: &Metrics, seen: &mut Vec<u64>) {
+        if let Some(conns) = self.users.get(user) {
+            for c in conns.iter() {
+                if !seen.contains(&c.id) {
+                    seen.push(c.id);
+                    c.send(m.clone(), metrics);
+                }
+            }
+        }
+    }
+
+    /// Pushes what `events` mean to the sockets concerned: `offer` and
+    /// `offer_revoked` to the worker, then one `job` message per changed job
+    /// to its resident, its subscribers and its assigned worker. Events must
+    /// come in engine order.
+    pub fn publish(&self, engine: &Engine, events: &[Event], metrics: &Metrics) {
+        let mut changed: BTreeMap<&JobId, ()> = BTreeMap::new();
+        let mut seen = Vec::new();
+        for e in events {
+            match &e.kind {
+                EventKind::JobOffered {
+                    job_id,
+                    worker_id,
+                    expires_at,
+                    distance_m,
+                } => {
+                    if let Some(job) = engine.job(job_id) {
+                        let m = Arc::new(ServerMsg::Offer {
+                            job_id: job_id.as_str().to_string(),
+                            lat: job.lat,
+                            lng: job.lng,
+                            skill: job.skill.as_str().to_string(),
+                            description: job.description.clone(),
+                            distance_m: *distance_m,
+                            expires_at: rfc3339(*expires_at),
+                        });
+                        seen.clear();
+                        self.to_user(worker_id.as_str(), &m, metrics, &mut seen);
+                    }
+                }
+                EventKind::OfferRevoked {
+                    job_id,
+                    worker_id,
+                    reason,
+                } => {
+                    let m = Arc::new(ServerMsg::OfferRevoked {
+                        job_id: job_id.as_str().to_string(),
+                        reason: reason.api_name().to_string(),
+                    });
+                    seen.clear();
+                    self.to_user(worker_id.as_str(), &m, metrics, &mut seen);
+                }
+                EventKind::JobAccepted { .. } => {
+                    if let Some(job) = e.kind.job_id().and_then(|id| engine.job(id)) {
+                        if let Some(offered) = job.offered_at {
+                            let ms = (e.at.0 - offered.0).max(0) as u64;
+                            metrics.offer_accepted_after(std::time::Duration::from_millis(ms));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if let Some(id) = e.kind.job_id() {
+                changed.insert(id, ());
+            }
+        }
+        for id in changed.keys() {
+            let Some(job) = engine.job(id) else { continue };
+            let m = Arc::new(ServerMsg::Job {
+                job: Box::new(JobView::from(&job)),
+            });
+            seen.clear();
+            self.to_user(job.resident_id.as_str(), &m, metrics, &mut seen);
+            if let Some(w) = &job.worker_id {
+                let assigned = match job.status {
+                    JobStatus::Accepted | JobStatus::Arrived | JobStatus::Completed => true,
+                    JobStatus::Cancelled => job.accepted_at.is_some(),
+                    JobStatus::Searching | JobStatus::Offered | JobStatus::Unmatched => false,
+                };
+                if assigned {
+                    self.to_user(w.as_str(), &m, metrics, &mut seen);
+                }
+            }
+            if let Some(subs) = self.subs.get(*id) {
+                for c in subs.iter() {
+                    if !seen.contains(&c.id) {
+                        seen.push(c.id);
+                        c.send(m.clone(), metrics);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_detach_report_first_and_last() {
+        let hub = Hub::default();
+        let u: Arc<str> = "w1".into();
+        let (tx, _rx) = mpsc::channel(1);
+        let a = Arc::new(Conn::new(hub.next_id(), tx.clone()));
+        let b = Arc::new(Conn::new(hub.next_id(), tx));
+        assert_eq!(hub.attach(&u, a.clone(), || 1), Some(1));
+        assert_eq!(hub.attach(&u, b.clone(), || 2), None);
+        assert_eq!(hub.detach(&u, a.id, || 3), None);
+        assert_eq!(hub.detach(&u, b.id, || 4), Some(4));
+        assert_eq!(hub.connections(), 0);
+    }
+
+    #[test]
+    fn a_full_queue_closes_the_connection() {
+        let metrics = Metrics::install();
+        let (tx, _rx) = mpsc::channel(2);
+        let c = Conn::new(1, tx);
+        assert!(c.send(Arc::new(ServerMsg::Pong), &metrics));
+        assert!(c.send(Arc::new(ServerMsg::Pong), &metrics));
+        assert!(!c.send(Arc::new(ServerMsg::Pong), &metrics));
+        assert_eq!(c.close_reason(), Some(SLOW_CLIENT));
+        // Only the first reason sticks.
+        assert!(!c.close(SHUTTING_DOWN));
+        assert_eq!(c.close_reason(), Some(SLOW_CLIENT));
+    }
+}

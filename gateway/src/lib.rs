@@ -1,0 +1,33 @@
+//! # dispatchd gateway
+//!
+//! The `dispatchd` server: the whole public contract (`API.md`) over HTTP
+//! and WebSocket, on the pure [`engine`] and the sled [`persistence`].
+//!
+//! ## Layout
+//! * [`config`] — the typed configuration: file, then `DISPATCHD_*` env.
+//! * [`error`] — [`error::ApiError`]: every failure's status and code.
+//! * [`auth`] — JWTs, password hashes, the `User` extractor.
+//! * [`body`] — request bodies (JSON or MessagePack) and query parameters.
+//! * [`wire`] — the contract's `Job` and the WebSocket messages.
+//! * [`app`] — shared state and the one write path (engine → log → publish).
+//! * [`hub`] — which socket gets which event; bounded per-connection queues.
+//! * [`ws`] — one WebSocket connection.
+//! * [`routes`] — the HTTP handlers.
+//! * [`limits`] — per-user rate limits.
+//! * [`metrics`] — Prometheus names and handles.
+//! * [`timers`] — drives offer and search deadlines.
+//! * [`server`] — startup, readiness and the shutdown path.
+
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod limits;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod timers;
+pub mod wire;
+pub mod ws;

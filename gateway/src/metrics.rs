@@ -1,0 +1,201 @@
+//! Prometheus metrics: the recorder, the names, and cheap pre-registered
+//! handles for the per-message paths (a `counter!` macro call hashes its
+//! labels on every use; a held handle is one atomic add).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use engine::{Event, EventKind};
+use metrics::{describe_counter, describe_gauge, describe_histogram, Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use persistence::Role;
+
+/// Latency buckets, seconds: 10 µs … 30 s.
+const BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+const CLIENT_TYPES: &[&str] = &[
+    "location",
+    "availability",
+    "accept",
+    "decline",
+    "arrive",
+    "complete",
+    "subscribe",
+    "unsubscribe",
+    "ping",
+    "invalid",
+];
+const SERVER_TYPES: &[&str] = &["offer", "offer_revoked", "job", "error", "ack", "pong"];
+const EVENTS: &[&str] = &[
+    "worker_registered",
+    "job_created",
+    "job_offered",
+    "offer_revoked",
+    "job_accepted",
+    "worker_arrived",
+    "job_completed",
+    "job_cancelled",
+    "job_unmatched",
+    "job_retried",
+];
+
+pub struct Metrics {
+    handle: PrometheusHandle,
+    msgs_in: HashMap<&'static str, Counter>,
+    msgs_out: HashMap<&'static str, Counter>,
+    transitions: HashMap<&'static str, Counter>,
+    connections: [Gauge; 3],
+    pub match_latency: Histogram,
+    pub offer_to_accept: Histogram,
+    pub append_latency: Histogram,
+    pub unmatched: Counter,
+    pub slow_disconnects: Counter,
+    pub ping_timeouts: Counter,
+    pub rate_limited_http: Counter,
+    pub rate_limited_ws: Counter,
+    pub positions: Counter,
+}
+
+impl Metrics {
+    /// Installs the global recorder. Only the first call in a process
+    /// installs; later calls (tests) get a detached recorder.
+    pub fn install() -> Metrics {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .expect("non-empty buckets");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let installed = metrics::set_global_recorder(recorder).is_ok();
+        if !installed {
+            tracing::debug!("metrics recorder already installed");
+        }
+        describe();
+        let per = |name: &'static str, label: &'static str, values: &[&'static str]| {
+            values
+                .iter()
+                .map(|v| (*v, metrics::counter!(name, label => *v)))
+                .collect::<HashMap<_, _>>()
+        };
+        let conn = |r: Role| metrics::gauge!("dispatchd_ws_connections", "role" => r.as_str());
+        Metrics {
+            handle,
+            msgs_in: per("dispatchd_ws_messages_in_total", "type", CLIENT_TYPES),
+            msgs_out: per("dispatchd_ws_messages_out_total", "type", SERVER_TYPES),
+            transitions: per("dispatchd_job_transitions_total", "event", EVENTS),
+            connections: [conn(Role::Resident), conn(Role::Worker), conn(Role::Ops)],
+            match_latency: metrics::histogram!("dispatchd_match_duration_seconds"),
+            offer_to_accept: metrics::histogram!("dispatchd_offer_to_accept_seconds"),
+            append_latency: metrics::histogram!("dispatchd_log_append_duration_seconds"),
+            unmatched: metrics::counter!("dispatchd_jobs_unmatched_total"),
+            slow_disconnects: metrics::counter!("dispatchd_ws_slow_client_disconnects_total"),
+            ping_timeouts: metrics::counter!("dispatchd_ws_ping_timeouts_total"),
+            rate_limited_http: metrics::counter!("dispatchd_rate_limited_total", "via" => "http"),
+            rate_limited_ws: metrics::counter!("dispatchd_rate_limited_total", "via" => "ws"),
+            positions: metrics::counter!("dispatchd_position_updates_total"),
+        }
+    }
+
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    pub fn msg_in(&self, t: &str) {
+        if let Some(c) = self.msgs_in.get(t) {
+            c.increment(1);
+        }
+    }
+
+    pub fn msg_out(&self, t: &str) {
+        if let Some(c) = self.msgs_out.get(t) {
+            c.increment(1);
+        }
+    }
+
+    pub fn connection(&self, role: Role, delta: f64) {
+        let g = &self.connections[role as usize];
+        if delta >= 0.0 {
+            g.increment(delta);
+        } else {
+            g.decrement(-delta);
+        }
+    }
+
+    /// Counts the engine's events: one record, this is its metrics consumer.
+    pub fn events(&self, events: &[Event]) {
+        for e in events {
+            if let Some(c) = self.transitions.get(e.kind.name()) {
+                c.increment(1);
+            }
+            if let EventKind::JobUnmatched { .. } = e.kind {
+                self.unmatched.increment(1);
+            }
+        }
+    }
+
+    pub fn offer_accepted_after(&self, d: Duration) {
+        self.offer_to_accept.record(d.as_secs_f64());
+    }
+}
+
+fn describe() {
+    describe_gauge!("dispatchd_ws_connections", "Open WebSocket connections by role.");
+    describe_counter!(
+        "dispatchd_ws_messages_in_total",
+        "WebSocket messages received, by type (invalid: unparseable or unknown)."
+    );
+    describe_counter!(
+        "dispatchd_ws_messages_out_total",
+        "WebSocket messages queued to clients, by type."
+    );
+    describe_counter!(
+        "dispatchd_job_transitions_total",
+        "Engine events by kind (job transitions and worker registrations)."
+    );
+    describe_histogram!(
+        "dispatchd_match_duration_seconds",
+        "Time to create a job and find and reserve its nearest worker (engine call)."
+    );
+    describe_histogram!(
+        "dispatchd_offer_to_accept_seconds",
+        "Time from an offer to its acceptance."
+    );
+    describe_histogram!(
+        "dispatchd_log_append_duration_seconds",
+        "Time from handing events to the log until they are durable."
+    );
+    describe_counter!(
+        "dispatchd_jobs_unmatched_total",
+        "Jobs that ran out of search time (dead letters)."
+    );
+    describe_counter!(
+        "dispatchd_ws_slow_client_disconnects_total",
+        "Connections closed because the client did not read its messages."
+    );
+    describe_counter!(
+        "dispatchd_ws_ping_timeouts_total",
+        "Connections closed because the peer stopped answering pings."
+    );
+    describe_counter!(
+        "dispatchd_rate_limited_total",
+        "Requests and messages refused by the per-user rate limit."
+    );
+    describe_counter!(
+        "dispatchd_position_updates_total",
+        "Worker position reports applied."
+    );
+    describe_gauge!("dispatchd_jobs", "Jobs in memory by status.");
+    describe_gauge!("dispatchd_workers", "Registered workers.");
+    describe_gauge!("dispatchd_busy_workers", "Workers holding an offered or active job.");
+}
+
+/// Gauges read from the engine at scrape time.
+pub fn engine_gauges(stats: &engine::Stats) {
+    metrics::gauge!("dispatchd_workers").set(stats.workers as f64);
+    metrics::gauge!("dispatchd_busy_workers").set(stats.busy_workers as f64);
+    for (status, n) in &stats.by_status {
+        metrics::gauge!("dispatchd_jobs", "status" => status.as_str()).set(*n as f64);
+    }
+}

@@ -1,0 +1,254 @@
+//! `/v1/jobs`: create (with idempotency keys), read, list, cancel, and the
+//! worker's accept / decline / arrive / complete.
+
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use engine::{Engine, JobId, JobQuery, JobStatus, NewJob, Skill, WorkerId};
+use persistence::Role;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::app::{viewer, AppState};
+use crate::auth::User;
+use crate::body::{Input, Params};
+use crate::error::ApiError;
+use crate::wire::{now, JobView};
+
+/// Longest job id a path may carry (ours are 36 bytes).
+const MAX_ID_LEN: usize = 128;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+const MAX_REASON_CHARS: usize = 500;
+
+#[derive(Deserialize)]
+pub struct CreateJob {
+    lat: f64,
+    lng: f64,
+    skill: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+}
+
+pub fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    if raw.is_empty() || raw.len() > MAX_ID_LEN {
+        return Err(ApiError::NotFound("job not found"));
+    }
+    Ok(JobId::from(raw))
+}
+
+/// The job as it is now, for a response.
+pub fn view(engine: &Engine, id: &JobId) -> Result<Json<JobView>, ApiError> {
+    engine
+        .job(id)
+        .map(|j| Json(JobView::from(&j)))
+        .ok_or(ApiError::NotFound("job not found"))
+}
+
+/// A retried create must find the job its first try made: the id is a
+/// hash of the resident and the key, so it survives restarts with the log.
+fn idempotent_id(resident: &str, key: &str) -> JobId {
+    let mut h = Sha256::new();
+    h.update(resident.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    let d = h.finalize();
+    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
+    JobId::from(format!("job_{hex}"))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let k = v
+        .to_str()
+        .ok()
+        .filter(|k| {
+            (1..=MAX_IDEMPOTENCY_KEY).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters")
+        })?;
+    Ok(Some(k))
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    user: User,
+    headers: HeaderMap,
+    Input(req): Input<CreateJob>,
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    user.require(&[Role::Resident])?;
+    let key = idempotency_key(&headers)?;
+    let skill = Skill::new(&req.skill)
+        .map_err(|_| ApiError::invalid("skill", "must match [a-z0-9_-]{1,32}"))?;
+    let core = app.core()?;
+    let id = match key {
+        Some(k) => idempotent_id(&user.id, k),
+        None => JobId::from(format!("job_{}", uuid::Uuid::new_v4().simple())),
+    };
+    let new = NewJob {
+        id: id.clone(),
+        resident_id: user.id.as_ref().into(),
+        lat: req.lat,
+        lng: req.lng,
+        skill,
+        description: req.description.unwrap_or_default(),
+    };
+    let started = Instant::now();
+    let result = core.engine.create_job(new, now());
+    app.metrics
+        .match_latency
+        .record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(events) => {
+            core.commit(&app, events).await?;
+            Ok((StatusCode::CREATED, view(&core.engine, &id)?))
+        }
+        Err(engine::EngineError::DuplicateJob) if key.is_some() => {
+            let job = core
+                .engine
+                .job_for(&id, &viewer(&user))
+                .ok_or(ApiError::Conflict("idempotency key already used"))?;
+            Ok((StatusCode::OK, Json(JobView::from(&job))))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let core = app.core()?;
+    let id = job_id(&id)?;
+    core.engine
+        .job_for(&id, &viewer(&user))
+        .map(|j| Json(JobView::from(&j)))
+        .ok_or(ApiError::NotFound("job not found"))
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    user: User,
+    params: Params,
+) -> Result<Json<JobList>, ApiError> {
+    let core = app.core()?;
+    let status = match params.0.get("status") {
+        None => None,
+        Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid(
+                "status",
+                "must be searching, offered, accepted, arrived, completed, cancelled or unmatched",
+            )
+        })?),
+    };
+    let limit = params.num("limit", 1usize..=500)?.unwrap_or(50);
+    let jobs = core.engine.list_jobs(&JobQuery {
+        viewer: viewer(&user),
+        status,
+        limit,
+    });
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(JobView::from).collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct CancelReq {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub async fn cancel(
+    State(app): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+    Input(req): Input<CancelReq>,
+) -> Result<Json<JobView>, ApiError> {
+    user.require(&[Role::Resident, Role::Ops])?;
+    if req
+        .reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(ApiError::invalid("reason", "must be at most 500 characters"));
+    }
+    let core = app.core()?;
+    let id = job_id(&id)?;
+    if core.engine.job_for(&id, &viewer(&user)).is_none() {
+        return Err(ApiError::NotFound("job not found"));
+    }
+    let events = core.engine.cancel(&id, req.reason, now())?;
+    core.commit(&app, events).await?;
+    view(&core.engine, &id)
+}
+
+/// A worker's step on a job it was offered or holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerStep {
+    Accept,
+    Decline,
+    Arrive,
+    Complete,
+}
+
+impl WorkerStep {
+    pub fn run(
+        self,
+        engine: &Engine,
+        job: &JobId,
+        worker: &WorkerId,
+    ) -> Result<Vec<engine::Event>, ApiError> {
+        let now = now();
+        Ok(match self {
+            WorkerStep::Accept => engine.accept(job, worker, now)?,
+            WorkerStep::Decline => engine.decline(job, worker, now)?,
+            WorkerStep::Arrive => engine.arrive(job, worker, now)?,
+            WorkerStep::Complete => engine.complete(job, worker, now)?,
+        })
+    }
+}
+
+pub async fn step(
+    State(app): State<AppState>,
+    user: User,
+    Path((id, step)): Path<(String, String)>,
+) -> Result<Json<JobView>, ApiError> {
+    let step = match step.as_str() {
+        "accept" => WorkerStep::Accept,
+        "decline" => WorkerStep::Decline,
+        "arrive" => WorkerStep::Arrive,
+        "complete" => WorkerStep::Complete,
+        _ => return Err(ApiError::NotFound("no such route")),
+    };
+    user.require(&[Role::Worker])?;
+    let core = app.core()?;
+    let id = job_id(&id)?;
+    let events = step.run(&core.engine, &id, &WorkerId::from(&*user.id))?;
+    core.commit(&app, events).await?;
+    view(&core.engine, &id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotent_ids_depend_on_resident_and_key() {
+        let a = idempotent_id("r1", "k");
+        assert_eq!(a, idempotent_id("r1", "k"));
+        assert_ne!(a, idempotent_id("r2", "k"));
+        assert_ne!(a, idempotent_id("r1", "k2"));
+        assert_ne!(idempotent_id("r1", "1k"), idempotent_id("r11", "k"));
+        assert_eq!(a.as_str().len(), 36);
+    }
+}

@@ -1,0 +1,85 @@
+//! The HTTP surface: one router with every route of API.md, the health
+//! and metrics endpoints, and the fallbacks that keep even unknown paths in
+//! the contract's error shape.
+
+pub mod auth;
+pub mod jobs;
+pub mod ops;
+pub mod workers;
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/auth/register", post(auth::register))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/jobs", post(jobs::create).get(jobs::list))
+        .route("/v1/jobs/{id}", get(jobs::get))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/v1/jobs/{id}/{step}", post(jobs::step))
+        .route("/v1/workers/me/location", put(workers::location))
+        .route("/v1/workers/me/availability", put(workers::availability))
+        .route("/v1/workers/nearby", get(workers::nearby))
+        .route("/v1/ops/unmatched", get(ops::unmatched))
+        .route("/v1/ops/unmatched/{id}/retry", post(ops::retry))
+        .route("/v1/ws", get(crate::ws::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .with_state(state)
+}
+
+/// No request may stall shutdown or hold a task forever.
+async fn deadline(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = Duration::from_secs(app.cfg.server.request_timeout_s);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::Unavailable("request timed out".into()).into_response(),
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    if app.is_ready() {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        ApiError::Unavailable("not ready: recovering or shutting down".into()).into_response()
+    }
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    if let Some(core) = app.core_any() {
+        crate::metrics::engine_gauges(&core.engine.stats());
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route")
+}
+
+async fn method_not_allowed() -> Response {
+    let body = json!({"error": {"code": "method_not_allowed", "message": "method not allowed on this route"}});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}

@@ -1,0 +1,44 @@
+//! `/v1/ops`: the dead-letter list and its retry.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use engine::{JobQuery, JobStatus, Viewer};
+use persistence::Role;
+
+use crate::app::AppState;
+use crate::auth::User;
+use crate::body::Params;
+use crate::error::ApiError;
+use crate::routes::jobs::{job_id, view, JobList};
+use crate::wire::{now, JobView};
+
+pub async fn unmatched(
+    State(app): State<AppState>,
+    user: User,
+    params: Params,
+) -> Result<Json<JobList>, ApiError> {
+    user.require(&[Role::Ops])?;
+    let core = app.core()?;
+    let limit = params.num("limit", 1usize..=500)?.unwrap_or(500);
+    let jobs = core.engine.list_jobs(&JobQuery {
+        viewer: Viewer::Ops,
+        status: Some(JobStatus::Unmatched),
+        limit,
+    });
+    Ok(Json(JobList {
+        jobs: jobs.iter().map(JobView::from).collect(),
+    }))
+}
+
+pub async fn retry(
+    State(app): State<AppState>,
+    user: User,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    user.require(&[Role::Ops])?;
+    let core = app.core()?;
+    let id = job_id(&id)?;
+    let events = core.engine.retry(&id, now())?;
+    core.commit(&app, events).await?;
+    view(&core.engine, &id)
+}

@@ -1,0 +1,99 @@
+//! Startup and the one shutdown path: bind, serve (`/healthz` answers at
+//! once), recover the store, go ready, and on the shutdown signal stop
+//! accepting, close sockets, drain, take the final snapshot and close the log.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use persistence::{SledStore, Snapshotter, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::AppState;
+use crate::config::{Config, DEFAULT_SECRET};
+use crate::hub::SHUTTING_DOWN;
+use crate::metrics::Metrics;
+use crate::wire::now;
+
+pub async fn run(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    if cfg.auth.jwt_secret == DEFAULT_SECRET {
+        tracing::warn!("auth.jwt_secret is the shipped default: set your own before exposing dispatchd");
+    }
+    if cfg.redis.url.is_some() {
+        anyhow::bail!(
+            "config key redis.url: scale-out over Redis is not in this build yet; \
+             remove the key to run a single node"
+        );
+    }
+    let addr = listener.local_addr()?;
+    let app = AppState::new(cfg.clone(), Metrics::install());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let router = crate::routes::router(app.clone());
+    let mut http_stop = stop_rx.clone();
+    let server = tokio::spawn(std::future::IntoFuture::into_future(
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        }),
+    ));
+    tracing::info!(%addr, "listening; recovering state");
+
+    let started = Instant::now();
+    let dir = cfg.storage.data_dir.clone();
+    let engine_cfg = cfg.engine();
+    let opts = StoreOptions {
+        snapshot_every_events: cfg.storage.snapshot_every_events,
+        snapshot_every: Duration::from_secs(cfg.storage.snapshot_every_s),
+        keep_snapshots: cfg.storage.keep_snapshots,
+        ..StoreOptions::default()
+    };
+    let (store, engine, report) =
+        tokio::task::spawn_blocking(move || SledStore::open(&dir, engine_cfg, opts, now()))
+            .await??;
+    tracing::info!(
+        snapshot_seq = ?report.snapshot_seq,
+        replayed = report.replayed,
+        dropped = report.dropped,
+        requeued = report.requeued,
+        took_ms = started.elapsed().as_millis() as u64,
+        "recovered; ready"
+    );
+    let store = Arc::new(store);
+    let engine = Arc::new(engine);
+    app.set_ready(engine.clone(), store.clone());
+    let snapshotter = Snapshotter::start(store.clone(), engine.clone(), Duration::from_secs(1));
+    let timers = tokio::spawn(crate::timers::run(app.clone(), stop_rx.clone()));
+
+    shutdown.await;
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_s);
+    tracing::info!("shutting down: closing sockets, draining requests");
+    app.start_draining();
+    let _ = stop_tx.send(true);
+    app.hub.close_all(SHUTTING_DOWN);
+    if !app.sockets_drained(grace).await {
+        tracing::warn!("some sockets did not finish closing in time");
+    }
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
+        Err(_) => tracing::warn!("in-flight requests did not finish in time"),
+    }
+    let _ = timers.await;
+    tokio::task::spawn_blocking(move || {
+        snapshotter.stop();
+        store.close();
+    })
+    .await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! Drives engine time: offer and search deadlines, periodic re-search of
+//! waiting jobs, and housekeeping. Checks ten times a second, so a
+//! revocation or re-offer happens within about 100 ms of its deadline.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::app::AppState;
+use crate::wire::now;
+
+const RESOLUTION: Duration = Duration::from_millis(100);
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(RESOLUTION);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_sweep = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let Some(core) = app.core_any() else { continue };
+        let t = now();
+        if core.engine.next_deadline().is_some_and(|d| d <= t) {
+            let events = core.engine.tick(t);
+            if let Err(e) = core.commit(&app, events).await {
+                tracing::error!(error = %e, "timer events not logged");
+            }
+        }
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            app.limits.sweep();
+            last_sweep = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Wire types: the contract's `Job`, the WebSocket messages in both
+//! directions, and the one parser that turns JSON or MessagePack bytes into
+//! them (unknown or malformed input is an [`ApiError`], never a panic).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use engine::{Job, Millis};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// How a client's bytes are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Msgpack,
+}
+
+/// Parses `bytes` as `T`; an error names the offending field where serde can tell.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8], format: Format) -> Result<T, ApiError> {
+    let res = match format {
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            serde_path_to_error::deserialize(&mut de)
+                .map_err(|e| describe(e.path().to_string(), e.inner().to_string()))
+                .and_then(|v| {
+                    de.end()
+                        .map(|_| v)
+                        .map_err(|e| describe(".".into(), e.to_string()))
+                })
+        }
+        Format::Msgpack => {
+            let mut de = rmp_serde::Deserializer::new(bytes);
+            serde_path_to_error::deserialize(&mut de)
+                .map_err(|e| describe(e.path().to_string(), e.inner().to_string()))
+        }
+    };
+    res.map_err(ApiError::InvalidInput)
+}
+
+fn describe(path: String, inner: String) -> std::borrow::Cow<'static, str> {
+    if path == "." || path.is_empty() {
+        format!("body: {inner}").into()
+    } else {
+        format!("{path}: {inner}").into()
+    }
+}
+
+/// RFC 3339 UTC with milliseconds.
+pub fn rfc3339(t: Millis) -> String {
+    let st = if t.0 >= 0 {
+        UNIX_EPOCH + Duration::from_millis(t.0 as u64)
+    } else {
+        UNIX_EPOCH
+    };
+    humantime::format_rfc3339_millis(st).to_string()
+}
+
+pub fn now() -> Millis {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Millis(d.as_millis() as i64)
+}
+
+/// The contract's `Job`, plus a few extra fields the contract allows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: String,
+    pub resident_id: String,
+    pub lat: f64,
+    pub lng: f64,
+    pub skill: String,
+    pub description: String,
+    pub status: String,
+    pub worker_id: Option<String>,
+    pub attempts: u32,
+    pub created_at: String,
+    pub offered_at: Option<String>,
+    pub accepted_at: Option<String>,
+    pub arrived_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub cancelled_at: Option<String>,
+    pub fare_cents: Option<i64>,
+    /// Extension: when the open offer lapses.
+    pub offer_expires_at: Option<String>,
+    /// Extension: when the job became a dead letter.
+    pub unmatched_at: Option<String>,
+    /// Extension: the reason given on cancel.
+    pub cancel_reason: Option<String>,
+    /// Extension: grows with every change, so clients can drop stale updates.
+    pub version: u64,
+}
+
+impl From<&Job> for JobView {
+    fn from(j: &Job) -> JobView {
+        let t = |m: Option<Millis>| m.map(rfc3339);
+        JobView {
+            id: j.id.as_str().to_string(),
+            resident_id: j.resident_id.as_str().to_string(),
+            lat: j.lat,
+            lng: j.lng,
+            skill: j.skill.as_str().to_string(),
+            description: j.description.clone(),
+            status: j.status.as_str().to_string(),
+            worker_id: j.worker_id.as_ref().map(|w| w.as_str().to_string()),
+            attempts: j.attempts,
+            created_at: rfc3339(j.created_at),
+            offered_at: t(j.offered_at),
+            accepted_at: t(j.accepted_at),
+            arrived_at: t(j.arrived_at),
+            completed_at: t(j.completed_at),
+            cancelled_at: t(j.cancelled_at),
+            fare_cents: j.fare_cents,
+            offer_expires_at: t(j.offer_expires_at.filter(|_| {
+                j.status == engine::JobStatus::Offered
+            })),
+            unmatched_at: t(j.unmatched_at),
+            cancel_reason: j.cancel_reason.clone(),
+            version: j.version,
+        }
+    }
+}
+
+/// A client's `req_id`: a string or an integer, echoed back as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ReqId {
+    Int(i64),
+    UInt(u64),
+    Str(String),
+}
+
+/// Read first, on its own, so that a failure can still be matched to its request.
+#[derive(Debug, Default, Deserialize)]
+pub struct Envelope {
+    #[serde(default)]
+    pub req_id: Option<ReqId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    Location { lat: f64, lng: f64 },
+    Availability { available: bool },
+    Accept { job_id: String },
+    Decline { job_id: String },
+    Arrive { job_id: String },
+    Complete { job_id: String },
+    Subscribe { job_id: String },
+    Unsubscribe { job_id: String },
+    Ping,
+}
+
+impl ClientMsg {
+    /// Metric label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientMsg::Location { .. } => "location",
+            ClientMsg::Availability { .. } => "availability",
+            ClientMsg::Accept { .. } => "accept",
+            ClientMsg::Decline { .. } => "decline",
+            ClientMsg::Arrive { .. } => "arrive",
+            ClientMsg::Complete { .. } => "complete",
+            ClientMsg::Subscribe { .. } => "subscribe",
+            ClientMsg::Unsubscribe { .. } => "unsubscribe",
+            ClientMsg::Ping => "ping",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Offer {
+        job_id: String,
+        lat: f64,
+        lng: f64,
+        skill: String,
+        description: String,
+        distance_m: f64,
+        expires_at: String,
+    },
+    OfferRevoked {
+        job_id: String,
+        reason: String,
+    },
+    Job {
+        job: Box<JobView>,
+    },
+    Error {
+        code: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req_id: Option<ReqId>,
+    },
+    Ack {
+        req_id: ReqId,
+    },
+    Pong,
+}
+
+impl ServerMsg {
+    pub fn error(e: &ApiError, req_id: Option<ReqId>) -> ServerMsg {
+        ServerMsg::Error {
+            code: e.code().to_string(),
+            message: e.to_string(),
+            req_id,
+        }
+    }
+
+    /// Metric label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ServerMsg::Offer { .. } => "offer",
+            ServerMsg::OfferRevoked { .. } => "offer_revoked",
+            ServerMsg::Job { .. } => "job",
+            ServerMsg::Error { .. } => "error",
+            ServerMsg::Ack { .. } => "ack",
+            ServerMsg::Pong => "pong",
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages serialise")
+    }
+
+    pub fn to_msgpack(&self) -> Vec<u8> {
+        rmp_serde::to_vec_named(self).expect("server messages serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_parse_in_both_formats() {
+        let m: ClientMsg = parse(
+            br#"{"type":"location","lat":52.5,"lng":13.4,"req_id":7}"#,
+            Format::Json,
+        )
+        .unwrap();
+        assert_eq!(m, ClientMsg::Location { lat: 52.5, lng: 13.4 });
+        let env: Envelope = parse(br#"{"type":"ping","req_id":"a"}"#, Format::Json).unwrap();
+        assert_eq!(env.req_id, Some(ReqId::Str("a".into())));
+
+        #[derive(Serialize)]
+        struct Accept<'a> {
+            r#type: &'a str,
+            job_id: &'a str,
+        }
+        let bytes = rmp_serde::to_vec_named(&Accept {
+            r#type: "accept",
+            job_id: "j1",
+        })
+        .unwrap();
+        let m: ClientMsg = parse(&bytes, Format::Msgpack).unwrap();
+        assert_eq!(
+            m,
+            ClientMsg::Accept {
+                job_id: "j1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_input_is_an_error_naming_the_problem() {
+        for (bytes, needle) in [
+            (&br#"{"type":"warp"}"#[..], "unknown variant"),
+            (br#"{"lat":1}"#, "type"),
+            (br#"{"type":"location","lat":"x","lng":1}"#, "invalid type"),
+            (br#"{"type":"location","lat":1e999,"lng":1}"#, "number out of range"),
+            (br#"not json"#, "expected"),
+            (br#"{"type":"ping"} trailing"#, "trailing"),
+        ] {
+            let e = parse::<ClientMsg>(bytes, Format::Json).unwrap_err();
+            assert_eq!(e.code(), "invalid_input");
+            assert!(e.to_string().contains(needle), "{e} lacks {needle}");
+        }
+        assert!(parse::<ClientMsg>(&[0xc1, 0xff], Format::Msgpack).is_err());
+    }
+
+    #[test]
+    fn server_messages_have_the_contract_shape() {
+        let v: serde_json::Value =
+            serde_json::from_str(&ServerMsg::Ack { req_id: ReqId::Int(3) }.to_json()).unwrap();
+        assert_eq!(v, serde_json::json!({"type":"ack","req_id":3}));
+        let v: serde_json::Value = serde_json::from_str(&ServerMsg::Pong.to_json()).unwrap();
+        assert_eq!(v, serde_json::json!({"type":"pong"}));
+        assert_eq!(rfc3339(Millis(0)), "1970-01-01T00:00:00.000Z");
+    }
+}
