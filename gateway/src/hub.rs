@@ -3,7 +3,6 @@
 //! the connection's bounded queue, and a full queue closes that connection
 //! (a client that does not read is dropped, never allowed to grow memory).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -165,14 +164,13 @@ impl Hub {
         }
     }
 
-    /// Pushes what `events` mean to the sockets concerned: `offer` and
-    /// `offer_revoked` to the worker, then one `job` message per changed job
-    /// to its resident, its subscribers and its assigned worker. Events must
-    /// come in engine order.
+    /// Pushes what `events` mean to the sockets concerned, in engine order:
+    /// `offer` and `offer_revoked` to the worker, and after each run of
+    /// events about one job, a `job` message with its state to its resident,
+    /// its subscribers and its assigned worker.
     pub fn publish(&self, engine: &Engine, events: &[Event], metrics: &Metrics) {
-        let mut changed: BTreeMap<&JobId, ()> = BTreeMap::new();
         let mut seen = Vec::new();
-        for e in events {
+        for (i, e) in events.iter().enumerate() {
             match &e.kind {
                 EventKind::JobOffered {
                     job_id,
@@ -206,43 +204,46 @@ impl Hub {
                     seen.clear();
                     self.to_user(worker_id.as_str(), &m, metrics, &mut seen);
                 }
-                EventKind::JobAccepted { .. } => {
-                    if let Some(job) = e.kind.job_id().and_then(|id| engine.job(id)) {
-                        if let Some(offered) = job.offered_at {
-                            let ms = (e.at.0 - offered.0).max(0) as u64;
-                            metrics.offer_accepted_after(std::time::Duration::from_millis(ms));
-                        }
+                EventKind::JobAccepted { job_id, .. } => {
+                    if let Some(offered) = engine.job(job_id).and_then(|j| j.offered_at) {
+                        let ms = (e.at.0 - offered.0).max(0) as u64;
+                        metrics.offer_accepted_after(std::time::Duration::from_millis(ms));
                     }
                 }
                 _ => {}
             }
-            if let Some(id) = e.kind.job_id() {
-                changed.insert(id, ());
+            let Some(id) = e.kind.job_id() else { continue };
+            let run_continues = events
+                .get(i + 1)
+                .is_some_and(|n| n.kind.job_id() == Some(id));
+            if !run_continues {
+                self.job_update(engine, id, metrics, &mut seen);
             }
         }
-        for id in changed.keys() {
-            let Some(job) = engine.job(id) else { continue };
-            let m = Arc::new(ServerMsg::Job {
-                job: Box::new(JobView::from(&job)),
-            });
-            seen.clear();
-            self.to_user(job.resident_id.as_str(), &m, metrics, &mut seen);
-            if let Some(w) = &job.worker_id {
-                let assigned = match job.status {
-                    JobStatus::Accepted | JobStatus::Arrived | JobStatus::Completed => true,
-                    JobStatus::Cancelled => job.accepted_at.is_some(),
-                    JobStatus::Searching | JobStatus::Offered | JobStatus::Unmatched => false,
-                };
-                if assigned {
-                    self.to_user(w.as_str(), &m, metrics, &mut seen);
-                }
+    }
+
+    fn job_update(&self, engine: &Engine, id: &JobId, metrics: &Metrics, seen: &mut Vec<u64>) {
+        let Some(job) = engine.job(id) else { return };
+        let m = Arc::new(ServerMsg::Job {
+            job: Box::new(JobView::from(&job)),
+        });
+        seen.clear();
+        self.to_user(job.resident_id.as_str(), &m, metrics, seen);
+        if let Some(w) = &job.worker_id {
+            let assigned = match job.status {
+                JobStatus::Accepted | JobStatus::Arrived | JobStatus::Completed => true,
+                JobStatus::Cancelled => job.accepted_at.is_some(),
+                JobStatus::Searching | JobStatus::Offered | JobStatus::Unmatched => false,
+            };
+            if assigned {
+                self.to_user(w.as_str(), &m, metrics, seen);
             }
-            if let Some(subs) = self.subs.get(*id) {
-                for c in subs.iter() {
-                    if !seen.contains(&c.id) {
-                        seen.push(c.id);
-                        c.send(m.clone(), metrics);
-                    }
+        }
+        if let Some(subs) = self.subs.get(id) {
+            for c in subs.iter() {
+                if !seen.contains(&c.id) {
+                    seen.push(c.id);
+                    c.send(m.clone(), metrics);
                 }
             }
         }

@@ -1,0 +1,470 @@
+//! End-to-end harness: starts the real `dispatchd` binary on a free
+//! loopback port with its own data directory, and talks to it as apps do —
+//! HTTP with reqwest, WebSockets with tokio-tungstenite.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const SECRET: &str = "e2e-test-secret-0123456789";
+pub const PASSWORD: &str = "Secret123";
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+pub struct Server {
+    pub child: Option<Child>,
+    pub base: String,
+    pub addr: String,
+    pub dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Server {
+    /// Starts a server; `overrides` are `DISPATCHD_*` variables.
+    pub async fn start(overrides: &[(&str, &str)]) -> Server {
+        let dir = std::env::temp_dir().join(unique("dispatchd-e2e-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut env: Vec<(String, String)> = vec![
+            ("DISPATCHD_SERVER_ADDR".into(), addr.clone()),
+            (
+                "DISPATCHD_STORAGE_DATA_DIR".into(),
+                dir.join("data").display().to_string(),
+            ),
+            ("DISPATCHD_AUTH_JWT_SECRET".into(), SECRET.into()),
+            ("DISPATCHD_AUTH_ARGON2_MEMORY_KIB".into(), "64".into()),
+            ("DISPATCHD_AUTH_ARGON2_ITERATIONS".into(), "1".into()),
+            ("DISPATCHD_LIMITS_REQUESTS_PER_MINUTE".into(), "100000".into()),
+            ("DISPATCHD_LIMITS_AUTH_PER_MINUTE".into(), "100000".into()),
+            ("DISPATCHD_LOG_LEVEL".into(), "warn".into()),
+        ];
+        for (k, v) in overrides {
+            env.retain(|(x, _)| x != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut s = Server {
+            child: None,
+            base: format!("http://{addr}"),
+            addr,
+            dir,
+            env,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+        };
+        s.spawn().await;
+        s
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dispatchd"));
+        c.current_dir(&self.dir);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.join(format!("{}.log", unique("server-")))).unwrap();
+        let child = self
+            .command()
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start dispatchd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("dispatchd exited during startup: {st}");
+            }
+            assert!(Instant::now() < deadline, "dispatchd not ready in 30 s");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    /// SIGKILL: no shutdown path, no final snapshot.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn().await;
+    }
+
+    /// `dispatchd token …` with this server's configuration.
+    pub fn token(&self, sub: &str, role: &str, extra: &[&str]) -> String {
+        let out = self
+            .command()
+            .args(["token", "--sub", sub, "--role", role])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn ops(&self) -> String {
+        self.token("ops-1", "ops", &[])
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v)
+    }
+
+    /// A raw request: any body bytes and content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(ct) = content_type {
+            r = r.header("content-type", ct);
+        }
+        let resp = r.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, v)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// Registers and logs in; returns (id, token).
+    pub async fn user(&self, role: &str, skills: &[&str]) -> (String, String) {
+        let email = format!("{}@example.com", unique("u"));
+        let mut body = json!({"email": email, "password": PASSWORD, "name": "Test User", "role": role});
+        if role == "worker" {
+            body["skills"] = json!(skills);
+        }
+        let (st, v) = self
+            .call(Method::POST, "/v1/auth/register", None, Some(body))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let (st, v) = self
+            .call(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        (id, v["token"].as_str().unwrap().to_string())
+    }
+
+    pub async fn create_job(&self, token: &str, lat: f64, lng: f64, skill: &str) -> Value {
+        let (st, v) = self
+            .post(
+                "/v1/jobs",
+                token,
+                json!({"lat": lat, "lng": lng, "skill": skill, "description": "e2e"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    pub async fn job(&self, id: &str, token: &str) -> Value {
+        let (st, v) = self.get(&format!("/v1/jobs/{id}"), token).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        v
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// A worker with an open socket, available, at (lat, lng).
+    pub async fn worker_online(&self, skills: &[&str], lat: f64, lng: f64) -> Worker {
+        let (id, token) = self.user("worker", skills).await;
+        let mut ws = Ws::connect(self, &token, false).await;
+        ws.request(json!({"type": "availability", "available": true}))
+            .await;
+        ws.request(json!({"type": "location", "lat": lat, "lng": lng}))
+            .await;
+        Worker { id, token, ws }
+    }
+
+    pub fn assert_error(v: &Value, code: &str) {
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Worker {
+    pub id: String,
+    pub token: String,
+    pub ws: Ws,
+}
+
+type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct Ws {
+    pub inner: Stream,
+    pub msgpack: bool,
+    next_req: u64,
+    /// Messages that arrived while `request` waited for its answer.
+    pending: std::collections::VecDeque<Value>,
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    pub async fn connect(srv: &Server, token: &str, msgpack: bool) -> Ws {
+        let fmt = if msgpack { "&format=msgpack" } else { "" };
+        let url = format!("ws://{}/v1/ws?token={token}{fmt}", srv.addr);
+        let (inner, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        Ws {
+            inner,
+            msgpack,
+            next_req: 0,
+            pending: Default::default(),
+        }
+    }
+
+    pub fn from_stream(inner: Stream, msgpack: bool) -> Ws {
+        Ws {
+            inner,
+            msgpack,
+            next_req: 0,
+            pending: Default::default(),
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        let m = if self.msgpack {
+            Message::Binary(rmp_serde::to_vec_named(&v).unwrap().into())
+        } else {
+            Message::Text(v.to_string().into())
+        };
+        self.inner.send(m).await.expect("ws send");
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.inner.send(m).await.expect("ws send");
+    }
+
+    /// The next data message, or None if nothing comes within `d`.
+    pub async fn recv_within(&mut self, d: Duration) -> Option<Value> {
+        if let Some(m) = self.pending.pop_front() {
+            return Some(m);
+        }
+        self.read_within(d).await
+    }
+
+    async fn read_within(&mut self, d: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            let m = tokio::time::timeout_at(deadline, self.inner.next()).await.ok()?;
+            match m {
+                Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
+                Some(Ok(Message::Binary(b))) => {
+                    assert!(self.msgpack, "binary frame on a JSON connection");
+                    return Some(rmp_serde::from_slice(&b).unwrap());
+                }
+                Some(Ok(Message::Close(f))) => panic!("server closed the socket: {f:?}"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("socket error: {e}"),
+                None => panic!("socket ended"),
+            }
+        }
+    }
+
+    pub async fn recv(&mut self) -> Value {
+        self.recv_within(WAIT).await.expect("a message within 10 s")
+    }
+
+    /// Skips messages until one of type `t` (for which `pred` holds).
+    pub async fn next_where(&mut self, t: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let m = self
+                .recv_within(left)
+                .await
+                .unwrap_or_else(|| panic!("no {t} message within 10 s"));
+            if m["type"] == t && pred(&m) {
+                return m;
+            }
+        }
+    }
+
+    pub async fn next_of(&mut self, t: &str) -> Value {
+        self.next_where(t, |_| true).await
+    }
+
+    /// Sends with a fresh `req_id` and waits for its ack (panics on an error).
+    pub async fn request(&mut self, mut v: Value) -> Value {
+        self.next_req += 1;
+        let id = format!("r{}", self.next_req);
+        v["req_id"] = json!(id);
+        self.send(v).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let m = self.read_within(left).await.expect("an answer within 10 s");
+            if m["req_id"] == json!(id) {
+                assert_eq!(m["type"], "ack", "{m}");
+                return m;
+            }
+            self.pending.push_back(m);
+        }
+    }
+
+    /// Sends with a `req_id` and returns the error answered to it.
+    pub async fn request_err(&mut self, mut v: Value) -> Value {
+        self.next_req += 1;
+        let id = json!(self.next_req);
+        v["req_id"] = id.clone();
+        self.send(v).await;
+        loop {
+            let m = self.read_within(WAIT).await.expect("an answer within 10 s");
+            if m["req_id"] == id {
+                assert_eq!(m["type"], "error", "{m}");
+                return m;
+            }
+            self.pending.push_back(m);
+        }
+    }
+}
+
+/// Great-circle distance, metres (haversine; the engine uses chord lengths,
+/// which order points the same way).
+pub fn haversine_m(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let r = 6_371_008.8_f64;
+    let (la1, lo1, la2, lo2) = (
+        a.0.to_radians(),
+        a.1.to_radians(),
+        b.0.to_radians(),
+        b.1.to_radians(),
+    );
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * r * h.sqrt().asin()
+}
+
+pub fn millis(rfc3339: &Value) -> i64 {
+    let s = rfc3339.as_str().expect("a timestamp");
+    let t = humantime::parse_rfc3339(s).expect("RFC 3339");
+    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
