@@ -96,9 +96,9 @@ impl App {
         if self.draining.load(Ordering::Acquire) {
             return Err(ApiError::Unavailable("shutting down".into()));
         }
-        self.core
-            .get()
-            .ok_or(ApiError::Unavailable("recovering state; not ready yet".into()))
+        self.core.get().ok_or(ApiError::Unavailable(
+            "recovering state; not ready yet".into(),
+        ))
     }
 
     /// The core even while draining (shutdown still needs it).

@@ -87,7 +87,9 @@ impl Auth {
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation)
             .map(|d| d.claims)
-            .map_err(|_| ApiError::Unauthorized("missing, malformed, expired or badly signed token"))
+            .map_err(|_| {
+                ApiError::Unauthorized("missing, malformed, expired or badly signed token")
+            })
     }
 
     pub fn hash_password(&self, password: &str) -> String {
@@ -106,11 +108,7 @@ impl Auth {
     /// Verifies against a stored PHC string (its own parameters apply).
     pub fn verify_password(&self, password: &str, phc: &str) -> bool {
         PasswordHash::new(phc)
-            .map(|h| {
-                self.argon
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
+            .map(|h| self.argon.verify_password(password.as_bytes(), &h).is_ok())
             .unwrap_or(false)
     }
 }
@@ -165,9 +163,7 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     let h = headers.get(axum::http::header::AUTHORIZATION)?;
     let s = h.to_str().ok()?;
     let (scheme, token) = s.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn authenticate(

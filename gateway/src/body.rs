@@ -21,7 +21,12 @@ fn format_of(content_type: Option<&str>) -> Result<Option<Format>, ApiError> {
     let Some(ct) = content_type else {
         return Ok(None);
     };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/json" => Ok(Some(Format::Json)),
         "application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack" => {
@@ -64,7 +69,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Input<T> {
             }
         };
         if bytes.is_empty() {
-            return Err(ApiError::invalid("body", "expected a JSON or MessagePack object"));
+            return Err(ApiError::invalid(
+                "body",
+                "expected a JSON or MessagePack object",
+            ));
         }
         parse(&bytes, format).map(Input)
     }

@@ -347,8 +347,13 @@ impl Config {
         if self.auth.token_ttl_s == 0 {
             return Err(invalid("auth.token_ttl_s", "must be at least 1"));
         }
-        argon2::Params::new(self.auth.argon2_memory_kib, self.auth.argon2_iterations, 1, None)
-            .map_err(|e| invalid("auth.argon2_memory_kib", e.to_string()))?;
+        argon2::Params::new(
+            self.auth.argon2_memory_kib,
+            self.auth.argon2_iterations,
+            1,
+            None,
+        )
+        .map_err(|e| invalid("auth.argon2_memory_kib", e.to_string()))?;
         if self.limits.requests_per_minute == 0 {
             return Err(invalid("limits.requests_per_minute", "must be at least 1"));
         }
@@ -368,7 +373,10 @@ impl Config {
             return Err(invalid("websocket.outbound_queue", "must be at least 1"));
         }
         if self.websocket.read_buffer_bytes < 512 {
-            return Err(invalid("websocket.read_buffer_bytes", "must be at least 512"));
+            return Err(invalid(
+                "websocket.read_buffer_bytes",
+                "must be at least 512",
+            ));
         }
         if self.websocket.max_write_buffer_bytes <= self.websocket.write_buffer_bytes {
             return Err(invalid(

@@ -104,7 +104,12 @@ impl Hub {
 
     /// Adds a connection; `first` runs (under the user's entry lock, so
     /// presence changes stay ordered) when it is the user's only one.
-    pub fn attach<R>(&self, user: &Arc<str>, conn: Arc<Conn>, first: impl FnOnce() -> R) -> Option<R> {
+    pub fn attach<R>(
+        &self,
+        user: &Arc<str>,
+        conn: Arc<Conn>,
+        first: impl FnOnce() -> R,
+    ) -> Option<R> {
         let mut e = self.users.entry(user.clone()).or_default();
         e.push(conn);
         (e.len() == 1).then(first)

@@ -74,7 +74,8 @@ fn main() -> anyhow::Result<()> {
                 anyhow::bail!("--sub: must be 1 to 128 bytes");
             }
             if let Some(s) = skills {
-                gateway::routes::auth::parse_skills(s).map_err(|e| anyhow::anyhow!("--skills: {e}"))?;
+                gateway::routes::auth::parse_skills(s)
+                    .map_err(|e| anyhow::anyhow!("--skills: {e}"))?;
             }
             let now_s = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)?

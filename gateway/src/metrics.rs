@@ -141,7 +141,10 @@ impl Metrics {
 }
 
 fn describe() {
-    describe_gauge!("dispatchd_ws_connections", "Open WebSocket connections by role.");
+    describe_gauge!(
+        "dispatchd_ws_connections",
+        "Open WebSocket connections by role."
+    );
     describe_counter!(
         "dispatchd_ws_messages_in_total",
         "WebSocket messages received, by type (invalid: unparseable or unknown)."
@@ -188,7 +191,10 @@ fn describe() {
     );
     describe_gauge!("dispatchd_jobs", "Jobs in memory by status.");
     describe_gauge!("dispatchd_workers", "Registered workers.");
-    describe_gauge!("dispatchd_busy_workers", "Workers holding an offered or active job.");
+    describe_gauge!(
+        "dispatchd_busy_workers",
+        "Workers holding an offered or active job."
+    );
 }
 
 /// Gauges read from the engine at scrape time.

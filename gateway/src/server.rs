@@ -23,7 +23,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     if cfg.auth.jwt_secret == DEFAULT_SECRET {
-        tracing::warn!("auth.jwt_secret is the shipped default: set your own before exposing dispatchd");
+        tracing::warn!(
+            "auth.jwt_secret is the shipped default: set your own before exposing dispatchd"
+        );
     }
     if cfg.redis.url.is_some() {
         anyhow::bail!(

@@ -113,9 +113,9 @@ impl From<&Job> for JobView {
             completed_at: t(j.completed_at),
             cancelled_at: t(j.cancelled_at),
             fare_cents: j.fare_cents,
-            offer_expires_at: t(j.offer_expires_at.filter(|_| {
-                j.status == engine::JobStatus::Offered
-            })),
+            offer_expires_at: t(j
+                .offer_expires_at
+                .filter(|_| j.status == engine::JobStatus::Offered)),
             unmatched_at: t(j.unmatched_at),
             cancel_reason: j.cancel_reason.clone(),
             version: j.version,
@@ -242,7 +242,13 @@ mod tests {
             Format::Json,
         )
         .unwrap();
-        assert_eq!(m, ClientMsg::Location { lat: 52.5, lng: 13.4 });
+        assert_eq!(
+            m,
+            ClientMsg::Location {
+                lat: 52.5,
+                lng: 13.4
+            }
+        );
         let env: Envelope = parse(br#"{"type":"ping","req_id":"a"}"#, Format::Json).unwrap();
         assert_eq!(env.req_id, Some(ReqId::Str("a".into())));
 
@@ -271,7 +277,10 @@ mod tests {
             (&br#"{"type":"warp"}"#[..], "unknown variant"),
             (br#"{"lat":1}"#, "type"),
             (br#"{"type":"location","lat":"x","lng":1}"#, "invalid type"),
-            (br#"{"type":"location","lat":1e999,"lng":1}"#, "number out of range"),
+            (
+                br#"{"type":"location","lat":1e999,"lng":1}"#,
+                "number out of range",
+            ),
             (br#"not json"#, "expected"),
             (br#"{"type":"ping"} trailing"#, "trailing"),
         ] {
@@ -284,8 +293,13 @@ mod tests {
 
     #[test]
     fn server_messages_have_the_contract_shape() {
-        let v: serde_json::Value =
-            serde_json::from_str(&ServerMsg::Ack { req_id: ReqId::Int(3) }.to_json()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &ServerMsg::Ack {
+                req_id: ReqId::Int(3),
+            }
+            .to_json(),
+        )
+        .unwrap();
         assert_eq!(v, serde_json::json!({"type":"ack","req_id":3}));
         let v: serde_json::Value = serde_json::from_str(&ServerMsg::Pong.to_json()).unwrap();
         assert_eq!(v, serde_json::json!({"type":"pong"}));

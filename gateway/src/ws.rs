@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use engine::{JobId, WorkerHandle, WorkerId};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use engine::{JobId, WorkerHandle, WorkerId};
 use persistence::Role;
 use tokio::sync::mpsc;
 
@@ -54,7 +54,8 @@ pub async fn upgrade(
         Some("msgpack") => Format::Msgpack,
         Some(_) => return Err(ApiError::invalid("format", "must be json or msgpack")),
     };
-    let ws = ws.map_err(|e| ApiError::InvalidInput(format!("upgrade: {}", e.body_text()).into()))?;
+    let ws =
+        ws.map_err(|e| ApiError::InvalidInput(format!("upgrade: {}", e.body_text()).into()))?;
     let core = app.core()?;
     let handle = match user.role {
         Role::Worker => Some(core.ensure_worker(&app, &user).await?),
@@ -127,13 +128,11 @@ async fn run(
     };
     let reader = session.read_loop(stream);
     tokio::pin!(reader);
-    tokio::select! {
-        _ = &mut reader => writer.abort(),
-        _ = &mut writer => {
-            // We sent Close: keep reading so the peer's Close completes the handshake.
-            let _ = tokio::time::timeout(CLOSE_WAIT, &mut reader).await;
-        }
-    }
+    let peer_ended = tokio::select! {
+        _ = &mut reader => true,
+        _ = &mut writer => false,
+    };
+    // Gone as far as dispatch is concerned, before any close handshake wait.
     let subscribed: Vec<JobId> = subs.lock().expect("subs lock").drain().collect();
     for job in subscribed {
         app.hub.unsubscribe(&job, conn.id);
@@ -147,6 +146,12 @@ async fn run(
         if let Some(Some(Ok(events))) = gone {
             let _ = core.commit(&app, events).await;
         }
+    }
+    if peer_ended {
+        writer.abort();
+    } else {
+        // We sent Close: keep reading so the peer's Close completes the handshake.
+        let _ = tokio::time::timeout(CLOSE_WAIT, &mut reader).await;
     }
     app.metrics.connection(user.role, -1.0);
     app.socket_closed();
@@ -200,8 +205,11 @@ async fn write_loop(
         code: why.code,
         reason: why.reason.into(),
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame))))
-        .await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await;
 }
 
 impl Session {
@@ -232,9 +240,7 @@ impl Session {
             self.reply(ServerMsg::error(&ApiError::PayloadTooLarge(max), None));
             return;
         }
-        let req_id = parse::<Envelope>(bytes, format)
-            .ok()
-            .and_then(|e| e.req_id);
+        let req_id = parse::<Envelope>(bytes, format).ok().and_then(|e| e.req_id);
         let msg = match parse::<ClientMsg>(bytes, format) {
             Ok(m) => m,
             Err(e) => {
@@ -302,7 +308,11 @@ impl Session {
     fn step(&self, step: WorkerStep, job: &str) -> Result<Vec<engine::Event>, ApiError> {
         let w = self.worker()?;
         let core = self.app.core()?;
-        step.run(&core.engine, &job_id(job)?, &WorkerId::from(w.id().as_str()))
+        step.run(
+            &core.engine,
+            &job_id(job)?,
+            &WorkerId::from(w.id().as_str()),
+        )
     }
 
     fn subscribe(&self, job: &str) -> Result<(), ApiError> {
@@ -316,7 +326,10 @@ impl Session {
         {
             let mut subs = self.subs.lock().expect("subs lock");
             if subs.len() >= MAX_SUBSCRIPTIONS && !subs.contains(&id) {
-                return Err(ApiError::invalid("job_id", "too many subscriptions on this connection"));
+                return Err(ApiError::invalid(
+                    "job_id",
+                    "too many subscriptions on this connection",
+                ));
             }
             subs.insert(id.clone());
         }

@@ -42,7 +42,11 @@ async fn nearest_matchable_worker_gets_the_offer() {
             centre.0 + rng.random_range(-0.04..0.04),
             centre.1 + rng.random_range(-0.06..0.06),
         );
-        let skill = if round % 2 == 0 { "plumbing" } else { "electrics" };
+        let skill = if round % 2 == 0 {
+            "plumbing"
+        } else {
+            "electrics"
+        };
         let expected = workers
             .iter()
             .filter(|(w, sk, _, avail)| *sk == skill && *avail && !busy.contains(&w.id))
@@ -53,14 +57,21 @@ async fn nearest_matchable_worker_gets_the_offer() {
         assert_eq!(job["status"], "offered", "{job}");
         assert_eq!(job["worker_id"], json!(expected.1), "round {round}");
         assert_eq!(job["attempts"], 1);
-        let (w, ..) = workers.iter_mut().find(|(w, ..)| w.id == expected.1).unwrap();
+        let (w, ..) = workers
+            .iter_mut()
+            .find(|(w, ..)| w.id == expected.1)
+            .unwrap();
         let offer = w.ws.next_of("offer").await;
         assert_eq!(offer["job_id"], job["id"]);
         assert_eq!(offer["skill"], skill);
         assert_eq!(offer["lat"], job_pos.0);
         assert_eq!(offer["description"], "e2e");
         let d = offer["distance_m"].as_f64().unwrap();
-        assert!((d - expected.0).abs() < 1.0 + expected.0 * 1e-6, "{d} vs {}", expected.0);
+        assert!(
+            (d - expected.0).abs() < 1.0 + expected.0 * 1e-6,
+            "{d} vs {}",
+            expected.0
+        );
         assert!(millis(&offer["expires_at"]) > millis(&job["created_at"]));
         busy.insert(expected.1.clone());
     }
@@ -80,14 +91,17 @@ async fn decline_and_timeout_go_to_the_next_worker() {
     near.ws.next_of("offer").await;
 
     // Decline over HTTP → the next nearest.
-    let (st, v) = s.post(&format!("/v1/jobs/{id}/decline"), &near.token, json!({})).await;
+    let (st, v) = s
+        .post(&format!("/v1/jobs/{id}/decline"), &near.token, json!({}))
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let revoked = near.ws.next_of("offer_revoked").await;
     assert_eq!(revoked["reason"], "declined");
     let offer = mid.ws.next_of("offer").await;
     assert_eq!(offer["job_id"], json!(id));
     // The resident follows along without subscribing.
-    rws.next_where("job", |m| m["job"]["worker_id"] == json!(mid.id)).await;
+    rws.next_where("job", |m| m["job"]["worker_id"] == json!(mid.id))
+        .await;
 
     // No answer within offer_timeout_s → expired → the next one.
     let revoked = mid.ws.next_of("offer_revoked").await;
@@ -99,7 +113,9 @@ async fn decline_and_timeout_go_to_the_next_worker() {
     assert_eq!(job["worker_id"], json!(far.id));
 
     // The expired worker accepting late → 409 offer_expired; the decliner → offer_expired too? No: declined.
-    let (st, v) = s.post(&format!("/v1/jobs/{id}/accept"), &mid.token, json!({})).await;
+    let (st, v) = s
+        .post(&format!("/v1/jobs/{id}/accept"), &mid.token, json!({}))
+        .await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     Server::assert_error(&v, "offer_expired");
     // Expired and declined workers are not offered it again: with far also
@@ -108,7 +124,11 @@ async fn decline_and_timeout_go_to_the_next_worker() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let job = s.job(&id, &r).await;
     assert_eq!(job["status"], "searching", "{job}");
-    assert!(near.ws.recv_within(Duration::from_millis(500)).await.is_none());
+    assert!(near
+        .ws
+        .recv_within(Duration::from_millis(500))
+        .await
+        .is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,18 +143,27 @@ async fn waiting_job_is_offered_when_a_worker_comes_online() {
     let mut ws = Ws::connect(&s, &wt, false).await;
     ws.request(json!({"type": "availability", "available": true}))
         .await;
-    assert_eq!(s.job(job["id"].as_str().unwrap(), &r).await["status"], "searching");
+    assert_eq!(
+        s.job(job["id"].as_str().unwrap(), &r).await["status"],
+        "searching"
+    );
     // The position makes it matchable: offered at once.
     ws.request(json!({"type": "location", "lat": 40.01, "lng": -3.7}))
         .await;
     let offer = ws.next_of("offer").await;
     assert_eq!(offer["job_id"], job["id"]);
-    assert_eq!(s.job(job["id"].as_str().unwrap(), &r).await["worker_id"], json!(wid));
+    assert_eq!(
+        s.job(job["id"].as_str().unwrap(), &r).await["worker_id"],
+        json!(wid)
+    );
 
     // A worker who closes its socket is no longer matchable.
-    ws.request(json!({"type": "accept", "job_id": job["id"]})).await;
-    ws.request(json!({"type": "arrive", "job_id": job["id"]})).await;
-    ws.request(json!({"type": "complete", "job_id": job["id"]})).await;
+    ws.request(json!({"type": "accept", "job_id": job["id"]}))
+        .await;
+    ws.request(json!({"type": "arrive", "job_id": job["id"]}))
+        .await;
+    ws.request(json!({"type": "complete", "job_id": job["id"]}))
+        .await;
     drop(ws);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let next = s.create_job(&r, 40.0, -3.7, "locks").await;
@@ -153,15 +182,24 @@ async fn unmatched_then_retry() {
     let mut rws = Ws::connect(&s, &r, false).await;
     let job = s.create_job(&r, 51.5, -0.12, "glazing").await;
     let id = job["id"].as_str().unwrap().to_string();
-    let m = rws.next_where("job", |m| m["job"]["status"] == "unmatched").await;
+    let m = rws
+        .next_where("job", |m| m["job"]["status"] == "unmatched")
+        .await;
     assert_eq!(m["job"]["id"], json!(id));
     let (st, l) = s.get("/v1/ops/unmatched", &ops).await;
     assert_eq!(st, StatusCode::OK);
-    let ids: Vec<&Value> = l["jobs"].as_array().unwrap().iter().map(|j| &j["id"]).collect();
+    let ids: Vec<&Value> = l["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| &j["id"])
+        .collect();
     assert_eq!(ids, vec![&json!(id)]);
     assert!(s.metric("dispatchd_jobs_unmatched_total").await >= 1.0);
     // Retry → searching with a fresh timeout; a worker appears → offered.
-    let (st, v) = s.post(&format!("/v1/ops/unmatched/{id}/retry"), &ops, json!({})).await;
+    let (st, v) = s
+        .post(&format!("/v1/ops/unmatched/{id}/retry"), &ops, json!({}))
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "searching");
     let mut w = s.worker_online(&["glazing"], 51.5, -0.121).await;
@@ -169,7 +207,9 @@ async fn unmatched_then_retry() {
     w.ws.request(json!({"type": "accept", "job_id": id})).await;
     assert_eq!(s.job(&id, &r).await["status"], "accepted");
     // Retry of a job that is not a dead letter → 409.
-    let (st, v) = s.post(&format!("/v1/ops/unmatched/{id}/retry"), &ops, json!({})).await;
+    let (st, v) = s
+        .post(&format!("/v1/ops/unmatched/{id}/retry"), &ops, json!({}))
+        .await;
     assert_eq!(st, StatusCode::CONFLICT);
     Server::assert_error(&v, "invalid_transition");
     let (_, l) = s.get("/v1/ops/unmatched", &ops).await;
@@ -211,25 +251,34 @@ async fn cancel_at_every_stage() {
     let (st, _) = cancel(j["id"].clone(), r.clone()).await;
     assert_eq!(st, StatusCode::OK);
     let m = w.ws.next_of("offer_revoked").await;
-    assert_eq!((m["job_id"].clone(), m["reason"].clone()), (j["id"].clone(), json!("cancelled")));
+    assert_eq!(
+        (m["job_id"].clone(), m["reason"].clone()),
+        (j["id"].clone(), json!("cancelled"))
+    );
     // Accepted (by ops): the worker gets the cancelled job and is free again.
     let j = s.create_job(&r, 10.0, 10.0, "roofing").await;
     w.ws.next_of("offer").await;
-    w.ws.request(json!({"type": "accept", "job_id": j["id"]})).await;
+    w.ws.request(json!({"type": "accept", "job_id": j["id"]}))
+        .await;
     let (st, _) = cancel(j["id"].clone(), ops.clone()).await;
     assert_eq!(st, StatusCode::OK);
-    let m = w.ws.next_where("job", |m| m["job"]["status"] == "cancelled").await;
+    let m =
+        w.ws.next_where("job", |m| m["job"]["status"] == "cancelled")
+            .await;
     assert_eq!(m["job"]["id"], j["id"]);
     // Arrived.
     let j = s.create_job(&r, 10.0, 10.0, "roofing").await;
     assert_eq!(j["status"], "offered", "worker was released");
     w.ws.next_of("offer").await;
-    w.ws.request(json!({"type": "accept", "job_id": j["id"]})).await;
-    w.ws.request(json!({"type": "arrive", "job_id": j["id"]})).await;
+    w.ws.request(json!({"type": "accept", "job_id": j["id"]}))
+        .await;
+    w.ws.request(json!({"type": "arrive", "job_id": j["id"]}))
+        .await;
     let (st, v) = cancel(j["id"].clone(), r.clone()).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["worker_id"], json!(w.id));
-    w.ws.next_where("job", |m| m["job"]["status"] == "cancelled").await;
+    w.ws.next_where("job", |m| m["job"]["status"] == "cancelled")
+        .await;
     // Completed → 409.
     let j = s.create_job(&r, 10.0, 10.0, "roofing").await;
     w.ws.next_of("offer").await;
@@ -256,30 +305,51 @@ async fn full_lifecycle_billing_and_pushes() {
     let job = s.create_job(&r, 35.681, 139.761, "hvac").await;
     let id = job["id"].as_str().unwrap().to_string();
     assert_eq!(job["resident_id"], json!(rid));
-    let first = ows.request(json!({"type": "subscribe", "job_id": id})).await;
+    let first = ows
+        .request(json!({"type": "subscribe", "job_id": id}))
+        .await;
     assert_eq!(first["type"], "ack");
     w.ws.next_of("offer").await;
 
     // Steps out of order → 409 invalid_transition, over WS and HTTP.
-    let e = w.ws.request_err(json!({"type": "arrive", "job_id": id})).await;
+    let e =
+        w.ws.request_err(json!({"type": "arrive", "job_id": id}))
+            .await;
     assert_eq!(e["code"], "invalid_transition");
-    let (st, _) = s.post(&format!("/v1/jobs/{id}/complete"), &w.token, json!({})).await;
+    let (st, _) = s
+        .post(&format!("/v1/jobs/{id}/complete"), &w.token, json!({}))
+        .await;
     assert_eq!(st, StatusCode::CONFLICT);
 
-    let (st, v) = s.post(&format!("/v1/jobs/{id}/accept"), &w.token, json!({})).await;
+    let (st, v) = s
+        .post(&format!("/v1/jobs/{id}/accept"), &w.token, json!({}))
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "accepted");
-    let (st, v) = s.post(&format!("/v1/jobs/{id}/arrive"), &w.token, json!({})).await;
-    assert_eq!((st, v["status"].clone()), (StatusCode::OK, json!("arrived")));
+    let (st, v) = s
+        .post(&format!("/v1/jobs/{id}/arrive"), &w.token, json!({}))
+        .await;
+    assert_eq!(
+        (st, v["status"].clone()),
+        (StatusCode::OK, json!("arrived"))
+    );
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    let (st, done) = s.post(&format!("/v1/jobs/{id}/complete"), &w.token, json!({})).await;
+    let (st, done) = s
+        .post(&format!("/v1/jobs/{id}/complete"), &w.token, json!({}))
+        .await;
     assert_eq!(st, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "completed");
     let secs = (millis(&done["completed_at"]) - millis(&done["arrived_at"])) as f64 / 1000.0;
     let increments = (secs.ceil() as i64).max(1);
     assert!(increments >= 2);
     assert_eq!(done["fare_cents"], json!(increments * 250), "{done}");
-    for field in ["created_at", "offered_at", "accepted_at", "arrived_at", "completed_at"] {
+    for field in [
+        "created_at",
+        "offered_at",
+        "accepted_at",
+        "arrived_at",
+        "completed_at",
+    ] {
         assert!(done[field].is_string(), "{field}");
     }
     assert_eq!(done["cancelled_at"], Value::Null);
@@ -295,7 +365,10 @@ async fn full_lifecycle_billing_and_pushes() {
             }
         }
         let tail: Vec<Value> = seen.iter().rev().take(3).rev().cloned().collect();
-        assert_eq!(tail, vec![json!("accepted"), json!("arrived"), json!("completed")]);
+        assert_eq!(
+            tail,
+            vec![json!("accepted"), json!("arrived"), json!("completed")]
+        );
     }
     // The worker is matchable again.
     let next = s.create_job(&r, 35.681, 139.761, "hvac").await;
@@ -316,17 +389,29 @@ async fn every_ws_message_and_bad_frames() {
     rws.send(json!({"type": "ping", "req_id": 41})).await;
     let mut got = vec![rws.recv().await, rws.recv().await];
     got.sort_by_key(|m| m["type"].as_str().unwrap().to_string());
-    assert_eq!(got, vec![json!({"type": "ack", "req_id": 41}), json!({"type": "pong"})]);
+    assert_eq!(
+        got,
+        vec![
+            json!({"type": "ack", "req_id": 41}),
+            json!({"type": "pong"})
+        ]
+    );
 
     // Errors keep the connection open.
     use tokio_tungstenite::tungstenite::Message;
     for (frame, code) in [
         (Message::Text("{not json".into()), "invalid_input"),
-        (Message::Text(r#"{"type":"teleport","req_id":"x"}"#.into()), "invalid_input"),
+        (
+            Message::Text(r#"{"type":"teleport","req_id":"x"}"#.into()),
+            "invalid_input",
+        ),
         (Message::Text(r#"{"no_type":1}"#.into()), "invalid_input"),
         (Message::Text(r#"[1,2,3]"#.into()), "invalid_input"),
         (Message::Binary(vec![0xc1u8, 0xff].into()), "invalid_input"),
-        (Message::Text(format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(70_000)).into()), "payload_too_large"),
+        (
+            Message::Text(format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(70_000)).into()),
+            "payload_too_large",
+        ),
     ] {
         rws.send_raw(frame).await;
         let m = rws.next_of("error").await;
@@ -336,11 +421,17 @@ async fn every_ws_message_and_bad_frames() {
     let m = rws.request_err(json!({"type": "teleport"})).await;
     assert_eq!(m["code"], "invalid_input");
     // Worker-only messages from a resident; subscribe from a worker.
-    let m = rws.request_err(json!({"type": "location", "lat": 1.0, "lng": 1.0})).await;
+    let m = rws
+        .request_err(json!({"type": "location", "lat": 1.0, "lng": 1.0}))
+        .await;
     assert_eq!(m["code"], "forbidden");
-    let m = rws.request_err(json!({"type": "accept", "job_id": "j"})).await;
+    let m = rws
+        .request_err(json!({"type": "accept", "job_id": "j"}))
+        .await;
     assert_eq!(m["code"], "forbidden");
-    let m = w.ws.request_err(json!({"type": "subscribe", "job_id": "j"})).await;
+    let m =
+        w.ws.request_err(json!({"type": "subscribe", "job_id": "j"}))
+            .await;
     assert_eq!(m["code"], "forbidden");
     // Bad coordinates, wrong types.
     for bad in [
@@ -356,19 +447,38 @@ async fn every_ws_message_and_bad_frames() {
     }
     // Not someone else's job: subscribe → not_found.
     let other = s.create_job(&r2, 5.0, 5.0, "paint").await;
-    let m = rws.request_err(json!({"type": "subscribe", "job_id": other["id"]})).await;
+    let m = rws
+        .request_err(json!({"type": "subscribe", "job_id": other["id"]}))
+        .await;
     assert_eq!(m["code"], "not_found");
-    let m = w.ws.request_err(json!({"type": "decline", "job_id": "job_nope"})).await;
+    let m =
+        w.ws.request_err(json!({"type": "decline", "job_id": "job_nope"}))
+            .await;
     assert_eq!(m["code"], "not_found");
     // Subscribe / unsubscribe to one's own job.
     let mine = s.create_job(&r, 50.0, 50.0, "paint").await;
-    rws.request(json!({"type": "subscribe", "job_id": mine["id"]})).await;
-    rws.request(json!({"type": "unsubscribe", "job_id": mine["id"]})).await;
+    rws.request(json!({"type": "subscribe", "job_id": mine["id"]}))
+        .await;
+    rws.request(json!({"type": "unsubscribe", "job_id": mine["id"]}))
+        .await;
     // Availability and location over WS, and the HTTP fallbacks.
-    w.ws.request(json!({"type": "availability", "available": false})).await;
-    let (st, v) = s.put("/v1/workers/me/availability", &w.token, json!({"available": true})).await;
+    w.ws.request(json!({"type": "availability", "available": false}))
+        .await;
+    let (st, v) = s
+        .put(
+            "/v1/workers/me/availability",
+            &w.token,
+            json!({"available": true}),
+        )
+        .await;
     assert_eq!((st, v), (StatusCode::OK, json!({"available": true})));
-    let (st, _) = s.put("/v1/workers/me/location", &w.token, json!({"lat": 5.0001, "lng": 5.0})).await;
+    let (st, _) = s
+        .put(
+            "/v1/workers/me/location",
+            &w.token,
+            json!({"lat": 5.0001, "lng": 5.0}),
+        )
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     // … which made the worker matchable for r2's waiting job.
     let offer = w.ws.next_of("offer").await;
@@ -377,7 +487,12 @@ async fn every_ws_message_and_bad_frames() {
     rws.send(json!({"type": "ping"})).await;
     rws.next_of("pong").await;
     // Ops see the worker nearby.
-    let (st, v) = s.get("/v1/workers/nearby?lat=5&lng=5&radius_m=1000&limit=5", &s.ops()).await;
+    let (st, v) = s
+        .get(
+            "/v1/workers/nearby?lat=5&lng=5&radius_m=1000&limit=5",
+            &s.ops(),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let first = &v["workers"][0];
     assert_eq!(first["id"], json!(w.id));
@@ -385,7 +500,11 @@ async fn every_ws_message_and_bad_frames() {
     assert!(first["distance_m"].as_f64().unwrap() < 20.0);
     assert_eq!(first["available"], true);
     assert!(first["lat"].is_number() && first["lng"].is_number());
-    assert!(s.metric("dispatchd_ws_messages_in_total{type=\"invalid\"}").await >= 5.0);
+    assert!(
+        s.metric("dispatchd_ws_messages_in_total{type=\"invalid\"}")
+            .await
+            >= 5.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,12 +521,15 @@ async fn msgpack_worker_and_header_auth() {
         .insert("authorization", format!("Bearer {wt}").parse().unwrap());
     let (inner, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let mut ws = Ws::from_stream(inner, true);
-    ws.request(json!({"type": "availability", "available": true})).await;
-    ws.request(json!({"type": "location", "lat": 59.33, "lng": 18.06})).await;
+    ws.request(json!({"type": "availability", "available": true}))
+        .await;
+    ws.request(json!({"type": "location", "lat": 59.33, "lng": 18.06}))
+        .await;
     let job = s.create_job(&r, 59.331, 18.061, "gas").await;
     let offer = ws.next_of("offer").await;
     assert_eq!(offer["job_id"], job["id"]);
-    ws.request(json!({"type": "accept", "job_id": job["id"]})).await;
+    ws.request(json!({"type": "accept", "job_id": job["id"]}))
+        .await;
     let m = ws.next_of("job").await;
     assert_eq!(m["job"]["status"], "accepted");
     ws.send(json!({"type": "ping"})).await;
@@ -446,11 +568,16 @@ async fn many_jobs_fewer_workers_never_double_booked() {
             let mut done = Vec::new();
             let mut offers = 0;
             loop {
-                let Some(m) = ws.recv_within(Duration::from_secs(8)).await else { break };
+                let Some(m) = ws.recv_within(Duration::from_secs(8)).await else {
+                    break;
+                };
                 match m["type"].as_str().unwrap() {
                     "offer" => {
                         let id = m["job_id"].as_str().unwrap().to_string();
-                        assert!(held.is_none(), "worker {i} offered {id} while holding {held:?}");
+                        assert!(
+                            held.is_none(),
+                            "worker {i} offered {id} while holding {held:?}"
+                        );
                         offers += 1;
                         // Half the workers decline their third offer.
                         if i % 2 == 0 && offers == 3 {
@@ -495,11 +622,16 @@ async fn many_jobs_fewer_workers_never_double_booked() {
                 let req = http
                     .post(format!("{srv_base}/v1/jobs"))
                     .bearer_auth(&r)
-                    .json(&json!({"lat": 48.0 + k as f64 * 0.0003, "lng": 11.0, "skill": "cleaning"}));
+                    .json(
+                        &json!({"lat": 48.0 + k as f64 * 0.0003, "lng": 11.0, "skill": "cleaning"}),
+                    );
                 pending.push(tokio::spawn(async move {
                     let resp = req.send().await.unwrap();
                     assert_eq!(resp.status(), StatusCode::CREATED);
-                    resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+                    resp.json::<Value>().await.unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
                 }));
             }
             for p in pending {
@@ -523,7 +655,11 @@ async fn many_jobs_fewer_workers_never_double_booked() {
     }
     let unique: HashSet<&String> = completed.iter().collect();
     assert_eq!(unique.len(), completed.len(), "a job completed twice");
-    assert_eq!(completed.len(), JOBS, "every job was completed exactly once");
+    assert_eq!(
+        completed.len(),
+        JOBS,
+        "every job was completed exactly once"
+    );
     for id in &all_ids {
         let j = s.job(id, &owner[id]).await;
         assert_eq!(j["status"], "completed", "{j}");

@@ -14,7 +14,12 @@ async fn health_ready_metrics_need_no_auth() {
     assert_eq!(st, StatusCode::OK);
     let (st, _) = s.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(st, StatusCode::OK);
-    let r = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.unwrap();
     for name in [
@@ -53,32 +58,73 @@ async fn register_and_login() {
     Server::assert_error(&v, "email_taken");
     // Password rule, role rule, skills rule, field types.
     for (body, field) in [
-        (json!({"email": "b@example.com", "password": "short1A", "name": "B", "role": "resident"}), "password"),
-        (json!({"email": "b@example.com", "password": "nouppercase1", "name": "B", "role": "resident"}), "password"),
-        (json!({"email": "b@example.com", "password": PASSWORD, "name": "B", "role": "admin"}), "role"),
-        (json!({"email": "b@example.com", "password": PASSWORD, "name": "B", "role": "worker"}), "skills"),
-        (json!({"email": "b@example.com", "password": PASSWORD, "name": "B", "role": "worker", "skills": ["Bad Skill"]}), "skills"),
-        (json!({"email": "not-an-email", "password": PASSWORD, "name": "B", "role": "resident"}), "email"),
-        (json!({"email": "b@example.com", "password": PASSWORD, "name": "", "role": "resident"}), "name"),
-        (json!({"email": "b@example.com", "password": PASSWORD, "role": "resident"}), "name"),
-        (json!({"email": 5, "password": PASSWORD, "name": "B", "role": "resident"}), "email"),
+        (
+            json!({"email": "b@example.com", "password": "short1A", "name": "B", "role": "resident"}),
+            "password",
+        ),
+        (
+            json!({"email": "b@example.com", "password": "nouppercase1", "name": "B", "role": "resident"}),
+            "password",
+        ),
+        (
+            json!({"email": "b@example.com", "password": PASSWORD, "name": "B", "role": "admin"}),
+            "role",
+        ),
+        (
+            json!({"email": "b@example.com", "password": PASSWORD, "name": "B", "role": "worker"}),
+            "skills",
+        ),
+        (
+            json!({"email": "b@example.com", "password": PASSWORD, "name": "B", "role": "worker", "skills": ["Bad Skill"]}),
+            "skills",
+        ),
+        (
+            json!({"email": "not-an-email", "password": PASSWORD, "name": "B", "role": "resident"}),
+            "email",
+        ),
+        (
+            json!({"email": "b@example.com", "password": PASSWORD, "name": "", "role": "resident"}),
+            "name",
+        ),
+        (
+            json!({"email": "b@example.com", "password": PASSWORD, "role": "resident"}),
+            "name",
+        ),
+        (
+            json!({"email": 5, "password": PASSWORD, "name": "B", "role": "resident"}),
+            "email",
+        ),
     ] {
         let (st, v) = reg(body.clone()).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{body} -> {v}");
         Server::assert_error(&v, "invalid_input");
-        assert!(v["error"]["message"].as_str().unwrap().contains(field), "{v} should name {field}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(field),
+            "{v} should name {field}"
+        );
     }
     // ops only with an ops token.
-    let ops_body = json!({"email": "ops@example.com", "password": PASSWORD, "name": "Op", "role": "ops"});
+    let ops_body =
+        json!({"email": "ops@example.com", "password": PASSWORD, "name": "Op", "role": "ops"});
     let (st, v) = reg(ops_body.clone()).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
     let (_, resident) = s.user("resident", &[]).await;
     let (st, _) = s
-        .call(Method::POST, "/v1/auth/register", Some(&resident), Some(ops_body.clone()))
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            Some(&resident),
+            Some(ops_body.clone()),
+        )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let (st, v) = s
-        .call(Method::POST, "/v1/auth/register", Some(&s.ops()), Some(ops_body))
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            Some(&s.ops()),
+            Some(ops_body),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["role"], "ops");
@@ -86,7 +132,10 @@ async fn register_and_login() {
     // Login: right, wrong password, unknown email — the two failures alike.
     let login = |email: &str, pw: &str| {
         let body = json!({"email": email, "password": pw});
-        async { s.call(Method::POST, "/v1/auth/login", None, Some(body)).await }
+        async {
+            s.call(Method::POST, "/v1/auth/login", None, Some(body))
+                .await
+        }
     };
     let (st, v) = login("ANN@example.com", PASSWORD).await;
     assert_eq!(st, StatusCode::OK, "{v}");
@@ -151,7 +200,11 @@ async fn roles_and_404_hiding() {
     // Who may read it.
     assert_eq!(s.get(&path, &r1).await.0, StatusCode::OK);
     assert_eq!(s.get(&path, &ops).await.0, StatusCode::OK);
-    assert_eq!(s.get(&path, &w1.token).await.0, StatusCode::OK, "offered worker");
+    assert_eq!(
+        s.get(&path, &w1.token).await.0,
+        StatusCode::OK,
+        "offered worker"
+    );
     let (st, v) = s.get(&path, &r2).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     Server::assert_error(&v, "not_found");
@@ -172,15 +225,60 @@ async fn roles_and_404_hiding() {
 
     // Role per route.
     let forbidden = [
-        (Method::POST, "/v1/jobs".to_string(), w2.clone(), json!({"lat": 1.0, "lng": 1.0, "skill": "x"})),
-        (Method::POST, "/v1/jobs".to_string(), ops.clone(), json!({"lat": 1.0, "lng": 1.0, "skill": "x"})),
-        (Method::GET, "/v1/workers/nearby?lat=1&lng=1".to_string(), r1.clone(), Value::Null),
-        (Method::GET, "/v1/ops/unmatched".to_string(), w2.clone(), Value::Null),
-        (Method::POST, format!("/v1/ops/unmatched/{id}/retry"), r1.clone(), Value::Null),
-        (Method::PUT, "/v1/workers/me/location".to_string(), r1.clone(), json!({"lat": 1.0, "lng": 1.0})),
-        (Method::PUT, "/v1/workers/me/availability".to_string(), ops.clone(), json!({"available": true})),
-        (Method::POST, format!("/v1/jobs/{id}/accept"), r1.clone(), Value::Null),
-        (Method::POST, format!("/v1/jobs/{id}/cancel"), w1.token.clone(), Value::Null),
+        (
+            Method::POST,
+            "/v1/jobs".to_string(),
+            w2.clone(),
+            json!({"lat": 1.0, "lng": 1.0, "skill": "x"}),
+        ),
+        (
+            Method::POST,
+            "/v1/jobs".to_string(),
+            ops.clone(),
+            json!({"lat": 1.0, "lng": 1.0, "skill": "x"}),
+        ),
+        (
+            Method::GET,
+            "/v1/workers/nearby?lat=1&lng=1".to_string(),
+            r1.clone(),
+            Value::Null,
+        ),
+        (
+            Method::GET,
+            "/v1/ops/unmatched".to_string(),
+            w2.clone(),
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            format!("/v1/ops/unmatched/{id}/retry"),
+            r1.clone(),
+            Value::Null,
+        ),
+        (
+            Method::PUT,
+            "/v1/workers/me/location".to_string(),
+            r1.clone(),
+            json!({"lat": 1.0, "lng": 1.0}),
+        ),
+        (
+            Method::PUT,
+            "/v1/workers/me/availability".to_string(),
+            ops.clone(),
+            json!({"available": true}),
+        ),
+        (
+            Method::POST,
+            format!("/v1/jobs/{id}/accept"),
+            r1.clone(),
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            format!("/v1/jobs/{id}/cancel"),
+            w1.token.clone(),
+            Value::Null,
+        ),
     ];
     for (m, p, t, b) in forbidden {
         let body = (!b.is_null()).then_some(b);
@@ -189,9 +287,13 @@ async fn roles_and_404_hiding() {
         Server::assert_error(&v, "forbidden");
     }
     // Acting on someone else's job: 404, not its existence.
-    let (st, _) = s.post(&format!("/v1/jobs/{id}/accept"), &w2, Value::Null).await;
+    let (st, _) = s
+        .post(&format!("/v1/jobs/{id}/accept"), &w2, Value::Null)
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = s.post(&format!("/v1/jobs/{id}/cancel"), &r2, json!({})).await;
+    let (st, _) = s
+        .post(&format!("/v1/jobs/{id}/cancel"), &r2, json!({}))
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // And nothing changed.
     assert_eq!(s.job(id, &r1).await["status"], "offered");
@@ -205,30 +307,163 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let ops = s.ops();
     let json_ct = Some("application/json");
     let cases: Vec<(&str, Option<&str>, Vec<u8>, StatusCode, &str, &str)> = vec![
-        ("malformed", json_ct, b"{\"lat\": 1,".to_vec(), StatusCode::BAD_REQUEST, "invalid_input", ""),
-        ("not an object", json_ct, b"[1,2]".to_vec(), StatusCode::BAD_REQUEST, "invalid_input", ""),
-        ("empty", json_ct, b"".to_vec(), StatusCode::BAD_REQUEST, "invalid_input", "body"),
-        ("lat range", json_ct, br#"{"lat":90.5,"lng":1,"skill":"plumbing"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_input", "lat"),
-        ("lng range", json_ct, br#"{"lat":1,"lng":-180.01,"skill":"plumbing"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_input", "lng"),
-        ("overflow", json_ct, br#"{"lat":1e999,"lng":1,"skill":"plumbing"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_input", ""),
-        ("NaN literal", json_ct, br#"{"lat":NaN,"lng":1,"skill":"plumbing"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_input", ""),
-        ("wrong type", json_ct, br#"{"lat":"52","lng":1,"skill":"plumbing"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_input", "lat"),
-        ("null lat", json_ct, br#"{"lat":null,"lng":1,"skill":"plumbing"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_input", "lat"),
-        ("missing skill", json_ct, br#"{"lat":1,"lng":1}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_input", "skill"),
-        ("bad skill", json_ct, br#"{"lat":1,"lng":1,"skill":"Plumbing!"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_input", "skill"),
-        ("long skill", json_ct, format!(r#"{{"lat":1,"lng":1,"skill":"{}"}}"#, "a".repeat(33)).into_bytes(), StatusCode::BAD_REQUEST, "invalid_input", "skill"),
-        ("description type", json_ct, br#"{"lat":1,"lng":1,"skill":"plumbing","description":7}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_input", "description"),
-        ("huge", json_ct, format!(r#"{{"lat":1,"lng":1,"skill":"plumbing","description":"{}"}}"#, "x".repeat(5000)).into_bytes(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", ""),
-        ("text/plain", Some("text/plain"), br#"{"lat":1,"lng":1,"skill":"plumbing"}"#.to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", ""),
-        ("no content type", None, br#"{"lat":1,"lng":1,"skill":"plumbing"}"#.to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", ""),
-        ("bad msgpack", Some("application/msgpack"), vec![0xc1, 0x00, 0xff], StatusCode::BAD_REQUEST, "invalid_input", ""),
-        ("invalid utf-8", json_ct, b"{\"lat\":1,\"lng\":1,\"skill\":\"\xff\"}".to_vec(), StatusCode::BAD_REQUEST, "invalid_input", ""),
+        (
+            "malformed",
+            json_ct,
+            b"{\"lat\": 1,".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "",
+        ),
+        (
+            "not an object",
+            json_ct,
+            b"[1,2]".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "",
+        ),
+        (
+            "empty",
+            json_ct,
+            b"".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "body",
+        ),
+        (
+            "lat range",
+            json_ct,
+            br#"{"lat":90.5,"lng":1,"skill":"plumbing"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "lat",
+        ),
+        (
+            "lng range",
+            json_ct,
+            br#"{"lat":1,"lng":-180.01,"skill":"plumbing"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "lng",
+        ),
+        (
+            "overflow",
+            json_ct,
+            br#"{"lat":1e999,"lng":1,"skill":"plumbing"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "",
+        ),
+        (
+            "NaN literal",
+            json_ct,
+            br#"{"lat":NaN,"lng":1,"skill":"plumbing"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "",
+        ),
+        (
+            "wrong type",
+            json_ct,
+            br#"{"lat":"52","lng":1,"skill":"plumbing"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "lat",
+        ),
+        (
+            "null lat",
+            json_ct,
+            br#"{"lat":null,"lng":1,"skill":"plumbing"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "lat",
+        ),
+        (
+            "missing skill",
+            json_ct,
+            br#"{"lat":1,"lng":1}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "skill",
+        ),
+        (
+            "bad skill",
+            json_ct,
+            br#"{"lat":1,"lng":1,"skill":"Plumbing!"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "skill",
+        ),
+        (
+            "long skill",
+            json_ct,
+            format!(r#"{{"lat":1,"lng":1,"skill":"{}"}}"#, "a".repeat(33)).into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "skill",
+        ),
+        (
+            "description type",
+            json_ct,
+            br#"{"lat":1,"lng":1,"skill":"plumbing","description":7}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "description",
+        ),
+        (
+            "huge",
+            json_ct,
+            format!(
+                r#"{{"lat":1,"lng":1,"skill":"plumbing","description":"{}"}}"#,
+                "x".repeat(5000)
+            )
+            .into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "",
+        ),
+        (
+            "text/plain",
+            Some("text/plain"),
+            br#"{"lat":1,"lng":1,"skill":"plumbing"}"#.to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "",
+        ),
+        (
+            "no content type",
+            None,
+            br#"{"lat":1,"lng":1,"skill":"plumbing"}"#.to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "",
+        ),
+        (
+            "bad msgpack",
+            Some("application/msgpack"),
+            vec![0xc1, 0x00, 0xff],
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "",
+        ),
+        (
+            "invalid utf-8",
+            json_ct,
+            b"{\"lat\":1,\"lng\":1,\"skill\":\"\xff\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "",
+        ),
     ];
     for (name, ct, body, status, code, field) in cases {
         let (st, _, v) = s.raw(Method::POST, "/v1/jobs", Some(&r), ct, body).await;
         assert_eq!(st, status, "{name}: {v}");
         Server::assert_error(&v, code);
-        assert!(v["error"]["message"].as_str().unwrap().contains(field), "{name}: {v} should name {field}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(field),
+            "{name}: {v} should name {field}"
+        );
     }
     // A description over 4096 bytes within the body limit of a bigger server is covered
     // by the engine; here the body limit answers first.
@@ -242,9 +477,18 @@ async fn bad_input_is_refused_and_changes_nothing() {
     ] {
         let (st, v) = s.put("/v1/workers/me/location", &w, body).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains(field), "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(field),
+            "{v}"
+        );
     }
-    let (st, v) = s.put("/v1/workers/me/availability", &w, json!({"available": "yes"})).await;
+    let (st, v) = s
+        .put(
+            "/v1/workers/me/availability",
+            &w,
+            json!({"available": "yes"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     // Query parameters.
     for q in [
@@ -271,7 +515,10 @@ async fn bad_input_is_refused_and_changes_nothing() {
     // Nothing was created, and the server is healthy.
     let (_, l) = s.get("/v1/jobs", &ops).await;
     assert_eq!(l["jobs"].as_array().unwrap().len(), 0, "{l}");
-    assert_eq!(s.call(Method::GET, "/healthz", None, None).await.0, StatusCode::OK);
+    assert_eq!(
+        s.call(Method::GET, "/healthz", None, None).await.0,
+        StatusCode::OK
+    );
     let ok = s.create_job(&r, 52.5, 13.4, "plumbing").await;
     assert_eq!(ok["status"], "searching");
 }
@@ -330,7 +577,13 @@ async fn idempotency_keys_and_msgpack_bodies() {
     })
     .unwrap();
     let (st, _, v) = s
-        .raw(Method::POST, "/v1/jobs", Some(&r1), Some("application/msgpack"), body)
+        .raw(
+            Method::POST,
+            "/v1/jobs",
+            Some(&r1),
+            Some("application/msgpack"),
+            body,
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["skill"], "electrics");
@@ -344,7 +597,13 @@ async fn idempotency_keys_and_msgpack_bodies() {
     })
     .unwrap();
     let (st, _, v) = s
-        .raw(Method::POST, "/v1/jobs", Some(&r1), Some("application/msgpack"), nan)
+        .raw(
+            Method::POST,
+            "/v1/jobs",
+            Some(&r1),
+            Some("application/msgpack"),
+            nan,
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("lat"));
@@ -356,7 +615,13 @@ async fn idempotency_keys_and_msgpack_bodies() {
     })
     .unwrap();
     let (st, _, _) = s
-        .raw(Method::POST, "/v1/jobs", Some(&r1), Some("application/msgpack"), inf)
+        .raw(
+            Method::POST,
+            "/v1/jobs",
+            Some(&r1),
+            Some("application/msgpack"),
+            inf,
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
@@ -377,7 +642,11 @@ async fn rate_limits_per_user() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     let v: Value = r.json().await.unwrap();
     Server::assert_error(&v, "rate_limited");
@@ -389,7 +658,9 @@ async fn rate_limits_per_user() {
         ws.send(json!({"type": "ping", "req_id": i})).await;
     }
     for _ in 0..20 {
-        let Some(m) = ws.recv_within(std::time::Duration::from_secs(2)).await else { break };
+        let Some(m) = ws.recv_within(std::time::Duration::from_secs(2)).await else {
+            break;
+        };
         if m["type"] == "error" {
             assert_eq!(m["code"], "rate_limited", "{m}");
             limited += 1;

@@ -22,20 +22,28 @@ async fn kill9_and_restart_keeps_every_acknowledged_write() {
     // accepted (a), arrived (b), then an offered one and searching ones.
     let j_acc = s.create_job(&r, 52.52, 13.40, "plumbing").await;
     a.ws.next_of("offer").await;
-    a.ws.request(json!({"type": "accept", "job_id": j_acc["id"]})).await;
+    a.ws.request(json!({"type": "accept", "job_id": j_acc["id"]}))
+        .await;
     let j_arr = s.create_job(&r, 52.60, 13.40, "plumbing").await;
     b.ws.next_of("offer").await;
-    b.ws.request(json!({"type": "accept", "job_id": j_arr["id"]})).await;
-    b.ws.request(json!({"type": "arrive", "job_id": j_arr["id"]})).await;
+    b.ws.request(json!({"type": "accept", "job_id": j_arr["id"]}))
+        .await;
+    b.ws.request(json!({"type": "arrive", "job_id": j_arr["id"]}))
+        .await;
     let (_, c_token) = s.user("worker", &["electrics"]).await;
     let mut c = Ws::connect(&s, &c_token, false).await;
-    c.request(json!({"type": "availability", "available": true})).await;
-    c.request(json!({"type": "location", "lat": 1.0, "lng": 1.0})).await;
+    c.request(json!({"type": "availability", "available": true}))
+        .await;
+    c.request(json!({"type": "location", "lat": 1.0, "lng": 1.0}))
+        .await;
     let j_off = s.create_job(&r, 1.0, 1.0, "electrics").await;
     assert_eq!(j_off["status"], "offered");
     let mut acked: HashMap<String, Value> = HashMap::new();
     for j in [&j_acc, &j_arr, &j_off] {
-        acked.insert(j["id"].as_str().unwrap().into(), s.job(j["id"].as_str().unwrap(), &r).await);
+        acked.insert(
+            j["id"].as_str().unwrap().into(),
+            s.job(j["id"].as_str().unwrap(), &r).await,
+        );
     }
     // A burst of acknowledged creations right up to the kill.
     let mut pending = Vec::new();
@@ -56,7 +64,13 @@ async fn kill9_and_restart_keeps_every_acknowledged_write() {
     }
     let (cancelled_job, cancelled_token) = {
         let j = s.create_job(&r, 2.0, 2.0, "roofing").await;
-        let (st, v) = s.post(&format!("/v1/jobs/{}/cancel", j["id"].as_str().unwrap()), &r, json!({})).await;
+        let (st, v) = s
+            .post(
+                &format!("/v1/jobs/{}/cancel", j["id"].as_str().unwrap()),
+                &r,
+                json!({}),
+            )
+            .await;
         assert_eq!(st, StatusCode::OK);
         (v, r.clone())
     };
@@ -77,7 +91,9 @@ async fn kill9_and_restart_keeps_every_acknowledged_write() {
         .map(|j| (j["id"].as_str().unwrap().to_string(), j.clone()))
         .collect();
     for (id, before) in &acked {
-        let after = found.get(id).unwrap_or_else(|| panic!("acknowledged job {id} lost"));
+        let after = found
+            .get(id)
+            .unwrap_or_else(|| panic!("acknowledged job {id} lost"));
         assert_eq!(after["resident_id"], json!(rid));
         let expect = match before["status"].as_str().unwrap() {
             "offered" => "searching",
@@ -94,7 +110,13 @@ async fn kill9_and_restart_keeps_every_acknowledged_write() {
     // And the accepted job's worker can finish it after the restart.
     let a_token = s.token(j_acc["worker_id"].as_str().unwrap(), "worker", &[]);
     for step in ["arrive", "complete"] {
-        let (st, v) = s.post(&format!("/v1/jobs/{}/{step}", j_acc["id"].as_str().unwrap()), &a_token, json!({})).await;
+        let (st, v) = s
+            .post(
+                &format!("/v1/jobs/{}/{step}", j_acc["id"].as_str().unwrap()),
+                &a_token,
+                json!({}),
+            )
+            .await;
         assert_eq!(st, StatusCode::OK, "{v}");
     }
 }
@@ -115,7 +137,12 @@ async fn accounts_survive_kill9() {
     let id = v["id"].clone();
     s.restart().await;
     let (st, v) = s
-        .call(Method::POST, "/v1/auth/login", None, Some(json!({"email": email, "password": PASSWORD})))
+        .call(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": PASSWORD})),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["user"]["id"], id);
@@ -123,8 +150,10 @@ async fn accounts_survive_kill9() {
     // Its skills too: it is offered a gas job once online.
     let token = v["token"].as_str().unwrap().to_string();
     let mut ws = Ws::connect(&s, &token, false).await;
-    ws.request(json!({"type": "availability", "available": true})).await;
-    ws.request(json!({"type": "location", "lat": 3.0, "lng": 3.0})).await;
+    ws.request(json!({"type": "availability", "available": true}))
+        .await;
+    ws.request(json!({"type": "location", "lat": 3.0, "lng": 3.0}))
+        .await;
     let (_, r) = s.user("resident", &[]).await;
     let j = s.create_job(&r, 3.0, 3.0, "gas").await;
     assert_eq!(j["worker_id"], id);
@@ -156,7 +185,12 @@ async fn sigterm_closes_sockets_and_exits_zero() {
     let st = s.terminate().await;
     assert!(st.success(), "exit status {st}");
     // A clean stop leaves a snapshot; the restart finds the job.
-    assert!(std::fs::read_dir(s.dir.join("data/snapshots")).unwrap().count() >= 1);
+    assert!(
+        std::fs::read_dir(s.dir.join("data/snapshots"))
+            .unwrap()
+            .count()
+            >= 1
+    );
     s.restart().await;
     let (_, l) = s.get("/v1/jobs", &r).await;
     assert_eq!(l["jobs"].as_array().unwrap().len(), 1);
@@ -178,18 +212,28 @@ async fn cli_help_token_and_config_errors() {
     // A token for a worker without an account, with skills: it can work.
     let wt = s.token("fleet-worker-1", "worker", &["--skills", "courier,bikes"]);
     let mut ws = Ws::connect(&s, &wt, false).await;
-    ws.request(json!({"type": "availability", "available": true})).await;
-    ws.request(json!({"type": "location", "lat": 7.0, "lng": 7.0})).await;
+    ws.request(json!({"type": "availability", "available": true}))
+        .await;
+    ws.request(json!({"type": "location", "lat": 7.0, "lng": 7.0}))
+        .await;
     let (_, r) = s.user("resident", &[]).await;
     let j = s.create_job(&r, 7.0, 7.0, "bikes").await;
     assert_eq!(j["worker_id"], "fleet-worker-1");
-    let out = s.command().args(["token", "--sub", "x", "--role", "king"]).output().unwrap();
+    let out = s
+        .command()
+        .args(["token", "--sub", "x", "--role", "king"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 
     // Unknown keys and bad values stop startup, naming the key.
     for (k, v, needle) in [
         ("DISPATCHD_SERVER_PORTT", "1", "DISPATCHD_SERVER_PORTT"),
-        ("DISPATCHD_DISPATCH_OFFER_TIMEOUT_S", "soon", "DISPATCHD_DISPATCH_OFFER_TIMEOUT_S"),
+        (
+            "DISPATCHD_DISPATCH_OFFER_TIMEOUT_S",
+            "soon",
+            "DISPATCHD_DISPATCH_OFFER_TIMEOUT_S",
+        ),
         ("DISPATCHD_DISPATCH_MAX_RADIUS_M", "-3", "max_radius_m"),
         ("DISPATCHD_AUTH_JWT_SECRET", "short", "jwt_secret"),
     ] {
@@ -200,10 +244,20 @@ async fn cli_help_token_and_config_errors() {
     }
     let cfg = s.dir.join("bad.toml");
     std::fs::write(&cfg, "[server]\naddr = \"127.0.0.1:1\"\nbogus = 1\n").unwrap();
-    let out = s.command().arg("--config").arg(&cfg).arg("check-config").output().unwrap();
+    let out = s
+        .command()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check-config")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
-    let out = s.command().args(["--config", "/nonexistent/dispatchd.toml", "check-config"]).output().unwrap();
+    let out = s
+        .command()
+        .args(["--config", "/nonexistent/dispatchd.toml", "check-config"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
@@ -218,7 +272,11 @@ async fn a_client_that_does_not_read_is_closed() {
     let sub = json!({"type": "subscribe", "job_id": job["id"]}).to_string();
     let mut sent = 0;
     for _ in 0..20_000 {
-        let r = tokio::time::timeout(Duration::from_secs(2), ws.inner.send(Message::Text(sub.clone().into()))).await;
+        let r = tokio::time::timeout(
+            Duration::from_secs(2),
+            ws.inner.send(Message::Text(sub.clone().into())),
+        )
+        .await;
         if !matches!(r, Ok(Ok(()))) {
             break;
         }
@@ -229,7 +287,10 @@ async fn a_client_that_does_not_read_is_closed() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while s.metric("dispatchd_ws_slow_client_disconnects_total").await < 1.0 {
-        assert!(std::time::Instant::now() < deadline, "slow client never closed ({sent} sent)");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slow client never closed ({sent} sent)"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The server is fine and others are served.
@@ -243,11 +304,14 @@ async fn a_silent_peer_is_dropped_and_loses_presence() {
     let s = Server::start(&[("DISPATCHD_WEBSOCKET_PING_INTERVAL_S", "1")]).await;
     let mut w = s.worker_online(&["x"], 1.0, 1.0).await;
     // Stop reading (so no Pong goes back) for a few intervals.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     assert!(s.metric("dispatchd_ws_ping_timeouts_total").await >= 1.0);
     let (_, r) = s.user("resident", &[]).await;
     let j = s.create_job(&r, 1.0, 1.0, "x").await;
-    assert_eq!(j["status"], "searching", "a dropped worker is not matchable");
+    assert_eq!(
+        j["status"], "searching",
+        "a dropped worker is not matchable"
+    );
     // The client sees the close once it reads again.
     let mut closed = false;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), w.ws.inner.next()).await {
@@ -257,4 +321,77 @@ async fn a_silent_peer_is_dropped_and_loses_presence() {
         }
     }
     assert!(closed);
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn raise_nofile() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+    }
+    r.rlim_cur as u64
+}
+
+/// Server memory per idle worker socket. Measured, not asserted on in the
+/// default run (it is a benchmark):
+/// `IDLE_SOCKETS=5000 cargo test --release -p gateway --test process -- --ignored idle --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn idle_connection_memory() {
+    let n: usize = std::env::var("IDLE_SOCKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let limit = raise_nofile();
+    assert!(
+        limit as usize > 2 * n + 100,
+        "open-files limit {limit} too low for {n}"
+    );
+    let s = Server::start(&[]).await;
+    // Warm up: one connection of each kind, then measure from there.
+    let mut keep = Vec::new();
+    let warm = s.worker_online(&["x"], 1.0, 1.0).await;
+    keep.push(warm.ws);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(s.pid());
+    let auth = gateway::auth::Auth::new(&gateway::config::AuthConfig {
+        jwt_secret: common::SECRET.into(),
+        ..Default::default()
+    });
+    for i in 0..n {
+        let (t, _) = auth.mint(
+            &format!("idle-{i}"),
+            persistence::Role::Worker,
+            Some(vec!["x".into()]),
+            2_000_000_000,
+            3600,
+        );
+        let mut ws = Ws::connect(&s, &t, false).await;
+        ws.request(json!({"type": "location", "lat": 1.0 + i as f64 * 1e-5, "lng": 1.0}))
+            .await;
+        keep.push(ws);
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after = rss_kib(s.pid());
+    let per = (after - before) as f64 * 1024.0 / n as f64;
+    println!(
+        "idle worker sockets: {n}; server RSS {before} KiB -> {after} KiB; {:.1} KiB per connection",
+        per / 1024.0
+    );
+    assert!(per < 16.0 * 1024.0, "{per} bytes per idle connection");
 }

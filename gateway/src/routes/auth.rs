@@ -43,8 +43,11 @@ pub fn normalise_email(raw: &str) -> Result<String, ApiError> {
     let valid = e.len() <= 254
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
         && e.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@')
-                && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         });
     if valid {
         Ok(e)
@@ -67,7 +70,10 @@ pub fn parse_skills(raw: &[String]) -> Result<Vec<Skill>, ApiError> {
         return Err(ApiError::invalid("skills", "a worker lists 1 to 32 skills"));
     }
     raw.iter()
-        .map(|s| Skill::new(s).map_err(|_| ApiError::invalid("skills", "each must match [a-z0-9_-]{1,32}")))
+        .map(|s| {
+            Skill::new(s)
+                .map_err(|_| ApiError::invalid("skills", "each must match [a-z0-9_-]{1,32}"))
+        })
         .collect()
 }
 
@@ -92,7 +98,8 @@ pub async fn register(
     }
     let role = parse_role(&req.role)?;
     if role == Role::Ops {
-        let token = bearer(&headers).ok_or(ApiError::Forbidden("only ops may create ops accounts"))?;
+        let token =
+            bearer(&headers).ok_or(ApiError::Forbidden("only ops may create ops accounts"))?;
         if app.auth.verify(token)?.role != Role::Ops {
             return Err(ApiError::Forbidden("only ops may create ops accounts"));
         }
@@ -166,9 +173,10 @@ pub async fn login(
         Ok(e) => core.store.account_by_email(&e)?,
         Err(_) => None,
     };
-    let hash = account
-        .as_ref()
-        .map_or_else(|| app.auth.dummy_hash().to_string(), |a| a.password_hash.clone());
+    let hash = account.as_ref().map_or_else(
+        || app.auth.dummy_hash().to_string(),
+        |a| a.password_hash.clone(),
+    );
     let checker = app.clone();
     let password = req.password;
     let ok = tokio::task::spawn_blocking(move || checker.auth.verify_password(&password, &hash))

@@ -69,7 +69,10 @@ async fn metrics(State(app): State<AppState>) -> Response {
         crate::metrics::engine_gauges(&core.engine.stats());
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         app.metrics.render(),
     )
         .into_response()

@@ -100,7 +100,12 @@ pub async fn nearby(
                 lng,
                 distance_m: n.distance_m,
                 available: n.worker.available,
-                skills: n.worker.skills.iter().map(|s| s.as_str().to_string()).collect(),
+                skills: n
+                    .worker
+                    .skills
+                    .iter()
+                    .map(|s| s.as_str().to_string())
+                    .collect(),
                 connected: n.worker.connected,
                 busy: n.worker.reserved,
                 reported_at: rfc3339(at),

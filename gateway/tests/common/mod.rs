@@ -60,7 +60,10 @@ impl Server {
             ("DISPATCHD_AUTH_JWT_SECRET".into(), SECRET.into()),
             ("DISPATCHD_AUTH_ARGON2_MEMORY_KIB".into(), "64".into()),
             ("DISPATCHD_AUTH_ARGON2_ITERATIONS".into(), "1".into()),
-            ("DISPATCHD_LIMITS_REQUESTS_PER_MINUTE".into(), "100000".into()),
+            (
+                "DISPATCHD_LIMITS_REQUESTS_PER_MINUTE".into(),
+                "100000".into(),
+            ),
             ("DISPATCHD_LIMITS_AUTH_PER_MINUTE".into(), "100000".into()),
             ("DISPATCHD_LOG_LEVEL".into(), "warn".into()),
         ];
@@ -93,7 +96,8 @@ impl Server {
     }
 
     async fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.join(format!("{}.log", unique("server-")))).unwrap();
+        let log =
+            std::fs::File::create(self.dir.join(format!("{}.log", unique("server-")))).unwrap();
         let child = self
             .command()
             .stdout(Stdio::null())
@@ -157,7 +161,11 @@ impl Server {
             .args(extra)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
@@ -232,7 +240,8 @@ impl Server {
     /// Registers and logs in; returns (id, token).
     pub async fn user(&self, role: &str, skills: &[&str]) -> (String, String) {
         let email = format!("{}@example.com", unique("u"));
-        let mut body = json!({"email": email, "password": PASSWORD, "name": "Test User", "role": role});
+        let mut body =
+            json!({"email": email, "password": PASSWORD, "name": "Test User", "role": role});
         if role == "worker" {
             body["skills"] = json!(skills);
         }
@@ -317,7 +326,8 @@ pub struct Worker {
     pub ws: Ws,
 }
 
-type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub struct Ws {
     pub inner: Stream,
@@ -333,7 +343,9 @@ impl Ws {
     pub async fn connect(srv: &Server, token: &str, msgpack: bool) -> Ws {
         let fmt = if msgpack { "&format=msgpack" } else { "" };
         let url = format!("ws://{}/v1/ws?token={token}{fmt}", srv.addr);
-        let (inner, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
+        let (inner, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
         Ws {
             inner,
             msgpack,
@@ -375,7 +387,9 @@ impl Ws {
     async fn read_within(&mut self, d: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + d;
         loop {
-            let m = tokio::time::timeout_at(deadline, self.inner.next()).await.ok()?;
+            let m = tokio::time::timeout_at(deadline, self.inner.next())
+                .await
+                .ok()?;
             match m {
                 Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
                 Some(Ok(Message::Binary(b))) => {
