@@ -194,6 +194,9 @@ pub enum ServerMsg {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         req_id: Option<ReqId>,
+        /// Extension: with `rate_limited`, seconds until the budget allows another.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_s: Option<u64>,
     },
     Ack {
         req_id: ReqId,
@@ -207,6 +210,7 @@ impl ServerMsg {
             code: e.code().to_string(),
             message: e.to_string(),
             req_id,
+            retry_after_s: e.retry_after_s(),
         }
     }
 

@@ -597,11 +597,7 @@ async fn many_jobs_fewer_workers_never_double_booked() {
                             done.push(held.take().unwrap());
                         }
                     }
-                    "offer_revoked" => {
-                        if held.as_deref() == m["job_id"].as_str() {
-                            held = None;
-                        }
-                    }
+                    "offer_revoked" if held.as_deref() == m["job_id"].as_str() => held = None,
                     "error" => panic!("worker {i}: {m}"),
                     _ => {}
                 }

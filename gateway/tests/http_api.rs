@@ -306,7 +306,15 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let (_, w) = s.user("worker", &["plumbing"]).await;
     let ops = s.ops();
     let json_ct = Some("application/json");
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, StatusCode, &str, &str)> = vec![
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Vec<u8>,
+        StatusCode,
+        &'a str,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "malformed",
             json_ct,
@@ -663,6 +671,7 @@ async fn rate_limits_per_user() {
         };
         if m["type"] == "error" {
             assert_eq!(m["code"], "rate_limited", "{m}");
+            assert!(m["retry_after_s"].as_u64().unwrap() >= 1, "{m}");
             limited += 1;
         }
     }

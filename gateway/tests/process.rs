@@ -344,7 +344,7 @@ fn raise_nofile() -> u64 {
         r.rlim_cur = r.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &r);
     }
-    r.rlim_cur as u64
+    r.rlim_cur
 }
 
 /// Server memory per idle worker socket. Measured, not asserted on in the
