@@ -13,8 +13,8 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::wire::{parse, Format};
 
-/// A parsed body. An absent body (no `Content-Type`, zero bytes) reads as `{}`,
-/// so routes whose fields are all optional accept an empty POST.
+/// A parsed body. An empty body reads as `{}`, so routes whose fields are
+/// all optional accept a bare POST.
 pub struct Input<T>(pub T);
 
 fn format_of(content_type: Option<&str>) -> Result<Option<Format>, ApiError> {
@@ -59,21 +59,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Input<T> {
         let bytes = axum::body::to_bytes(req.into_body(), max)
             .await
             .map_err(|_| ApiError::PayloadTooLarge(max))?;
-        let format = match format {
-            Some(f) => f,
-            None if bytes.is_empty() => return parse(b"{}", Format::Json).map(Input),
-            None => {
-                return Err(ApiError::UnsupportedMediaType(
-                    "a body needs Content-Type application/json or application/msgpack",
-                ))
-            }
-        };
+        // No body at all reads as `{}`: routes whose fields are all optional
+        // (cancel) accept a bare POST, and the others name the missing field.
         if bytes.is_empty() {
-            return Err(ApiError::invalid(
-                "body",
-                "expected a JSON or MessagePack object",
-            ));
+            return parse(b"{}", Format::Json).map(Input);
         }
+        let Some(format) = format else {
+            return Err(ApiError::UnsupportedMediaType(
+                "a body needs Content-Type application/json or application/msgpack",
+            ));
+        };
         parse(&bytes, format).map(Input)
     }
 }

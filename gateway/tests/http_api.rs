@@ -577,60 +577,38 @@ async fn idempotency_keys_and_msgpack_bodies() {
         skill: &'a str,
         description: &'a str,
     }
-    let body = rmp_serde::to_vec_named(&NewJob {
-        lat: 48.85,
-        lng: 2.35,
-        skill: "electrics",
-        description: "fuse box",
-    })
-    .unwrap();
-    let (st, _, v) = s
-        .raw(
-            Method::POST,
-            "/v1/jobs",
-            Some(&r1),
-            Some("application/msgpack"),
-            body,
-        )
-        .await;
+    let post_msgpack = |lat: f64, lng: f64, description: &'static str| {
+        let body = rmp_serde::to_vec_named(&NewJob {
+            lat,
+            lng,
+            skill: "electrics",
+            description,
+        })
+        .unwrap();
+        let (s, r1) = (&s, r1.clone());
+        async move {
+            let (st, _, v) = s
+                .raw(
+                    Method::POST,
+                    "/v1/jobs",
+                    Some(&r1),
+                    Some("application/msgpack"),
+                    body,
+                )
+                .await;
+            (st, v)
+        }
+    };
+    let (st, v) = post_msgpack(48.85, 2.35, "fuse box").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["skill"], "electrics");
     assert_eq!(v["description"], "fuse box");
     // Non-finite numbers can be written in MessagePack: refused all the same.
-    let nan = rmp_serde::to_vec_named(&NewJob {
-        lat: f64::NAN,
-        lng: 2.35,
-        skill: "electrics",
-        description: "",
-    })
-    .unwrap();
-    let (st, _, v) = s
-        .raw(
-            Method::POST,
-            "/v1/jobs",
-            Some(&r1),
-            Some("application/msgpack"),
-            nan,
-        )
-        .await;
+    let (st, v) = post_msgpack(f64::NAN, 2.35, "").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("lat"));
-    let inf = rmp_serde::to_vec_named(&NewJob {
-        lat: 1.0,
-        lng: f64::INFINITY,
-        skill: "electrics",
-        description: "",
-    })
-    .unwrap();
-    let (st, _, _) = s
-        .raw(
-            Method::POST,
-            "/v1/jobs",
-            Some(&r1),
-            Some("application/msgpack"),
-            inf,
-        )
-        .await;
+    let (st, v) = post_msgpack(1.0, f64::INFINITY, "").await;
+    assert!(v["error"]["message"].as_str().unwrap().contains("lng"));
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
 

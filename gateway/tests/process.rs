@@ -136,14 +136,7 @@ async fn accounts_survive_kill9() {
     assert_eq!(st, StatusCode::CREATED);
     let id = v["id"].clone();
     s.restart().await;
-    let (st, v) = s
-        .call(
-            Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
+    let (st, v) = s.login(email, PASSWORD).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["user"]["id"], id);
     assert_eq!(v["user"]["role"], "worker");
@@ -252,6 +245,14 @@ async fn cli_help_token_and_config_errors() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
+    let out = s
+        .command()
+        .env("DISPATCHD_CONFIG", &cfg)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "DISPATCHD_CONFIG is read");
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
     let out = s
         .command()

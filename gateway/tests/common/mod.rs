@@ -237,6 +237,12 @@ impl Server {
         self.call(Method::PUT, path, Some(token), Some(body)).await
     }
 
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        let body = json!({"email": email, "password": password});
+        self.call(Method::POST, "/v1/auth/login", None, Some(body))
+            .await
+    }
+
     /// Registers and logs in; returns (id, token).
     pub async fn user(&self, role: &str, skills: &[&str]) -> (String, String) {
         let email = format!("{}@example.com", unique("u"));
@@ -250,14 +256,7 @@ impl Server {
             .await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
         let id = v["id"].as_str().unwrap().to_string();
-        let (st, v) = self
-            .call(
-                Method::POST,
-                "/v1/auth/login",
-                None,
-                Some(json!({"email": email, "password": PASSWORD})),
-            )
-            .await;
+        let (st, v) = self.login(&email, PASSWORD).await;
         assert_eq!(st, StatusCode::OK, "{v}");
         (id, v["token"].as_str().unwrap().to_string())
     }
