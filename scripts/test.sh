@@ -5,6 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
+echo "== redis-server (the loadtest's Redis-GEO baseline; scale-out tests)"
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+  # The Debian package starts a system instance; the tests start their own.
+  (service redis-server stop || systemctl stop redis-server) >/dev/null 2>&1 || true
+fi
+redis-server --version
+
 echo "== the engine stays pure (no tokio, axum, sled, redis or hyper)"
 impure=$(cargo tree -p engine -e normal --prefix none | grep -E '^(tokio|axum|sled|redis|hyper) ' | sort -u || true)
 if [ -n "$impure" ]; then

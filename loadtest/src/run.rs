@@ -292,38 +292,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    // Saturation: back-to-back creates, instant workers.
-    let saturate = if opts.saturate > Duration::ZERO && opts.workers > 0 {
-        pb.set_prefix("saturate");
-        sh.fast.store(true, Ordering::Relaxed);
-        let offers0 = stats.msgs.get("in.offer");
-        let t0 = Instant::now();
-        let end = t0 + opts.saturate;
-        let mut loops = Vec::new();
-        for c in 0..opts.saturate_clients {
-            let sh = sh.clone();
-            loops.push(tokio::spawn(async move {
-                let mut k = 0u64;
-                while Instant::now() < end {
-                    let s = 1_000_000_000 + (c as u64) * 10_000_000 + k;
-                    sim::create_job(sh.clone(), s, Instant::now(), s).await;
-                    k += 1;
-                }
-            }));
-        }
-        for l in loops {
-            let _ = l.await;
-        }
-        let n = stats.msgs.get("in.offer") - offers0;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        sh.fast.store(false, Ordering::Relaxed);
-        Some(n as f64 / t0.elapsed().as_secs_f64())
-    } else {
-        None
-    };
-
-    // The server's view, then stop.
-    let metrics = server_metrics(&sh).await;
+    // The server's view of the run's jobs, before any saturation.
     let ops = mint(secret, "lt-ops", "ops", None);
     let (mut listed, mut listed_offered) = (0, 0);
     if let Ok(r) = sh
@@ -343,6 +312,38 @@ pub async fn run(
         }
     }
     let idle_at_end = stats.workers_idle.load(Ordering::Relaxed);
+
+    // Saturation: back-to-back creates, instant workers.
+    let saturate = if opts.saturate > Duration::ZERO && opts.workers > 0 {
+        pb.set_prefix("saturate");
+        sh.fast.store(true, Ordering::Relaxed);
+        let offers0 = stats.msgs.get("in.offer");
+        let t0 = Instant::now();
+        let end = t0 + opts.saturate;
+        let mut loops = Vec::new();
+        for c in 0..opts.saturate_clients {
+            let sh = sh.clone();
+            loops.push(tokio::spawn(async move {
+                let mut k = 0u64;
+                while Instant::now() < end {
+                    let s = sim::SATURATE_BASE + (c as u64) * 10_000_000 + k;
+                    sim::create_job(sh.clone(), s, Instant::now(), s).await;
+                    k += 1;
+                }
+            }));
+        }
+        for l in loops {
+            let _ = l.await;
+        }
+        let n = stats.msgs.get("in.offer") - offers0;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        sh.fast.store(false, Ordering::Relaxed);
+        Some(n as f64 / t0.elapsed().as_secs_f64())
+    } else {
+        None
+    };
+
+    let metrics = server_metrics(&sh).await;
     pb.set_prefix("stop");
     let _ = stop_tx.send(true);
     for t in tasks {
@@ -375,7 +376,7 @@ pub async fn run(
     let (mut created, mut offered, mut never, mut completed) = (0, 0, 0, 0);
     let mut lost = LostWork::default();
     for t in stats.jobs.iter() {
-        if t.key() >= &1_000_000_000 {
+        if *t.key() >= sim::SATURATE_BASE {
             continue; // saturation jobs are counted by rate only
         }
         if t.created || t.offered {

@@ -89,6 +89,10 @@ fn walk(rng: &mut StdRng, pos: &mut (f64, f64), heading: &mut f64, dt_s: f64, ce
     }
 }
 
+/// Sequence numbers from here on belong to the saturation phase, which is
+/// measured by rate only.
+pub const SATURATE_BASE: u64 = 1_000_000_000;
+
 /// `lt|<seq>|<scheduled µs since start>` — lets a worker time its offer
 /// even before the create call has answered.
 pub fn describe(seq: u64, sched_us: u64) -> String {
@@ -341,7 +345,7 @@ impl WorkerSim {
                         t.offered = true;
                         first
                     };
-                    if first {
+                    if first && seq < SATURATE_BASE {
                         let sched = self.sh.start + Duration::from_micros(sched_us);
                         stats
                             .offer
@@ -364,11 +368,7 @@ impl WorkerSim {
                     self.schedule(o.think, Action::Accept(job));
                 }
             }
-            "offer_revoked" => {
-                if self.holding.as_deref() == v["job_id"].as_str() {
-                    self.release();
-                }
-            }
+            "offer_revoked" if self.holding.as_deref() == v["job_id"].as_str() => self.release(),
             "job" => {
                 let j = &v["job"];
                 if j["status"] == "cancelled" && self.holding.as_deref() == j["id"].as_str() {
