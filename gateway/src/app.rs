@@ -5,14 +5,16 @@
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use engine::{Engine, Event, Skill, Viewer, WorkerHandle, WorkerId};
-use persistence::{Role, SledStore};
+use persistence::{Account, Role, SledStore, StoreError};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::auth::{Auth, User};
+use crate::cluster::{Cluster, ExecError};
+use crate::command::{Holders, Op};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::hub::Hub;
@@ -20,12 +22,21 @@ use crate::limits::{Budget, Limits};
 use crate::metrics::Metrics;
 use crate::wire::now;
 
+/// Where commands go: the embedded log, or the cluster's Redis stream.
+pub enum Backend {
+    Local(Arc<SledStore>),
+    Cluster(Arc<Cluster>),
+}
+
 /// What exists only once recovery has finished.
 pub struct Core {
     pub engine: Arc<Engine>,
-    pub store: Arc<SledStore>,
-    /// Durable events, in whatever order the log acknowledged them, for the publisher.
-    published: mpsc::UnboundedSender<Vec<Event>>,
+    pub backend: Backend,
+    /// Single node: durable events, in whatever order the log acknowledged
+    /// them, for the publisher. (A cluster publishes from its stream applier.)
+    published: Option<mpsc::UnboundedSender<Vec<Event>>>,
+    /// Single node: presence bookkeeping for `Op::apply`.
+    holders: Mutex<Holders>,
 }
 
 pub struct App {
@@ -71,14 +82,24 @@ impl AppState {
 
 impl AppState {
     /// Makes the recovered engine and store live and starts the publisher.
-    pub fn set_ready(&self, engine: Arc<Engine>, store: Arc<SledStore>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let first = engine.last_seq() + 1;
-        tokio::spawn(publish_loop(self.clone(), engine.clone(), rx, first));
+    pub fn set_ready(&self, engine: Arc<Engine>, backend: Backend) {
+        let published = match &backend {
+            Backend::Local(_) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let first = engine.last_seq() + 1;
+                tokio::spawn(publish_loop(self.clone(), engine.clone(), rx, first));
+                Some(tx)
+            }
+            Backend::Cluster(c) => {
+                c.start(self.clone(), engine.clone());
+                None
+            }
+        };
         let core = Core {
             engine,
-            store,
-            published: tx,
+            backend,
+            published,
+            holders: Mutex::new(Holders::default()),
         };
         if self.core.set(core).is_err() {
             panic!("set_ready called twice");
@@ -88,7 +109,12 @@ impl AppState {
 
 impl App {
     pub fn is_ready(&self) -> bool {
-        self.core.get().is_some() && !self.draining.load(Ordering::Acquire)
+        let shared_ok = match self.core.get().map(|c| &c.backend) {
+            None => return false,
+            Some(Backend::Local(_)) => true,
+            Some(Backend::Cluster(c)) => c.is_healthy(),
+        };
+        shared_ok && !self.draining.load(Ordering::Acquire)
     }
 
     /// The live engine and store, or 503 while recovering or draining.
@@ -147,18 +173,111 @@ impl App {
 }
 
 impl Core {
-    /// Makes `events` durable; returns once they (and all before them) are
-    /// fsynced. Every engine event goes through here, so the log and the
-    /// publisher see all of them.
+    /// Runs a command: on a single node, applied to the engine and its
+    /// events logged (answered once durable); in a cluster, appended to the
+    /// shared stream and answered once this node has applied it.
+    pub async fn exec(&self, app: &App, op: Op) -> Result<Vec<Event>, ExecError> {
+        match &self.backend {
+            Backend::Local(_) => {
+                let started = Instant::now();
+                let is_create = matches!(op, Op::CreateJob { .. });
+                let result = op.apply(
+                    &self.engine,
+                    now(),
+                    &mut self.holders.lock().expect("holders"),
+                );
+                if is_create {
+                    app.metrics
+                        .match_latency
+                        .record(started.elapsed().as_secs_f64());
+                }
+                let events = result.map_err(ExecError::Engine)?;
+                self.commit(app, events.clone())
+                    .await
+                    .map_err(ExecError::Api)?;
+                Ok(events)
+            }
+            Backend::Cluster(c) => c.submit(op).await,
+        }
+    }
+
+    /// A position report (soft state: acknowledged without waiting for a log).
+    pub async fn position(
+        &self,
+        app: &App,
+        h: &WorkerHandle,
+        lat: f64,
+        lng: f64,
+    ) -> Result<(), ApiError> {
+        app.metrics.positions.increment(1);
+        match &self.backend {
+            Backend::Local(_) => {
+                let events = self.engine.update_position_of(h, lat, lng, now())?;
+                self.commit(app, events).await
+            }
+            Backend::Cluster(c) => {
+                engine::geo::LatLng::new(lat, lng).map_err(|e| {
+                    ApiError::invalid(e.field(), "must be a finite number in range")
+                })?;
+                c.position(h.id().clone(), lat, lng)
+            }
+        }
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        match &self.backend {
+            Backend::Cluster(c) => Some(c),
+            Backend::Local(_) => None,
+        }
+    }
+
+    pub async fn create_account(&self, a: Account) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Local(store) => {
+                let (tx, rx) = oneshot::channel();
+                store.create_account_with(
+                    a,
+                    Box::new(move |r| {
+                        let _ = tx.send(r);
+                    }),
+                );
+                rx.await.map_err(|_| StoreError::Closed)?
+            }
+            Backend::Cluster(c) => c.create_account(&a).await,
+        }
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        match &self.backend {
+            Backend::Local(store) => store.account(id),
+            Backend::Cluster(c) => c.account(id).await,
+        }
+    }
+
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        match &self.backend {
+            Backend::Local(store) => store.account_by_email(email),
+            Backend::Cluster(c) => c.account_by_email(email).await,
+        }
+    }
+
+    /// Single node: makes `events` durable; returns once they (and all
+    /// before them) are fsynced. Every engine event goes through here, so
+    /// the log and the publisher see all of them.
     pub async fn commit(&self, app: &App, events: Vec<Event>) -> Result<(), ApiError> {
         if events.is_empty() {
             return Ok(());
         }
+        let (Backend::Local(store), Some(publish)) = (&self.backend, &self.published) else {
+            return Err(ApiError::Unavailable(
+                "events outside the cluster stream".into(),
+            ));
+        };
         let (tx, rx) = oneshot::channel();
-        let publish = self.published.clone();
+        let publish = publish.clone();
         let copy = events.clone();
         let started = Instant::now();
-        self.store.append_with(
+        store.append_with(
             events,
             Box::new(move |r| {
                 // Publish what happened in memory even if the log failed: the
@@ -190,8 +309,8 @@ impl Core {
         let names: Vec<String> = match &user.skills {
             Some(s) => s.clone(),
             None => self
-                .store
-                .account(&user.id)?
+                .account(&user.id)
+                .await?
                 .filter(|a| a.role == Role::Worker)
                 .map(|a| a.skills.iter().map(|s| s.as_str().to_string()).collect())
                 .unwrap_or_default(),
@@ -200,8 +319,14 @@ impl Core {
             .iter()
             .map(|s| Skill::new(s).map_err(|_| ApiError::invalid("skills", "bad skill in token")))
             .collect::<Result<Vec<_>, _>>()?;
-        let events = self.engine.register_worker(&id, &skills, now())?;
-        self.commit(app, events).await?;
+        self.exec(
+            app,
+            Op::RegisterWorker {
+                worker: id.clone(),
+                skills,
+            },
+        )
+        .await?;
         self.engine
             .worker_handle(&id)
             .ok_or(ApiError::NotFound("unknown worker"))

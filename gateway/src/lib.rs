@@ -9,7 +9,9 @@
 //! * [`auth`] — JWTs, password hashes, the `User` extractor.
 //! * [`body`] — request bodies (JSON or MessagePack) and query parameters.
 //! * [`wire`] — the contract's `Job` and the WebSocket messages.
-//! * [`app`] — shared state and the one write path (engine → log → publish).
+//! * [`command`] — every state change as a value (`Op`), and how it applies.
+//! * [`app`] — shared state and the one write path (command → engine → log → publish).
+//! * [`cluster`] — several nodes over one Redis stream (`[redis] url`).
 //! * [`hub`] — which socket gets which event; bounded per-connection queues.
 //! * [`ws`] — one WebSocket connection.
 //! * [`routes`] — the HTTP handlers.
@@ -21,6 +23,8 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod cluster;
+pub mod command;
 pub mod config;
 pub mod error;
 pub mod hub;

@@ -11,7 +11,8 @@ use persistence::{SledStore, Snapshotter, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::AppState;
+use crate::app::{AppState, Backend};
+use crate::cluster::Cluster;
 use crate::config::{Config, DEFAULT_SECRET};
 use crate::hub::SHUTTING_DOWN;
 use crate::metrics::Metrics;
@@ -25,12 +26,6 @@ pub async fn run(
     if cfg.auth.jwt_secret == DEFAULT_SECRET {
         tracing::warn!(
             "auth.jwt_secret is the shipped default: set your own before exposing dispatchd"
-        );
-    }
-    if cfg.redis.url.is_some() {
-        anyhow::bail!(
-            "config key redis.url: scale-out over Redis is not in this build yet; \
-             remove the key to run a single node"
         );
     }
     let addr = listener.local_addr()?;
@@ -58,21 +53,48 @@ pub async fn run(
         keep_snapshots: cfg.storage.keep_snapshots,
         ..StoreOptions::default()
     };
-    let (store, engine, report) =
-        tokio::task::spawn_blocking(move || SledStore::open(&dir, engine_cfg, opts, now()))
-            .await??;
-    tracing::info!(
-        snapshot_seq = ?report.snapshot_seq,
-        replayed = report.replayed,
-        dropped = report.dropped,
-        requeued = report.requeued,
-        took_ms = started.elapsed().as_millis() as u64,
-        "recovered; ready"
-    );
-    let store = Arc::new(store);
-    let engine = Arc::new(engine);
-    app.set_ready(engine.clone(), store.clone());
-    let snapshotter = Snapshotter::start(store.clone(), engine.clone(), Duration::from_secs(1));
+    let mut local = None;
+    let (engine, backend) = match cfg.redis.url.clone() {
+        None => {
+            let (store, engine, report) =
+                tokio::task::spawn_blocking(move || SledStore::open(&dir, engine_cfg, opts, now()))
+                    .await??;
+            tracing::info!(
+                snapshot_seq = ?report.snapshot_seq,
+                replayed = report.replayed,
+                dropped = report.dropped,
+                requeued = report.requeued,
+                took_ms = started.elapsed().as_millis() as u64,
+                "recovered; ready"
+            );
+            let store = Arc::new(store);
+            let engine = Arc::new(engine);
+            local = Some(store.clone());
+            (engine, Backend::Local(store))
+        }
+        Some(url) => {
+            let mut backoff = Duration::from_millis(200);
+            let (cluster, engine) = loop {
+                match Cluster::connect(&url, engine_cfg.clone()).await {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, ?backoff, "cannot join the cluster yet; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            };
+            tracing::info!(
+                took_ms = started.elapsed().as_millis() as u64,
+                "caught up; ready"
+            );
+            (Arc::new(engine), Backend::Cluster(cluster))
+        }
+    };
+    app.set_ready(engine.clone(), backend);
+    let snapshotter = local
+        .clone()
+        .map(|s| Snapshotter::start(s, engine.clone(), Duration::from_secs(1)));
     let timers = tokio::spawn(crate::timers::run(app.clone(), stop_rx.clone()));
 
     shutdown.await;
@@ -91,11 +113,13 @@ pub async fn run(
         Err(_) => tracing::warn!("in-flight requests did not finish in time"),
     }
     let _ = timers.await;
-    tokio::task::spawn_blocking(move || {
-        snapshotter.stop();
-        store.close();
-    })
-    .await?;
+    if let (Some(snapshotter), Some(store)) = (snapshotter, local) {
+        tokio::task::spawn_blocking(move || {
+            snapshotter.stop();
+            store.close();
+        })
+        .await?;
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }

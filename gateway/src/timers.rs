@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::app::AppState;
+use crate::command::Op;
 use crate::wire::now;
 
 const RESOLUTION: Duration = Duration::from_millis(100);
@@ -22,11 +23,10 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => break,
         }
         let Some(core) = app.core_any() else { continue };
-        let t = now();
-        if core.engine.next_deadline().is_some_and(|d| d <= t) {
-            let events = core.engine.tick(t);
-            if let Err(e) = core.commit(&app, events).await {
-                tracing::error!(error = %e, "timer events not logged");
+        // A cluster's time is driven by its lease holder (cluster.rs).
+        if core.cluster().is_none() && core.engine.next_deadline().is_some_and(|d| d <= now()) {
+            if let Err(e) = core.exec(&app, Op::Tick).await {
+                tracing::error!(error = ?e, "timer events not logged");
             }
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {

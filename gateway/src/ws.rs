@@ -13,19 +13,20 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use engine::{JobId, WorkerHandle, WorkerId};
+use engine::{JobId, WorkerHandle};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use persistence::Role;
 use tokio::sync::mpsc;
 
-use crate::app::{viewer, AppState};
+use crate::app::{viewer, AppState, Core};
 use crate::auth::{bearer, User};
 use crate::body::Params;
+use crate::command::{Op, WorkerStep};
 use crate::error::ApiError;
 use crate::hub::{CloseReason, Conn, Outbound, PING_TIMEOUT};
 use crate::limits::Budget;
-use crate::routes::jobs::{job_id, WorkerStep};
+use crate::routes::jobs::job_id;
 use crate::wire::{now, parse, ClientMsg, Envelope, Format, JobView, ServerMsg};
 
 /// Most jobs one connection may follow with `subscribe`.
@@ -96,16 +97,7 @@ async fn run(
     let (tx, rx) = mpsc::channel(app.cfg.websocket.outbound_queue);
     let conn = Arc::new(Conn::new(app.hub.next_id(), tx));
     if let Some(core) = app.core_any() {
-        let came = app.hub.attach(&user.id, conn.clone(), || {
-            handle
-                .as_ref()
-                .map(|h| core.engine.set_connected(h.id(), true, now()))
-        });
-        if let Some(Some(Ok(events))) = came {
-            if let Err(e) = core.commit(&app, events).await {
-                tracing::warn!(error = %e, "presence events not logged");
-            }
-        }
+        presence(&app, core, &user, handle.as_ref(), &conn, true).await;
     }
     let (sink, stream) = socket.split();
     let last_seen = Arc::new(AtomicI64::new(now().0));
@@ -138,14 +130,7 @@ async fn run(
         app.hub.unsubscribe(&job, conn.id);
     }
     if let Some(core) = app.core_any() {
-        let gone = app.hub.detach(&user.id, conn.id, || {
-            handle
-                .as_ref()
-                .map(|h| core.engine.set_connected(h.id(), false, now()))
-        });
-        if let Some(Some(Ok(events))) = gone {
-            let _ = core.commit(&app, events).await;
-        }
+        presence(&app, core, &user, handle.as_ref(), &conn, false).await;
     }
     if peer_ended {
         writer.abort();
@@ -155,6 +140,51 @@ async fn run(
     }
     app.metrics.connection(user.role, -1.0);
     app.socket_closed();
+}
+
+/// Attaches (`open`) or detaches the connection in the hub and keeps the
+/// worker's presence: the user's first socket sets it, the last clears it.
+async fn presence(
+    app: &AppState,
+    core: &Core,
+    user: &User,
+    handle: Option<&WorkerHandle>,
+    conn: &Arc<Conn>,
+    open: bool,
+) {
+    match core.cluster() {
+        None => {
+            // Single node: the engine call runs under the hub's entry lock,
+            // so a connect and a disconnect cannot reorder.
+            let set = |on: bool| handle.map(|h| core.engine.set_connected(h.id(), on, now()));
+            let changed = if open {
+                app.hub.attach(&user.id, conn.clone(), || set(true))
+            } else {
+                app.hub.detach(&user.id, conn.id, || set(false))
+            };
+            if let Some(Some(Ok(events))) = changed {
+                if let Err(e) = core.commit(app, events).await {
+                    tracing::warn!(error = %e, "presence events not logged");
+                }
+            }
+        }
+        Some(cluster) => {
+            let changed = if open {
+                app.hub.attach(&user.id, conn.clone(), || ())
+            } else {
+                app.hub.detach(&user.id, conn.id, || ())
+            };
+            if let (Some(()), Some(h)) = (changed, handle) {
+                if open {
+                    if let Err(e) = cluster.connected(h.id()).await {
+                        tracing::warn!(error = %e, "presence not shared");
+                    }
+                } else {
+                    cluster.disconnected(h.id()).await;
+                }
+            }
+        }
+    }
 }
 
 fn encode(m: &ServerMsg, format: Format) -> Message {
@@ -274,20 +304,18 @@ impl Session {
     async fn handle(&self, msg: ClientMsg) -> Result<(), ApiError> {
         let app = &self.app;
         let core = app.core()?;
-        let engine = &core.engine;
-        let events = match msg {
+        let op = match msg {
             ClientMsg::Ping => {
                 self.reply(ServerMsg::Pong);
                 return Ok(());
             }
             ClientMsg::Location { lat, lng } => {
-                let events = engine.update_position_of(self.worker()?, lat, lng, now())?;
-                app.metrics.positions.increment(1);
-                events
+                return core.position(app, self.worker()?, lat, lng).await;
             }
-            ClientMsg::Availability { available } => {
-                engine.set_available(self.worker()?.id(), available, now())?
-            }
+            ClientMsg::Availability { available } => Op::Available {
+                worker: self.worker()?.id().clone(),
+                on: available,
+            },
             ClientMsg::Accept { job_id: j } => self.step(WorkerStep::Accept, &j)?,
             ClientMsg::Decline { job_id: j } => self.step(WorkerStep::Decline, &j)?,
             ClientMsg::Arrive { job_id: j } => self.step(WorkerStep::Arrive, &j)?,
@@ -302,17 +330,15 @@ impl Session {
                 return Ok(());
             }
         };
-        core.commit(app, events).await
+        core.exec(app, op).await.map(|_| ()).map_err(ApiError::from)
     }
 
-    fn step(&self, step: WorkerStep, job: &str) -> Result<Vec<engine::Event>, ApiError> {
-        let w = self.worker()?;
-        let core = self.app.core()?;
-        step.run(
-            &core.engine,
-            &job_id(job)?,
-            &WorkerId::from(w.id().as_str()),
-        )
+    fn step(&self, step: WorkerStep, job: &str) -> Result<Op, ApiError> {
+        Ok(Op::Step {
+            job: job_id(job)?,
+            worker: self.worker()?.id().clone(),
+            step,
+        })
     }
 
     fn subscribe(&self, job: &str) -> Result<(), ApiError> {

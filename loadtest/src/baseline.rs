@@ -54,19 +54,31 @@ pub struct BaselineReport {
     pub errors: u64,
     /// Closed-loop saturation: matches per second with `saturate_clients` clients.
     pub saturate_matches_per_s: Option<f64>,
+    /// Redis's own time per call (INFO commandstats), µs: the script, GEOADD.
+    pub server_usec_per_match: Option<f64>,
+    pub server_usec_per_geoadd: Option<f64>,
+    /// `appendfsync always` (each reservation durable before the reply) or not.
+    pub durable: bool,
 }
 
 pub struct RedisServer {
     child: Option<Child>,
     pub url: String,
+    pub durable: bool,
 }
 
 impl RedisServer {
-    /// Starts `redis-server` on a free loopback port, no persistence.
-    pub async fn spawn(bin: &Path) -> anyhow::Result<RedisServer> {
+    /// Starts `redis-server` on a free loopback port; `durable`: AOF with
+    /// `appendfsync always`, as a dispatch system that must not lose a
+    /// reservation needs (dispatchd fsyncs every acknowledged write too).
+    pub async fn spawn(bin: &Path, durable: bool) -> anyhow::Result<RedisServer> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        let dir =
+            std::env::temp_dir().join(format!("loadtest-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let aof = if durable { "yes" } else { "no" };
         let child = Command::new(bin)
             .args([
                 "--port",
@@ -75,9 +87,9 @@ impl RedisServer {
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
             ])
+            .args(["--appendonly", aof, "--appendfsync", "always", "--dir"])
+            .arg(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -109,6 +121,7 @@ impl RedisServer {
         Ok(RedisServer {
             child: Some(child),
             url,
+            durable,
         })
     }
 
@@ -124,6 +137,7 @@ impl RedisServer {
         Ok(RedisServer {
             child: None,
             url: url.to_string(),
+            durable: false,
         })
     }
 }
@@ -182,6 +196,10 @@ pub async fn run(o: &Options, redis: &RedisServer) -> anyhow::Result<BaselineRep
     let client = redis::Client::open(redis.url.as_str())?;
     let mut con = client.get_multiplexed_async_connection().await?;
     redis::cmd("FLUSHDB").query_async::<()>(&mut con).await?;
+    redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async::<()>(&mut con)
+        .await?;
     let fleet = Arc::new(fleet(o));
     // Load the fleet: positions and availability.
     for chunk in fleet.workers.chunks(1000) {
@@ -306,6 +324,21 @@ pub async fn run(o: &Options, redis: &RedisServer) -> anyhow::Result<BaselineRep
     tokio::time::sleep(busy_for + Duration::from_millis(200)).await;
     let elapsed = start.elapsed().as_secs_f64();
 
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut con)
+        .await?;
+    let per_call = |cmd: &str| {
+        stats
+            .lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
+            .and_then(|l| {
+                l.split(',')
+                    .find_map(|f| f.strip_prefix("usec_per_call="))
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+    };
+    let (server_usec_per_match, server_usec_per_geoadd) = (per_call("evalsha"), per_call("geoadd"));
     let saturate = if o.saturate > Duration::ZERO {
         Some(saturate(o, &con, &script).await)
     } else {
@@ -320,6 +353,9 @@ pub async fn run(o: &Options, redis: &RedisServer) -> anyhow::Result<BaselineRep
         no_worker: missed.load(Ordering::Relaxed),
         errors: errors.load(Ordering::Relaxed),
         saturate_matches_per_s: saturate,
+        server_usec_per_match,
+        server_usec_per_geoadd,
+        durable: redis.durable,
     })
 }
 

@@ -15,15 +15,23 @@ use loadtest::{baseline, report, run, target::Target};
 struct Cli {
     /// city | rush | connections | soak (each sets the defaults below).
     scenario: Scenario,
-    /// A running server (loopback only), e.g. http://127.0.0.1:8080.
+    /// A running server (loopback only), e.g. http://127.0.0.1:8080;
+    /// several nodes comma separated (clients are spread over them).
     #[arg(long, conflicts_with = "server_bin")]
     url: Option<String>,
-    /// Its pid, to sample RSS and CPU.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// Their pids (comma separated, same order), to sample RSS and CPU.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Start this dispatchd binary on a free port with a fresh data dir instead.
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// With --server-bin: start this many nodes behind one Redis (a
+    /// redis-server with `appendfsync always` is started for them, or give
+    /// --cluster-redis-url).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    #[arg(long)]
+    cluster_redis_url: Option<String>,
     /// JWT secret the server uses (tokens are minted, not registered).
     #[arg(
         long,
@@ -81,6 +89,9 @@ struct Cli {
     /// redis-server to start for the baseline.
     #[arg(long, default_value = "redis-server")]
     redis_bin: PathBuf,
+    /// Baseline Redis without `appendfsync always` (reservations not durable).
+    #[arg(long)]
+    baseline_volatile: bool,
     /// Or a running one (loopback only).
     #[arg(long)]
     redis_url: Option<String>,
@@ -142,9 +153,23 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let http = reqwest::Client::new();
+        let mut env = cli.server_env.clone();
+        let mut _cluster_redis = None;
+        if cli.nodes > 1 {
+            let url = match &cli.cluster_redis_url {
+                Some(u) => baseline::RedisServer::external(u)?.url.clone(),
+                None => {
+                    let r = baseline::RedisServer::spawn(&cli.redis_bin, true).await?;
+                    let u = r.url.clone();
+                    _cluster_redis = Some(r);
+                    u
+                }
+            };
+            env.push(("DISPATCHD_REDIS_URL".into(), url));
+        }
         let mut target = match (&cli.server_bin, &cli.url) {
-            (Some(bin), _) => Target::spawn(bin, &cli.jwt_secret, &cli.server_env, &http).await?,
-            (None, Some(url)) => Target::external(url, cli.server_pid, &http).await?,
+            (Some(bin), _) => Target::spawn(bin, &cli.jwt_secret, &env, &http, cli.nodes).await?,
+            (None, Some(url)) => Target::external(url, &cli.server_pid, &http).await?,
             (None, None) => {
                 anyhow::bail!("give --url (a running server) or --server-bin (start one)")
             }
@@ -154,7 +179,9 @@ fn main() -> anyhow::Result<()> {
         if cli.baseline.is_some() {
             let redis = match &cli.redis_url {
                 Some(u) => baseline::RedisServer::external(u)?,
-                None => baseline::RedisServer::spawn(&cli.redis_bin).await?,
+                None => {
+                    baseline::RedisServer::spawn(&cli.redis_bin, !cli.baseline_volatile).await?
+                }
             };
             eprintln!(
                 "running the redis-geo baseline ({:.0} s) …",

@@ -73,7 +73,8 @@ pub fn summary(r: &Report) -> String {
     if let Some(pid) = s.pid {
         let _ = writeln!(
             o,
-            "\nserver pid {pid}: RSS {} MiB at start, {} MiB with all sockets, peak {} MiB; {} per socket; CPU {} of one core during the run",
+            "\nserver pid {pid} ({} node(s)): RSS {} MiB at start, {} MiB with all sockets, peak {} MiB; {} per socket; CPU {} of one core during the run",
+            s.nodes,
             s.rss_start_kib / 1024,
             s.rss_connected_kib / 1024,
             s.rss_peak_kib / 1024,
@@ -96,17 +97,36 @@ pub fn summary(r: &Report) -> String {
     if let Some(b) = &r.baseline {
         let _ = writeln!(
             o,
-            "\nbaseline redis-geo (GEOADD + Lua GEOSEARCH ASC / filter / reserve), same workload:"
+            "\nbaseline redis-geo (GEOADD + Lua GEOSEARCH ASC / filter / reserve), same workload, {}:",
+            if b.durable { "appendfsync always" } else { "no persistence" }
         );
         let _ = writeln!(
             o,
             "  {:<34} {:>14} {:>14} {:>10}",
             "", "dispatchd", "redis-geo", "ratio"
         );
+        let m = &r.server.metrics;
+        let engine_us = match (
+            m.get("dispatchd_match_duration_seconds_sum"),
+            m.get("dispatchd_match_duration_seconds_count"),
+        ) {
+            (Some(s), Some(c)) if *c > 0.0 => Some(s / c * 1e6),
+            _ => None,
+        };
+        if let (Some(d), Some(rb)) = (engine_us, b.server_usec_per_match) {
+            let _ = writeln!(
+                o,
+                "  {:<34} {:>14.1} {:>14.1} {:>10}",
+                "match, server-side mean us",
+                d,
+                rb,
+                ratio(rb, d)
+            );
+        }
         let _ = writeln!(
             o,
             "  {:<34} {:>14.3} {:>14.3} {:>10}",
-            "match p50 ms (dispatchd: create->offer)",
+            "match p50 ms, client-side*",
             r.offer.p50_ms,
             b.match_latency.p50_ms,
             ratio(b.match_latency.p50_ms, r.offer.p50_ms)
@@ -114,7 +134,7 @@ pub fn summary(r: &Report) -> String {
         let _ = writeln!(
             o,
             "  {:<34} {:>14.3} {:>14.3} {:>10}",
-            "match p99 ms",
+            "match p99 ms, client-side*",
             r.offer.p99_ms,
             b.match_latency.p99_ms,
             ratio(b.match_latency.p99_ms, r.offer.p99_ms)
@@ -138,8 +158,16 @@ pub fn summary(r: &Report) -> String {
         );
         let _ = writeln!(
             o,
-            "  redis-geo: {} matched, {} found no worker, {} errors; GEOADD batch p99 {:.3} ms",
-            b.matched, b.no_worker, b.errors, b.position_batch.p99_ms
+            "  redis-geo: {} matched, {} found no worker, {} errors; GEOADD batch p99 {:.3} ms, {:.1} us per GEOADD in Redis",
+            b.matched,
+            b.no_worker,
+            b.errors,
+            b.position_batch.p99_ms,
+            b.server_usec_per_geoadd.unwrap_or(f64::NAN)
+        );
+        let _ = writeln!(
+            o,
+            "  * dispatchd: POST /v1/jobs scheduled -> offer frame at the worker (durable, pushed);\n    redis-geo: EVALSHA scheduled -> reply (nothing pushed); ratio > 1: dispatchd ahead"
         );
     }
     o

@@ -16,12 +16,14 @@ use crate::baseline::BaselineReport;
 use crate::net::raise_nofile;
 use crate::opts::Options;
 use crate::sim::{self, mint, Shared};
-use crate::stats::{clock_ticks_per_s, sample, LatencySummary, ServerSample, Stats};
+use crate::stats::{clock_ticks_per_s, sample_all, LatencySummary, ServerSample, Stats};
 use crate::target::Target;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerReport {
     pub pid: Option<u32>,
+    /// Nodes under test (RSS and CPU are their sums).
+    pub nodes: usize,
     pub rss_start_kib: u64,
     pub rss_connected_kib: u64,
     pub rss_peak_kib: u64,
@@ -96,10 +98,14 @@ fn progress(enabled: bool) -> ProgressBar {
 
 async fn server_metrics(sh: &Shared) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    let Ok(r) = sh.http.get(format!("{}/metrics", sh.base)).send().await else {
-        return out;
-    };
-    let Ok(text) = r.text().await else { return out };
+    let mut text = String::new();
+    for base in &sh.bases {
+        if let Ok(r) = sh.http.get(format!("{base}/metrics")).send().await {
+            if let Ok(t) = r.text().await {
+                text.push_str(&t);
+            }
+        }
+    }
     for line in text.lines() {
         if line.starts_with('#') || !line.starts_with("dispatchd_") {
             continue;
@@ -109,7 +115,8 @@ async fn server_metrics(sh: &Shared) -> BTreeMap<String, f64> {
         }
         if let Some((k, v)) = line.rsplit_once(' ') {
             if let Ok(v) = v.parse::<f64>() {
-                out.insert(k.to_string(), v);
+                // Counters add up over nodes; job gauges are the same on every node.
+                *out.entry(k.to_string()).or_insert(0.0) += v;
             }
         }
     }
@@ -140,8 +147,8 @@ pub async fn run(
     let sh = Arc::new(Shared {
         opts: opts.clone(),
         stats: stats.clone(),
-        server: target.addr,
-        base: target.base.clone(),
+        servers: target.nodes.iter().map(|n| n.addr).collect(),
+        bases: target.nodes.iter().map(|n| n.base.clone()).collect(),
         http,
         secret: secret.to_string(),
         start: Instant::now(),
@@ -151,12 +158,14 @@ pub async fn run(
 
     // Server samples every second.
     let samples: Arc<Mutex<Vec<(Instant, ServerSample)>>> = Arc::default();
-    let sampler = target.pid.map(|pid| {
+    let pids = target.pids();
+    let sampler = (!pids.is_empty()).then(|| {
+        let pids = pids.clone();
         let samples = samples.clone();
         let mut stop = sh.stop.clone();
         tokio::spawn(async move {
             loop {
-                if let Some(s) = sample(pid) {
+                if let Some(s) = sample_all(&pids) {
                     samples.lock().expect("samples").push((Instant::now(), s));
                 }
                 tokio::select! {
@@ -166,7 +175,7 @@ pub async fn run(
             }
         })
     });
-    let rss_start = target.pid.and_then(sample).map_or(0, |s| s.rss_kib);
+    let rss_start = sample_all(&pids).map_or(0, |s| s.rss_kib);
 
     let pb = progress(show_progress);
     let ticker = {
@@ -230,13 +239,13 @@ pub async fn run(
     }
     let ramp_s = ramp_start.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_connected = target.pid.and_then(sample).map_or(0, |s| s.rss_kib);
+    let rss_connected = sample_all(&pids).map_or(0, |s| s.rss_kib);
     let opened = stats.connections_open.load(Ordering::Relaxed);
 
     // Run.
     pb.set_prefix("run");
     let before = stats.msgs.snapshot();
-    let cpu_before = target.pid.and_then(sample);
+    let cpu_before = sample_all(&pids);
     let run_start = Instant::now();
     let run_end = run_start + opts.duration;
     let mut seq: u64 = 0;
@@ -264,7 +273,7 @@ pub async fn run(
     }
     let run_s = run_start.elapsed().as_secs_f64();
     let after = stats.msgs.snapshot();
-    let cpu_after = target.pid.and_then(sample);
+    let cpu_after = sample_all(&pids);
     for c in creators {
         let _ = c.await;
     }
@@ -297,7 +306,7 @@ pub async fn run(
     let (mut listed, mut listed_offered) = (0, 0);
     if let Ok(r) = sh
         .http
-        .get(format!("{}/v1/jobs?limit=500", sh.base))
+        .get(format!("{}/v1/jobs?limit=500", sh.bases[0]))
         .bearer_auth(&ops)
         .send()
         .await
@@ -424,7 +433,8 @@ pub async fn run(
         lost,
         saturate_matches_per_s: saturate,
         server: ServerReport {
-            pid: target.pid,
+            pid: pids.first().copied(),
+            nodes: target.nodes.len(),
             rss_start_kib: rss_start,
             rss_connected_kib: rss_connected,
             rss_peak_kib: rss_peak,

@@ -25,8 +25,9 @@ use crate::stats::Stats;
 pub struct Shared {
     pub opts: Options,
     pub stats: Arc<Stats>,
-    pub server: SocketAddr,
-    pub base: String,
+    /// The nodes: client `i` talks to node `i % len`.
+    pub servers: Vec<SocketAddr>,
+    pub bases: Vec<String>,
     pub http: reqwest::Client,
     pub secret: String,
     /// Time zero: offers carry their job's scheduled create time relative to it.
@@ -191,7 +192,7 @@ pub async fn worker(sh: Arc<Shared>, i: usize) {
     let token = mint(&sh.secret, &id, "worker", Some(&skills));
     let t0 = Instant::now();
     let ws = match connect_ws(
-        sh.server,
+        sh.servers[i % sh.servers.len()],
         source_ip(i, o.source_ips),
         &format!("/v1/ws?token={token}"),
     )
@@ -399,10 +400,12 @@ impl WorkerSim {
         };
         match a {
             Action::Accept(job) => {
-                self.sh
-                    .stats
-                    .accepted_at
-                    .insert(job.clone(), Instant::now());
+                if !fast {
+                    self.sh
+                        .stats
+                        .accepted_at
+                        .insert(job.clone(), Instant::now());
+                }
                 let ok = self
                     .send(json!({"type": "accept", "job_id": job}), "out.accept")
                     .await;
@@ -445,7 +448,8 @@ pub async fn resident_socket(sh: Arc<Shared>, i: usize) {
     let token = mint(&sh.secret, &format!("lt-r-{i}"), "resident", None);
     let t0 = Instant::now();
     let src = source_ip(sh.opts.workers + i, sh.opts.source_ips);
-    let mut ws = match connect_ws(sh.server, src, &format!("/v1/ws?token={token}")).await {
+    let server = sh.servers[i % sh.servers.len()];
+    let mut ws = match connect_ws(server, src, &format!("/v1/ws?token={token}")).await {
         Ok(ws) => ws,
         Err(e) => {
             sh.stats.error("connect_failed");
@@ -533,16 +537,21 @@ pub async fn create_job(sh: Arc<Shared>, seq: u64, sched: Instant, rng_seed: u64
     sh.stats.msgs.add("out.create", 1);
     let resp = sh
         .http
-        .post(format!("{}/v1/jobs", sh.base))
+        .post(format!(
+            "{}/v1/jobs",
+            sh.bases[seq as usize % sh.bases.len()]
+        ))
         .bearer_auth(token)
         .json(&body)
         .send()
         .await;
     match resp {
         Ok(r) if r.status() == reqwest::StatusCode::CREATED => {
-            sh.stats
-                .job_create
-                .record(Instant::now().saturating_duration_since(sched));
+            if seq < SATURATE_BASE {
+                sh.stats
+                    .job_create
+                    .record(Instant::now().saturating_duration_since(sched));
+            }
             if let Ok(v) = r.json::<Value>().await {
                 if check::job(&v).is_err() {
                     sh.stats.error("bad_job_shape");

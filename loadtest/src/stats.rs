@@ -168,6 +168,20 @@ pub fn sample(pid: u32) -> Option<ServerSample> {
     })
 }
 
+/// The sum over several processes (a cluster's nodes).
+pub fn sample_all(pids: &[u32]) -> Option<ServerSample> {
+    if pids.is_empty() {
+        return None;
+    }
+    let mut total = ServerSample::default();
+    for p in pids {
+        let s = sample(*p)?;
+        total.rss_kib += s.rss_kib;
+        total.cpu_ticks += s.cpu_ticks;
+    }
+    Some(total)
+}
+
 pub fn clock_ticks_per_s() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

@@ -11,11 +11,18 @@ use anyhow::{bail, Context};
 
 use crate::net::parse_base;
 
-pub struct Target {
+/// One dispatchd node under test.
+#[derive(Debug, Clone)]
+pub struct Node {
     pub base: String,
     pub addr: SocketAddr,
     pub pid: Option<u32>,
-    child: Option<Child>,
+}
+
+/// The server under test: one node, or several behind one Redis.
+pub struct Target {
+    pub nodes: Vec<Node>,
+    children: Vec<Child>,
     dir: Option<PathBuf>,
 }
 
@@ -51,18 +58,15 @@ async fn wait_ready(
 }
 
 impl Target {
-    /// Starts `bin` with `secret` and extra `DISPATCHD_*` settings.
+    /// Starts `nodes` copies of `bin` with `secret` and extra `DISPATCHD_*`
+    /// settings (several nodes need `DISPATCHD_REDIS_URL` among them).
     pub async fn spawn(
         bin: &Path,
         secret: &str,
         extra: &[(String, String)],
         http: &reqwest::Client,
+        nodes: usize,
     ) -> anyhow::Result<Target> {
-        let port = free_port()?;
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let dir =
-            std::env::temp_dir().join(format!("dispatchd-loadtest-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
         // The server runs in its own directory: resolve a relative path first.
         let bin = if bin.components().count() > 1 {
             bin.canonicalize()
@@ -70,71 +74,109 @@ impl Target {
         } else {
             bin.to_path_buf()
         };
-        let mut cmd = Command::new(&bin);
-        cmd.current_dir(&dir)
-            .env("DISPATCHD_SERVER_ADDR", addr.to_string())
-            .env("DISPATCHD_STORAGE_DATA_DIR", dir.join("data"))
-            .env("DISPATCHD_AUTH_JWT_SECRET", secret)
-            .env("DISPATCHD_LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("server.log"))?);
-        for (k, v) in extra {
-            cmd.env(k, v);
+        let dir = std::env::temp_dir().join(format!(
+            "dispatchd-loadtest-{}-{}",
+            std::process::id(),
+            free_port()?
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut t = Target {
+            nodes: Vec::new(),
+            children: Vec::new(),
+            dir: Some(dir.clone()),
+        };
+        for k in 0..nodes.max(1) {
+            let port = free_port()?;
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+            let ndir = dir.join(format!("node{k}"));
+            std::fs::create_dir_all(&ndir)?;
+            let mut cmd = Command::new(&bin);
+            cmd.current_dir(&ndir)
+                .env("DISPATCHD_SERVER_ADDR", addr.to_string())
+                .env("DISPATCHD_STORAGE_DATA_DIR", ndir.join("data"))
+                .env("DISPATCHD_AUTH_JWT_SECRET", secret)
+                .env("DISPATCHD_LOG_LEVEL", "warn")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(ndir.join("server.log"))?);
+            for (k, v) in extra {
+                cmd.env(k, v);
+            }
+            let mut child = cmd
+                .spawn()
+                .with_context(|| format!("starting {}", bin.display()))?;
+            let base = format!("http://{addr}");
+            wait_ready(http, &base, Some(&mut child)).await?;
+            t.nodes.push(Node {
+                base,
+                addr,
+                pid: Some(child.id()),
+            });
+            t.children.push(child);
         }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let base = format!("http://{addr}");
-        wait_ready(http, &base, Some(&mut child)).await?;
-        Ok(Target {
-            base,
-            addr,
-            pid: Some(child.id()),
-            child: Some(child),
-            dir: Some(dir),
-        })
+        Ok(t)
     }
 
+    /// Running nodes: `urls` comma separated, `pids` in the same order.
     pub async fn external(
-        url: &str,
-        pid: Option<u32>,
+        urls: &str,
+        pids: &[u32],
         http: &reqwest::Client,
     ) -> anyhow::Result<Target> {
-        let addr = parse_base(url)?;
-        let base = format!("http://{addr}");
-        wait_ready(http, &base, None).await?;
+        let mut nodes = Vec::new();
+        for (k, url) in urls.split(',').enumerate() {
+            let addr = parse_base(url.trim())?;
+            let base = format!("http://{addr}");
+            wait_ready(http, &base, None).await?;
+            nodes.push(Node {
+                base,
+                addr,
+                pid: pids.get(k).copied(),
+            });
+        }
         Ok(Target {
-            base,
-            addr,
-            pid,
-            child: None,
+            nodes,
+            children: Vec::new(),
             dir: None,
         })
     }
 
-    /// SIGTERM and wait (a started server only); true when it exited 0.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().filter_map(|n| n.pid).collect()
+    }
+
+    /// SIGTERM every started node and wait; true when all exited 0.
     pub fn stop(&mut self) -> Option<bool> {
-        let mut c = self.child.take()?;
-        // SAFETY: signalling our own child.
-        unsafe {
-            libc::kill(c.id() as i32, libc::SIGTERM);
+        if self.children.is_empty() {
+            return None;
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(st)) = c.try_wait() {
-                return Some(st.success());
+        let mut all = true;
+        for mut c in self.children.drain(..) {
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
             }
-            std::thread::sleep(Duration::from_millis(20));
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut ok = false;
+            while Instant::now() < deadline {
+                if let Ok(Some(st)) = c.try_wait() {
+                    ok = st.success();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !ok {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            all &= ok;
         }
-        let _ = c.kill();
-        let _ = c.wait();
-        Some(false)
+        Some(all)
     }
 }
 
 impl Drop for Target {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
+        for mut c in self.children.drain(..) {
             let _ = c.kill();
             let _ = c.wait();
         }

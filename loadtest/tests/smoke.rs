@@ -37,7 +37,7 @@ async fn start_server() -> (Target, tokio::sync::oneshot::Sender<()>, std::path:
         .unwrap();
     });
     let http = reqwest::Client::new();
-    let target = Target::external(&format!("http://{addr}"), Some(std::process::id()), &http)
+    let target = Target::external(&format!("http://{addr}"), &[std::process::id()], &http)
         .await
         .unwrap();
     (target, tx, dir)
@@ -103,7 +103,7 @@ async fn generator_and_server_agree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_geo_baseline_runs() {
     let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let redis = baseline::RedisServer::spawn(std::path::Path::new(&bin))
+    let redis = baseline::RedisServer::spawn(std::path::Path::new(&bin), true)
         .await
         .expect("redis-server is needed for the baseline: ./scripts/test.sh installs it");
     let opts = Options {
@@ -125,4 +125,5 @@ async fn redis_geo_baseline_runs() {
     assert!(b.matched >= 90, "{b:?}");
     assert!(b.positions_sent >= 1000, "{b:?}");
     assert!(b.saturate_matches_per_s.unwrap() > 0.0);
+    assert!(b.server_usec_per_match.unwrap() > 0.0);
 }

@@ -10,11 +10,11 @@ use axum::Json;
 use engine::{Skill, WorkerId};
 use persistence::{Account, Role};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 
 use crate::app::AppState;
 use crate::auth::{bearer, check_password};
 use crate::body::Input;
+use crate::command::Op;
 use crate::error::ApiError;
 use crate::limits::Budget;
 use crate::wire::{now, rfc3339};
@@ -124,20 +124,13 @@ pub async fn register(
         skills: skills.clone(),
         created_at: now(),
     };
-    let (tx, rx) = oneshot::channel();
-    core.store.create_account_with(
-        account,
-        Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    );
-    rx.await
-        .map_err(|_| ApiError::Unavailable("storage closed".into()))??;
+    core.create_account(account).await?;
     if role == Role::Worker {
-        let events = core
-            .engine
-            .register_worker(&WorkerId::from(id.as_str()), &skills, now())?;
-        core.commit(&app, events).await?;
+        let op = Op::RegisterWorker {
+            worker: WorkerId::from(id.as_str()),
+            skills,
+        };
+        core.exec(&app, op).await?;
     }
     Ok((StatusCode::CREATED, Json(Registered { id, role })))
 }
@@ -170,7 +163,7 @@ pub async fn login(
     limit_by_address(&app, addr)?;
     let core = app.core()?;
     let account = match normalise_email(&req.email) {
-        Ok(e) => core.store.account_by_email(&e)?,
+        Ok(e) => core.account_by_email(&e).await?,
         Err(_) => None,
     };
     let hash = account.as_ref().map_or_else(

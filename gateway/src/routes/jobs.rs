@@ -1,12 +1,10 @@
 //! `/v1/jobs`: create (with idempotency keys), read, list, cancel, and the
 //! worker's accept / decline / arrive / complete.
 
-use std::time::Instant;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use engine::{Engine, JobId, JobQuery, JobStatus, NewJob, Skill, WorkerId};
+use engine::{Engine, JobId, JobQuery, JobStatus, Skill, WorkerId};
 use persistence::Role;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -14,8 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::app::{viewer, AppState};
 use crate::auth::User;
 use crate::body::{Input, Params};
+use crate::cluster::ExecError;
+use crate::command::{Op, WorkerStep};
 use crate::error::ApiError;
-use crate::wire::{now, JobView};
+use crate::wire::JobView;
 
 /// Longest job id a path may carry (ours are 36 bytes).
 const MAX_ID_LEN: usize = 128;
@@ -97,25 +97,27 @@ pub async fn create(
         Some(k) => idempotent_id(&user.id, k),
         None => JobId::from(format!("job_{}", uuid::Uuid::new_v4().simple())),
     };
-    let new = NewJob {
+    let description = req.description.unwrap_or_default();
+    // Checked here too, so a cluster never logs a command bound to fail.
+    if description.len() > engine::MAX_DESCRIPTION_BYTES {
+        return Err(ApiError::invalid(
+            "description",
+            "must be at most 4096 bytes",
+        ));
+    }
+    engine::geo::LatLng::new(req.lat, req.lng)
+        .map_err(|e| ApiError::invalid(e.field(), "must be a finite number in range"))?;
+    let op = Op::CreateJob {
         id: id.clone(),
-        resident_id: user.id.as_ref().into(),
+        resident: user.id.as_ref().into(),
         lat: req.lat,
         lng: req.lng,
         skill,
-        description: req.description.unwrap_or_default(),
+        description,
     };
-    let started = Instant::now();
-    let result = core.engine.create_job(new, now());
-    app.metrics
-        .match_latency
-        .record(started.elapsed().as_secs_f64());
-    match result {
-        Ok(events) => {
-            core.commit(&app, events).await?;
-            Ok((StatusCode::CREATED, view(&core.engine, &id)?))
-        }
-        Err(engine::EngineError::DuplicateJob) if key.is_some() => {
+    match core.exec(&app, op).await {
+        Ok(_) => Ok((StatusCode::CREATED, view(&core.engine, &id)?)),
+        Err(ExecError::Engine(engine::EngineError::DuplicateJob)) if key.is_some() => {
             let job = core
                 .engine
                 .job_for(&id, &viewer(&user))
@@ -193,35 +195,15 @@ pub async fn cancel(
     if core.engine.job_for(&id, &viewer(&user)).is_none() {
         return Err(ApiError::NotFound("job not found"));
     }
-    let events = core.engine.cancel(&id, req.reason, now())?;
-    core.commit(&app, events).await?;
+    core.exec(
+        &app,
+        Op::Cancel {
+            job: id.clone(),
+            reason: req.reason,
+        },
+    )
+    .await?;
     view(&core.engine, &id)
-}
-
-/// A worker's step on a job it was offered or holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkerStep {
-    Accept,
-    Decline,
-    Arrive,
-    Complete,
-}
-
-impl WorkerStep {
-    pub fn run(
-        self,
-        engine: &Engine,
-        job: &JobId,
-        worker: &WorkerId,
-    ) -> Result<Vec<engine::Event>, ApiError> {
-        let now = now();
-        Ok(match self {
-            WorkerStep::Accept => engine.accept(job, worker, now)?,
-            WorkerStep::Decline => engine.decline(job, worker, now)?,
-            WorkerStep::Arrive => engine.arrive(job, worker, now)?,
-            WorkerStep::Complete => engine.complete(job, worker, now)?,
-        })
-    }
 }
 
 pub async fn step(
@@ -239,8 +221,12 @@ pub async fn step(
     user.require(&[Role::Worker])?;
     let core = app.core()?;
     let id = job_id(&id)?;
-    let events = step.run(&core.engine, &id, &WorkerId::from(&*user.id))?;
-    core.commit(&app, events).await?;
+    let op = Op::Step {
+        job: id.clone(),
+        worker: WorkerId::from(&*user.id),
+        step,
+    };
+    core.exec(&app, op).await?;
     view(&core.engine, &id)
 }
 

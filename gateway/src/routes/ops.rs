@@ -8,9 +8,10 @@ use persistence::Role;
 use crate::app::AppState;
 use crate::auth::User;
 use crate::body::Params;
+use crate::command::Op;
 use crate::error::ApiError;
 use crate::routes::jobs::{job_id, view, JobList};
-use crate::wire::{now, JobView};
+use crate::wire::JobView;
 
 pub async fn unmatched(
     State(app): State<AppState>,
@@ -38,7 +39,6 @@ pub async fn retry(
     user.require(&[Role::Ops])?;
     let core = app.core()?;
     let id = job_id(&id)?;
-    let events = core.engine.retry(&id, now())?;
-    core.commit(&app, events).await?;
+    core.exec(&app, Op::Retry { job: id.clone() }).await?;
     view(&core.engine, &id)
 }

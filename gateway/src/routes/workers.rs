@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::{Locator, User};
 use crate::body::{Input, Params};
+use crate::command::Op;
 use crate::error::ApiError;
-use crate::wire::{now, rfc3339};
+use crate::wire::rfc3339;
 
 #[derive(Deserialize)]
 pub struct Location {
@@ -27,11 +28,7 @@ pub async fn location(
     user.require(&[Role::Worker])?;
     let core = app.core()?;
     let handle = core.ensure_worker(&app, &user).await?;
-    let events = core
-        .engine
-        .update_position_of(&handle, req.lat, req.lng, now())?;
-    app.metrics.positions.increment(1);
-    core.commit(&app, events).await?;
+    core.position(&app, &handle, req.lat, req.lng).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -48,10 +45,11 @@ pub async fn availability(
     user.require(&[Role::Worker])?;
     let core = app.core()?;
     let handle = core.ensure_worker(&app, &user).await?;
-    let events = core
-        .engine
-        .set_available(handle.id(), req.available, now())?;
-    core.commit(&app, events).await?;
+    let op = Op::Available {
+        worker: handle.id().clone(),
+        on: req.available,
+    };
+    core.exec(&app, op).await?;
     Ok(Json(req))
 }
 

@@ -1,0 +1,619 @@
+//! Scale-out over Redis (see ARCHITECTURE.md, "Scale-out"): commands are
+//! appended to one Redis stream and every node applies the stream, in
+//! order, to its own engine. Accounts, heartbeats, worker presence and the
+//! timer lease live in Redis keys.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use engine::{Engine, EngineConfig, EngineError, Event, Millis, Snapshot, WorkerId};
+use persistence::{Account, StoreError};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::app::{App, AppState};
+use crate::command::{Holders, Op};
+use crate::error::ApiError;
+use crate::wire::now;
+
+const LOG: &str = "dispatchd:log";
+const SNAP: &str = "dispatchd:snap";
+const TIMER: &str = "dispatchd:timer";
+const LEASE_MS: u64 = 3000;
+/// A snapshot (and stream trim) after this many applied commands.
+const SNAPSHOT_EVERY: u64 = 50_000;
+/// Most positions one stream entry carries.
+const POSITION_BATCH: usize = 2000;
+
+fn node_key(node: &str) -> String {
+    format!("dispatchd:node:{node}")
+}
+fn presence_key(w: &str) -> String {
+    format!("dispatchd:presence:{w}")
+}
+fn acct_key(id: &str) -> String {
+    format!("dispatchd:acct:{id}")
+}
+fn email_key(e: &str) -> String {
+    format!("dispatchd:email:{e}")
+}
+
+/// One stream entry.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cmd {
+    node: String,
+    /// The submitter's request number (0: nobody waits).
+    req: u64,
+    now: Millis,
+    op: Op,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapEntry {
+    id: String,
+    snapshot: Snapshot,
+    holders: Vec<(WorkerId, String)>,
+}
+
+/// Why a command did not produce events.
+#[derive(Debug)]
+pub enum ExecError {
+    Engine(EngineError),
+    Api(ApiError),
+}
+
+impl From<ExecError> for ApiError {
+    fn from(e: ExecError) -> ApiError {
+        match e {
+            ExecError::Engine(e) => e.into(),
+            ExecError::Api(e) => e,
+        }
+    }
+}
+
+type Waiter = oneshot::Sender<Result<Vec<Event>, EngineError>>;
+
+pub struct Cluster {
+    pub node: String,
+    con: ConnectionManager,
+    client: redis::Client,
+    stale_ms: u64,
+    pending: DashMap<u64, Waiter>,
+    next_req: AtomicU64,
+    /// Redis answered the last call of every loop.
+    healthy: AtomicBool,
+    /// The stream lost entries this node applied (Redis came back empty).
+    diverged: AtomicBool,
+    positions: mpsc::UnboundedSender<(WorkerId, f64, f64)>,
+    positions_rx: Mutex<Option<mpsc::UnboundedReceiver<(WorkerId, f64, f64)>>>,
+    /// Workers whose sockets this node holds.
+    local: DashMap<WorkerId, ()>,
+    /// Orders one worker's connect/disconnect commands from this node.
+    presence_locks: DashMap<WorkerId, Arc<tokio::sync::Mutex<()>>>,
+    holders: Mutex<Holders>,
+    /// Last applied stream id.
+    last_id: Mutex<String>,
+    is_timer: AtomicBool,
+}
+
+fn redis_down(e: redis::RedisError) -> ApiError {
+    tracing::warn!(error = %e, "redis call failed");
+    ApiError::Unavailable("shared state (redis) unavailable; nothing was changed".into())
+}
+
+fn store_down(e: redis::RedisError) -> StoreError {
+    StoreError::Io(format!("redis: {e}"))
+}
+
+fn parse_id(id: &str) -> (u64, u64) {
+    let (a, b) = id.split_once('-').unwrap_or((id, "0"));
+    (a.parse().unwrap_or(0), b.parse().unwrap_or(0))
+}
+
+impl Cluster {
+    /// Connects, checks Redis's persistence settings, loads the shared
+    /// snapshot and catches up with the stream. Returns the cluster and the
+    /// engine, ready to be served.
+    pub async fn connect(url: &str, cfg: EngineConfig) -> anyhow::Result<(Arc<Cluster>, Engine)> {
+        let client = redis::Client::open(url)?;
+        let mcfg = ConnectionManagerConfig::new()
+            .set_number_of_retries(2)
+            .set_max_delay(2000)
+            .set_response_timeout(Duration::from_secs(5))
+            .set_connection_timeout(Duration::from_secs(2));
+        let mut con = ConnectionManager::new_with_config(client.clone(), mcfg).await?;
+        check_persistence(&mut con).await;
+        let (engine, last_id, holders) = match con.get::<_, Option<Vec<u8>>>(SNAP).await? {
+            Some(bytes) => {
+                let s: SnapEntry = rmp_serde::from_slice(&bytes)?;
+                (
+                    Engine::restore(cfg, &s.snapshot)?,
+                    s.id,
+                    Holders::from_entries(s.holders),
+                )
+            }
+            None => (
+                Engine::new(cfg.clone())?,
+                "0-0".to_string(),
+                Holders::default(),
+            ),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let c = Arc::new(Cluster {
+            node: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            con,
+            client,
+            stale_ms: engine.config().stale_after_s * 1000,
+            pending: DashMap::new(),
+            next_req: AtomicU64::new(1),
+            healthy: AtomicBool::new(true),
+            diverged: AtomicBool::new(false),
+            positions: tx,
+            positions_rx: Mutex::new(Some(rx)),
+            local: DashMap::new(),
+            presence_locks: DashMap::new(),
+            holders: Mutex::new(holders),
+            last_id: Mutex::new(last_id),
+            is_timer: AtomicBool::new(false),
+        });
+        // Catch up before serving: apply everything already in the stream.
+        let mut reader = c.reader().await?;
+        loop {
+            let n = c.read_once(&mut reader, &engine, None, 0).await?;
+            if n == 0 {
+                break;
+            }
+        }
+        tracing::info!(node = %c.node, last_id = %c.last_id.lock().expect("id lock"), "joined the cluster");
+        Ok((c, engine))
+    }
+
+    async fn reader(&self) -> redis::RedisResult<ConnectionManager> {
+        let mcfg = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_max_delay(2000)
+            .set_response_timeout(Duration::from_secs(10))
+            .set_connection_timeout(Duration::from_secs(2));
+        ConnectionManager::new_with_config(self.client.clone(), mcfg).await
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire) && !self.diverged.load(Ordering::Acquire)
+    }
+
+    /// Starts the stream applier, the position batcher, heartbeats and the timer.
+    pub fn start(self: &Arc<Self>, app: AppState, engine: Arc<Engine>) {
+        let c = self.clone();
+        let (a, e) = (app.clone(), engine.clone());
+        tokio::spawn(async move { c.apply_loop(a, e).await });
+        let c = self.clone();
+        let rx = self.positions_rx.lock().expect("rx lock").take();
+        if let Some(rx) = rx {
+            tokio::spawn(async move { c.position_loop(rx).await });
+        }
+        let c = self.clone();
+        tokio::spawn(async move { c.heartbeat_loop().await });
+        let c = self.clone();
+        tokio::spawn(async move { c.timer_loop(engine).await });
+    }
+
+    /// Appends a command and waits until this node has applied it.
+    pub async fn submit(&self, op: Op) -> Result<Vec<Event>, ExecError> {
+        if !self.is_healthy() {
+            return Err(ExecError::Api(ApiError::Unavailable(
+                "shared state (redis) unavailable; nothing was changed".into(),
+            )));
+        }
+        let req = self.next_req.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.insert(req, tx);
+        let cmd = Cmd {
+            node: self.node.clone(),
+            req,
+            now: now(),
+            op,
+        };
+        if let Err(e) = self.append(&cmd).await {
+            self.pending.remove(&req);
+            self.healthy.store(false, Ordering::Release);
+            return Err(ExecError::Api(redis_down(e)));
+        }
+        match tokio::time::timeout(Duration::from_secs(10), rx).await {
+            Ok(Ok(r)) => r.map_err(ExecError::Engine),
+            _ => {
+                self.pending.remove(&req);
+                Err(ExecError::Api(ApiError::Unavailable(
+                    "command logged but not applied in time".into(),
+                )))
+            }
+        }
+    }
+
+    async fn append(&self, cmd: &Cmd) -> redis::RedisResult<String> {
+        let bytes = rmp_serde::to_vec_named(cmd).expect("commands serialise");
+        let mut con = self.con.clone();
+        redis::cmd("XADD")
+            .arg(LOG)
+            .arg("*")
+            .arg("c")
+            .arg(bytes)
+            .query_async(&mut con)
+            .await
+    }
+
+    /// A position report: batched with others into one stream entry.
+    pub fn position(&self, w: WorkerId, lat: f64, lng: f64) -> Result<(), ApiError> {
+        if !self.is_healthy() {
+            return Err(ApiError::Unavailable(
+                "shared state (redis) unavailable".into(),
+            ));
+        }
+        let _ = self.positions.send((w, lat, lng));
+        Ok(())
+    }
+
+    async fn position_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<(WorkerId, f64, f64)>) {
+        let mut batch = Vec::new();
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            // Gather what arrives within a millisecond.
+            let until = tokio::time::Instant::now() + Duration::from_millis(1);
+            while batch.len() < POSITION_BATCH {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(p)) => batch.push(p),
+                    _ => break,
+                }
+            }
+            let cmd = Cmd {
+                node: self.node.clone(),
+                req: 0,
+                now: now(),
+                op: Op::Positions(std::mem::take(&mut batch)),
+            };
+            if self.append(&cmd).await.is_err() {
+                self.healthy.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// Reads and applies one batch of entries; returns how many.
+    async fn read_once(
+        &self,
+        con: &mut ConnectionManager,
+        engine: &Engine,
+        app: Option<&App>,
+        block_ms: u64,
+    ) -> redis::RedisResult<usize> {
+        let last = self.last_id.lock().expect("id lock").clone();
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT").arg(1000);
+        if block_ms > 0 {
+            cmd.arg("BLOCK").arg(block_ms);
+        }
+        cmd.arg("STREAMS").arg(LOG).arg(&last);
+        let reply: Option<redis::streams::StreamReadReply> = cmd.query_async(con).await?;
+        let Some(reply) = reply else { return Ok(0) };
+        let mut n = 0;
+        let mut published = Vec::new();
+        for key in reply.keys {
+            for entry in key.ids {
+                n += 1;
+                let bytes: Option<Vec<u8>> = entry.get("c");
+                let cmd: Option<Cmd> = bytes.and_then(|b| rmp_serde::from_slice(&b).ok());
+                *self.last_id.lock().expect("id lock") = entry.id.clone();
+                let Some(cmd) = cmd else {
+                    tracing::error!(id = %entry.id, "undecodable stream entry skipped");
+                    continue;
+                };
+                let result = {
+                    let mut holders = self.holders.lock().expect("holders lock");
+                    let started = Instant::now();
+                    let r = cmd.op.apply(engine, cmd.now, &mut holders);
+                    if let (Some(app), Op::CreateJob { .. }) = (app, &cmd.op) {
+                        app.metrics
+                            .match_latency
+                            .record(started.elapsed().as_secs_f64());
+                    }
+                    r
+                };
+                if let Ok(events) = &result {
+                    published.extend(events.iter().cloned());
+                }
+                if cmd.node == self.node && cmd.req != 0 {
+                    if let Some((_, w)) = self.pending.remove(&cmd.req) {
+                        let _ = w.send(result);
+                    }
+                }
+            }
+        }
+        if let (Some(app), false) = (app, published.is_empty()) {
+            app.metrics.events(&published);
+            app.hub.publish(engine, &published, &app.metrics);
+        }
+        Ok(n)
+    }
+
+    async fn apply_loop(self: Arc<Self>, app: AppState, engine: Arc<Engine>) {
+        let mut backoff = Duration::from_millis(100);
+        let mut since_snapshot = 0u64;
+        loop {
+            let mut con = match self.reader().await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.healthy.store(false, Ordering::Release);
+                    tracing::warn!(error = %e, ?backoff, "redis unreachable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            };
+            loop {
+                match self.read_once(&mut con, &engine, Some(&app), 1000).await {
+                    Ok(n) => {
+                        backoff = Duration::from_millis(100);
+                        since_snapshot += n as u64;
+                        if since_snapshot >= SNAPSHOT_EVERY && self.is_timer.load(Ordering::Acquire)
+                        {
+                            since_snapshot = 0;
+                            self.snapshot(&engine).await;
+                        }
+                    }
+                    Err(e) => {
+                        self.healthy.store(false, Ordering::Release);
+                        tracing::warn!(error = %e, "stream read failed; reconnecting");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the shared snapshot (state after the last applied entry) and
+    /// trims the stream before it. Called from the applier, between entries.
+    async fn snapshot(&self, engine: &Engine) {
+        let id = self.last_id.lock().expect("id lock").clone();
+        let entry = SnapEntry {
+            id: id.clone(),
+            snapshot: engine.snapshot(),
+            holders: self.holders.lock().expect("holders lock").entries(),
+        };
+        let bytes = rmp_serde::to_vec(&entry).expect("snapshot serialises");
+        let mut con = self.con.clone();
+        let r: redis::RedisResult<()> = async {
+            con.set::<_, _, ()>(SNAP, bytes).await?;
+            redis::cmd("XTRIM")
+                .arg(LOG)
+                .arg("MINID")
+                .arg(&id)
+                .query_async::<()>(&mut con)
+                .await
+        }
+        .await;
+        match r {
+            Ok(()) => tracing::info!(%id, "cluster snapshot written; stream trimmed"),
+            Err(e) => tracing::warn!(error = %e, "cluster snapshot failed"),
+        }
+    }
+
+    /// Heartbeat, presence refresh, and a check that Redis still has what we applied.
+    async fn heartbeat_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let mut con = self.con.clone();
+            let mut p = redis::pipe();
+            p.cmd("SET")
+                .arg(node_key(&self.node))
+                .arg(1)
+                .arg("PX")
+                .arg(LEASE_MS)
+                .ignore();
+            for w in self.local.iter() {
+                p.cmd("SET")
+                    .arg(presence_key(w.key().as_str()))
+                    .arg(&self.node)
+                    .arg("PX")
+                    .arg(self.stale_ms)
+                    .ignore();
+            }
+            p.cmd("XREVRANGE")
+                .arg(LOG)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1);
+            let r: redis::RedisResult<(redis::streams::StreamRangeReply,)> =
+                p.query_async(&mut con).await;
+            match r {
+                Ok((last,)) => {
+                    let ours = parse_id(&self.last_id.lock().expect("id lock"));
+                    let theirs = last.ids.first().map(|e| parse_id(&e.id)).unwrap_or((0, 0));
+                    if theirs < ours {
+                        if !self.diverged.swap(true, Ordering::AcqRel) {
+                            tracing::error!(
+                                ?ours,
+                                ?theirs,
+                                "redis lost stream entries this node applied (was it restarted without AOF?); not ready"
+                            );
+                        }
+                    } else {
+                        self.healthy.store(true, Ordering::Release);
+                    }
+                }
+                Err(e) => {
+                    self.healthy.store(false, Ordering::Release);
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+            }
+        }
+    }
+
+    /// The lease holder drives time and notices dead nodes.
+    async fn timer_loop(self: Arc<Self>, engine: Arc<Engine>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut last_renew = Instant::now() - Duration::from_secs(10);
+        let mut last_check = Instant::now();
+        loop {
+            tick.tick().await;
+            if last_renew.elapsed() >= Duration::from_secs(1) {
+                last_renew = Instant::now();
+                let held = self.renew_lease().await.unwrap_or(false);
+                self.is_timer.store(held, Ordering::Release);
+            }
+            if !self.is_timer.load(Ordering::Acquire) || !self.is_healthy() {
+                continue;
+            }
+            let t = now();
+            if engine.next_deadline().is_some_and(|d| d <= t) {
+                if let Err(e) = self.submit(Op::Tick).await {
+                    tracing::debug!(?e, "tick not applied");
+                }
+            }
+            if last_check.elapsed() >= Duration::from_secs(1) {
+                last_check = Instant::now();
+                let nodes = self.holders.lock().expect("holders lock").nodes();
+                let mut con = self.con.clone();
+                for n in nodes {
+                    if n == self.node {
+                        continue;
+                    }
+                    let alive: bool = con.exists(node_key(&n)).await.unwrap_or(true);
+                    if !alive {
+                        // Gone: disconnect its workers everywhere (once applied,
+                        // it holds none and is not looked at again).
+                        tracing::warn!(node = %n, "node heartbeat lapsed; disconnecting its workers");
+                        let _ = self.submit(Op::NodeDown { node: n }).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn renew_lease(&self) -> redis::RedisResult<bool> {
+        let script = redis::Script::new(
+            r"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+              if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+              return 0",
+        );
+        let mut con = self.con.clone();
+        let held: i64 = script
+            .key(TIMER)
+            .arg(&self.node)
+            .arg(LEASE_MS)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// A worker's socket opened here: presence key, then the command.
+    pub async fn connected(&self, w: &WorkerId) -> Result<(), ApiError> {
+        let lock = self.presence_locks.entry(w.clone()).or_default().clone();
+        let _g = lock.lock().await;
+        self.local.insert(w.clone(), ());
+        let mut con = self.con.clone();
+        let _: () = con
+            .pset_ex(presence_key(w.as_str()), &self.node, self.stale_ms)
+            .await
+            .map_err(redis_down)?;
+        self.submit(Op::Connected {
+            worker: w.clone(),
+            node: self.node.clone(),
+        })
+        .await
+        .map(|_| ())
+        .map_err(ApiError::from)
+    }
+
+    /// …and closed (its last socket on this node).
+    pub async fn disconnected(&self, w: &WorkerId) {
+        let lock = self.presence_locks.entry(w.clone()).or_default().clone();
+        let _g = lock.lock().await;
+        self.local.remove(w);
+        let mut con = self.con.clone();
+        let script = redis::Script::new(
+            r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+        );
+        let _: redis::RedisResult<i64> = script
+            .key(presence_key(w.as_str()))
+            .arg(&self.node)
+            .invoke_async(&mut con)
+            .await;
+        let _ = self
+            .submit(Op::Disconnected {
+                worker: w.clone(),
+                node: self.node.clone(),
+            })
+            .await;
+    }
+
+    // ---- accounts --------------------------------------------------------
+
+    pub async fn create_account(&self, a: &Account) -> Result<(), StoreError> {
+        let script = redis::Script::new(
+            r"if redis.call('SET', KEYS[1], ARGV[1], 'NX') then redis.call('SET', KEYS[2], ARGV[2]) return 1 end return 0",
+        );
+        let bytes = rmp_serde::to_vec_named(a).expect("accounts serialise");
+        let mut con = self.con.clone();
+        let ok: i64 = script
+            .key(email_key(&a.email))
+            .key(acct_key(&a.id))
+            .arg(&a.id)
+            .arg(bytes)
+            .invoke_async(&mut con)
+            .await
+            .map_err(store_down)?;
+        if ok == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::EmailTaken)
+        }
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        let mut con = self.con.clone();
+        let bytes: Option<Vec<u8>> = con.get(acct_key(id)).await.map_err(store_down)?;
+        bytes
+            .map(|b| rmp_serde::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        let mut con = self.con.clone();
+        let id: Option<String> = con.get(email_key(email)).await.map_err(store_down)?;
+        match id {
+            Some(id) => self.account(&id).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// Durability needs AOF with `appendfsync always`; say so loudly otherwise.
+async fn check_persistence(con: &mut ConnectionManager) {
+    let get = |k: &'static str| {
+        let mut con = con.clone();
+        async move {
+            let v: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg(k)
+                .query_async(&mut con)
+                .await;
+            v.ok().and_then(|v| v.get(1).cloned())
+        }
+    };
+    let aof = get("appendonly").await;
+    let fsync = get("appendfsync").await;
+    if aof.as_deref() != Some("yes") || fsync.as_deref() != Some("always") {
+        tracing::warn!(
+            appendonly = ?aof,
+            appendfsync = ?fsync,
+            "redis is not configured for durability: set `appendonly yes` and `appendfsync always`, \
+             or a redis crash can lose acknowledged jobs"
+        );
+    }
+}

@@ -1,0 +1,399 @@
+//! Several dispatchd nodes behind one Redis: cross-node offers and
+//! actions, no double booking across nodes, a node killed with `kill -9`,
+//! and Redis restarted mid-run. Each test starts its own redis-server
+//! (`./scripts/test.sh` installs it) and three nodes on free loopback ports.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, Ws};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(common::unique("dispatchd-redis-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Redis {
+            child: None,
+            port,
+            dir,
+        };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(bin)
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed: ./scripts/test.sh installs it");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+
+    async fn get(&self, key: &str) -> Option<String> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn nodes(redis: &Redis, n: usize, extra: &[(&str, &str)]) -> Vec<Server> {
+    let url = redis.url();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let mut env = vec![("DISPATCHD_REDIS_URL", url.as_str())];
+        env.extend_from_slice(extra);
+        out.push(Server::start(&env).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_node_offer_accept_and_updates() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 3, &[]).await;
+    let (a, b, c) = (&n[0], &n[1], &n[2]);
+    // Accounts are shared: registered through A, logged in through C.
+    let (rid, _) = a.user("resident", &[]).await;
+    let email = format!("{}@example.com", common::unique("shared"));
+    let (st, _) = a
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": email, "password": common::PASSWORD, "name": "W", "role": "worker", "skills": ["plumbing"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, v) = c.login(&email, common::PASSWORD).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let wt = v["token"].as_str().unwrap().to_string();
+    let wid = v["user"]["id"].as_str().unwrap().to_string();
+    // Duplicate email through another node.
+    let (st, _) = b
+        .call(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"email": email, "password": common::PASSWORD, "name": "W", "role": "resident"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+
+    // The worker's socket is on A; the resident creates through B and follows on C.
+    let mut wws = Ws::connect(a, &wt, false).await;
+    wws.request(json!({"type": "availability", "available": true}))
+        .await;
+    wws.request(json!({"type": "location", "lat": 52.52, "lng": 13.40}))
+        .await;
+    let rt = b.token(&rid, "resident", &[]);
+    let mut rws = Ws::connect(c, &rt, false).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let job = b.create_job(&rt, 52.521, 13.401, "plumbing").await;
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(job["status"], "offered", "{job}");
+    assert_eq!(job["worker_id"], json!(wid));
+    let offer = wws.next_of("offer").await;
+    assert_eq!(offer["job_id"], json!(id));
+
+    // Accept over C's HTTP API; everyone sees it.
+    let wt2 = c.token(&wid, "worker", &[]);
+    let (st, v) = c
+        .post(&format!("/v1/jobs/{id}/accept"), &wt2, json!({}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    rws.next_where("job", |m| m["job"]["status"] == "accepted")
+        .await;
+    for node in [a, b, c] {
+        let j = node.job(&id, &rt).await;
+        assert!(j["status"] == "accepted", "{j}");
+    }
+    // Arrive and complete over the worker's own socket on A.
+    wws.request(json!({"type": "arrive", "job_id": id})).await;
+    wws.request(json!({"type": "complete", "job_id": id})).await;
+    let m = rws
+        .next_where("job", |m| m["job"]["status"] == "completed")
+        .await;
+    assert_eq!(m["job"]["fare_cents"], 1000);
+    // Ops on any node: listing and cancel of a fresh job created elsewhere.
+    let ops = a.ops();
+    let (_, l) = c.get("/v1/jobs", &ops).await;
+    assert_eq!(l["jobs"][0]["id"], json!(id));
+    let j2 = a.create_job(&rt, 52.521, 13.401, "plumbing").await;
+    wws.next_of("offer").await;
+    let (st, v) = c
+        .post(
+            &format!("/v1/jobs/{}/cancel", j2["id"].as_str().unwrap()),
+            &ops,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (st, v["status"].clone()),
+        (StatusCode::OK, json!("cancelled"))
+    );
+    let m = wws.next_of("offer_revoked").await;
+    assert_eq!(m["reason"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_spread_over_nodes_never_double_book() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 3, &[("DISPATCHD_DISPATCH_OFFER_TIMEOUT_S", "3")]).await;
+    const WORKERS: usize = 6;
+    const JOBS: usize = 24;
+    // Nearest across nodes first: one job, workers on three nodes.
+    let mut workers = Vec::new();
+    for i in 0..WORKERS {
+        let node = &n[i % 3];
+        workers.push(
+            node.worker_online(&["cleaning"], 48.0 + i as f64 * 0.01, 11.0)
+                .await,
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, r) = n[0].user("resident", &[]).await;
+    let probe = n[1]
+        .create_job(&r, 48.0 + 4.0 * 0.01 + 0.001, 11.0, "cleaning")
+        .await;
+    assert_eq!(
+        probe["worker_id"],
+        json!(workers[4].id),
+        "nearest across nodes"
+    );
+    let w4 = &mut workers[4];
+    w4.ws.next_of("offer").await;
+    w4.ws
+        .request(json!({"type": "decline", "job_id": probe["id"]}))
+        .await;
+
+    let mut tasks = Vec::new();
+    for (i, w) in workers.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut ws = w.ws;
+            let mut held: Option<String> = None;
+            let mut done = Vec::new();
+            while let Some(m) = ws.recv_within(Duration::from_secs(8)).await {
+                match m["type"].as_str().unwrap() {
+                    "offer" => {
+                        let id = m["job_id"].as_str().unwrap().to_string();
+                        assert!(
+                            held.is_none(),
+                            "worker {i} offered {id} while holding {held:?}"
+                        );
+                        held = Some(id.clone());
+                        for step in ["accept", "arrive", "complete"] {
+                            ws.send(json!({"type": step, "job_id": id})).await;
+                        }
+                    }
+                    "job" => {
+                        let st = m["job"]["status"].as_str().unwrap();
+                        if st == "completed" && held.as_deref() == m["job"]["id"].as_str() {
+                            done.push(held.take().unwrap());
+                        }
+                    }
+                    "offer_revoked" if held.as_deref() == m["job_id"].as_str() => held = None,
+                    "error" => panic!("worker {i}: {m}"),
+                    _ => {}
+                }
+            }
+            done
+        }));
+    }
+    let mut creates = Vec::new();
+    for k in 0..JOBS {
+        let node = &n[k % 3];
+        let req = node
+            .http
+            .post(format!("{}/v1/jobs", node.base))
+            .bearer_auth(&r)
+            .json(&json!({"lat": 48.0 + (k % 6) as f64 * 0.01, "lng": 11.0, "skill": "cleaning"}));
+        creates.push(tokio::spawn(async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::CREATED);
+            resp.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }));
+    }
+    let mut ids = vec![probe["id"].as_str().unwrap().to_string()];
+    for c in creates {
+        ids.push(c.await.unwrap());
+    }
+    let mut completed = Vec::new();
+    for t in tasks {
+        completed.extend(t.await.unwrap());
+    }
+    let unique: HashSet<&String> = completed.iter().collect();
+    assert_eq!(unique.len(), completed.len(), "a job completed twice");
+    assert_eq!(completed.len(), JOBS + 1);
+    for (k, id) in ids.iter().enumerate() {
+        let j = n[k % 3].job(id, &r).await;
+        assert_eq!(j["status"], "completed", "{j}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_node_loses_nothing_and_its_workers_move() {
+    let redis = Redis::start();
+    let mut n = nodes(&redis, 3, &[("DISPATCHD_DISPATCH_STALE_AFTER_S", "3")]).await;
+    let (rid, r) = n[1].user("resident", &[]).await;
+    let mut w = n[0].worker_online(&["locks"], 40.0, -3.7).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        redis
+            .get(&format!("dispatchd:presence:{}", w.id))
+            .await
+            .as_deref()
+            .map(|s| !s.is_empty()),
+        Some(true),
+        "presence kept in redis"
+    );
+    // A job created and accepted through the node about to die.
+    let job = n[0].create_job(&r, 40.0, -3.7, "locks").await;
+    let id = job["id"].as_str().unwrap().to_string();
+    w.ws.next_of("offer").await;
+    w.ws.request(json!({"type": "accept", "job_id": id})).await;
+    let waiting = n[0].create_job(&r, 40.0, -3.7, "locks").await;
+    assert_eq!(waiting["status"], "searching");
+    n[0].kill9();
+    drop(w.ws);
+    // Presence is gone within stale_after_s.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while redis
+        .get(&format!("dispatchd:presence:{}", w.id))
+        .await
+        .is_some()
+    {
+        assert!(Instant::now() < deadline, "presence outlived stale_after_s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Its jobs are intact on the survivors.
+    let j = n[1].job(&id, &r).await;
+    assert_eq!(
+        (j["status"].clone(), j["worker_id"].clone()),
+        (json!("accepted"), json!(w.id))
+    );
+    assert_eq!(j["resident_id"], json!(rid));
+    // The worker reconnects to B and is matchable at once: the waiting job is offered.
+    let mut ws = Ws::connect(&n[1], &w.token, false).await;
+    ws.request(json!({"type": "arrive", "job_id": id})).await;
+    ws.request(json!({"type": "complete", "job_id": id})).await;
+    ws.request(json!({"type": "location", "lat": 40.0, "lng": -3.7}))
+        .await;
+    let offer = ws.next_of("offer").await;
+    assert_eq!(offer["job_id"], waiting["id"]);
+    let j = n[2].job(&id, &r).await;
+    assert_eq!(j["status"], "completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_mid_run() {
+    let mut redis = Redis::start();
+    let n = nodes(&redis, 2, &[]).await;
+    let (_, r) = n[0].user("resident", &[]).await;
+    let before = n[0].create_job(&r, 1.0, 1.0, "x").await;
+    redis.stop();
+    // Not ready, and writes are refused rather than kept to itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (st, _) = n[0].call(Method::GET, "/readyz", None, None).await;
+        if st == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still ready without redis");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (st, v) = n[1]
+        .post(
+            "/v1/jobs",
+            &r,
+            json!({"lat": 1.0, "lng": 1.0, "skill": "x"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    Server::assert_error(&v, "unavailable");
+    // Redis back (its AOF intact): both nodes recover by themselves.
+    redis.spawn();
+    for node in &n {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (st, _) = node.call(Method::GET, "/readyz", None, None).await;
+            if st == StatusCode::OK {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node did not recover");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let j = n[1].job(before["id"].as_str().unwrap(), &r).await;
+    assert_eq!(j["status"], "searching");
+    let after = n[1].create_job(&r, 2.0, 2.0, "x").await;
+    let (_, l) = n[0].get("/v1/jobs", &r).await;
+    let ids: Vec<&Value> = l["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| &j["id"])
+        .collect();
+    assert_eq!(ids, vec![&after["id"], &before["id"]]);
+}
