@@ -23,6 +23,11 @@ pub struct Snapshot {
     pub workers: Vec<WorkerSnapshot>,
     /// Every job, oldest first.
     pub jobs: Vec<Job>,
+    /// When each waiting job (by creation order) was last searched for, so
+    /// a restored engine re-searches on the same ticks as the one it copies
+    /// (nodes of a cluster must stay in step). Absent in older snapshots.
+    #[serde(default)]
+    pub last_searches: Vec<(u64, Millis)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +73,7 @@ impl Engine {
             last_seq: t.last_event,
             workers,
             jobs: t.jobs.values().cloned().collect(),
+            last_searches: t.waiting.iter().map(|(s, w)| (*s, w.last_search)).collect(),
         }
     }
 
@@ -103,6 +109,11 @@ impl Engine {
             t.last_event = snap.last_seq;
             for job in &snap.jobs {
                 engine.insert_restored(&mut t, job.clone())?;
+            }
+            for (seq, at) in &snap.last_searches {
+                if let Some(w) = t.waiting.get_mut(seq) {
+                    w.last_search = *at;
+                }
             }
         }
         Ok(engine)

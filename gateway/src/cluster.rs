@@ -406,6 +406,8 @@ impl Cluster {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            // Ours first: the stream can only be ahead of what we applied.
+            let ours = parse_id(&self.last_id.lock().expect("id lock"));
             let mut con = self.con.clone();
             let mut p = redis::pipe();
             p.cmd("SET")
@@ -432,7 +434,6 @@ impl Cluster {
                 p.query_async(&mut con).await;
             match r {
                 Ok((last,)) => {
-                    let ours = parse_id(&self.last_id.lock().expect("id lock"));
                     let theirs = last.ids.first().map(|e| parse_id(&e.id)).unwrap_or((0, 0));
                     if theirs < ours {
                         if !self.diverged.swap(true, Ordering::AcqRel) {

@@ -159,16 +159,8 @@ struct Fleet {
 fn fleet(o: &Options) -> Fleet {
     let workers = (0..o.workers)
         .map(|i| {
-            let mut rng =
-                StdRng::seed_from_u64(o.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let centre = CITIES[i % o.cities.clamp(1, CITIES.len())];
-            let pos = near(&mut rng, centre, 6000.0);
-            let n = o.skills.len();
-            let first = rng.random_range(0..n);
-            let skills = (0..o.skills_per_worker.min(n))
-                .map(|k| o.skills[(first + k) % n].clone())
-                .collect();
-            (format!("lt-w-{i}"), skills, pos)
+            let p = crate::sim::profile(o, i);
+            (format!("lt-w-{i}"), p.skills, p.pos)
         })
         .collect();
     Fleet { workers }
@@ -395,4 +387,40 @@ async fn saturate(o: &Options, con: &MultiplexedConnection, script: &Arc<redis::
         let _ = t.await;
     }
     count.load(Ordering::Relaxed) as f64 / o.saturate.as_secs_f64()
+}
+
+/// What a Redis did, from `INFO`: CPU seconds and per-command totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RedisUsage {
+    pub cpu_s: f64,
+    /// command → (calls, total µs)
+    pub commands: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+pub async fn usage(url: &str) -> anyhow::Result<RedisUsage> {
+    let client = redis::Client::open(url)?;
+    let mut con = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("all").query_async(&mut con).await?;
+    let mut u = RedisUsage::default();
+    for line in info.lines() {
+        if let Some(v) = line
+            .strip_prefix("used_cpu_sys:")
+            .or_else(|| line.strip_prefix("used_cpu_user:"))
+        {
+            u.cpu_s += v.trim().parse::<f64>().unwrap_or(0.0);
+        }
+        if let Some(rest) = line.strip_prefix("cmdstat_") {
+            let (name, fields) = rest.split_once(':').unwrap_or((rest, ""));
+            let get = |k: &str| {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(k))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            u.commands
+                .insert(name.to_string(), (get("calls="), get("usec=")));
+        }
+    }
+    Ok(u)
 }

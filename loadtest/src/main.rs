@@ -32,6 +32,9 @@ struct Cli {
     nodes: usize,
     #[arg(long)]
     cluster_redis_url: Option<String>,
+    /// Run the started node(s) in cluster mode even when there is one.
+    #[arg(long)]
+    cluster: bool,
     /// JWT secret the server uses (tokens are minted, not registered).
     #[arg(
         long,
@@ -155,7 +158,7 @@ fn main() -> anyhow::Result<()> {
         let http = reqwest::Client::new();
         let mut env = cli.server_env.clone();
         let mut _cluster_redis = None;
-        if cli.nodes > 1 {
+        if cli.nodes > 1 || cli.cluster {
             let url = match &cli.cluster_redis_url {
                 Some(u) => baseline::RedisServer::external(u)?.url.clone(),
                 None => {
@@ -167,6 +170,10 @@ fn main() -> anyhow::Result<()> {
             };
             env.push(("DISPATCHD_REDIS_URL".into(), url));
         }
+        let cluster_url = env
+            .iter()
+            .find(|(k, _)| k == "DISPATCHD_REDIS_URL")
+            .map(|(_, v)| v.clone());
         let mut target = match (&cli.server_bin, &cli.url) {
             (Some(bin), _) => Target::spawn(bin, &cli.jwt_secret, &env, &http, cli.nodes).await?,
             (None, Some(url)) => Target::external(url, &cli.server_pid, &http).await?,
@@ -175,6 +182,9 @@ fn main() -> anyhow::Result<()> {
             }
         };
         let mut rep = run::run(opts.clone(), &target, &cli.jwt_secret, !cli.quiet).await?;
+        if let Some(u) = &cluster_url {
+            rep.cluster_redis = baseline::usage(u).await.ok();
+        }
         rep.server.clean_exit = target.stop();
         if cli.baseline.is_some() {
             let redis = match &cli.redis_url {

@@ -88,6 +88,18 @@ pub fn summary(r: &Report) -> String {
         "server view: {} jobs listed ({} offered at least once, {} never)",
         s.jobs_listed, s.jobs_listed_offered, s.jobs_listed_waiting
     );
+    if let Some(u) = &r.cluster_redis {
+        let positions = r.totals.get("out.location").copied().unwrap_or(0) as f64;
+        let xadd = u.commands.get("xadd").copied().unwrap_or((0, 0));
+        let _ = writeln!(
+            o,
+            "cluster redis: {:.1} CPU s over the run; {} XADD ({:.1} us each in Redis); {:.2} us of Redis CPU per position report",
+            u.cpu_s,
+            xadd.0,
+            if xadd.0 > 0 { xadd.1 as f64 / xadd.0 as f64 } else { 0.0 },
+            if positions > 0.0 { u.cpu_s * 1e6 / positions } else { 0.0 },
+        );
+    }
     if let Some(m) = r.saturate_matches_per_s {
         let _ = writeln!(
             o,

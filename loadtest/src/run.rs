@@ -42,7 +42,8 @@ pub struct ServerReport {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LostWork {
-    /// Created, never offered, while the drain ended with idle workers.
+    /// Created, never offered, while the drain ended with idle workers and
+    /// some worker in the job's city has its skill.
     pub never_offered_with_idle_workers: u64,
     /// Accepted by a worker, but the resident never saw it.
     pub accepted_without_resident_update: u64,
@@ -77,6 +78,8 @@ pub struct Report {
     pub saturate_matches_per_s: Option<f64>,
     pub server: ServerReport,
     pub baseline: Option<BaselineReport>,
+    /// The cluster's Redis over the whole run (several nodes only).
+    pub cluster_redis: Option<crate::baseline::RedisUsage>,
 }
 
 impl Report {
@@ -384,6 +387,7 @@ pub async fn run(
     };
     let (mut created, mut offered, mut never, mut completed) = (0, 0, 0, 0);
     let mut lost = LostWork::default();
+    let covered = sim::coverage(&opts);
     for t in stats.jobs.iter() {
         if *t.key() >= sim::SATURATE_BASE {
             continue; // saturation jobs are counted by rate only
@@ -395,7 +399,8 @@ pub async fn run(
             offered += 1;
         } else if t.created {
             never += 1;
-            if idle_at_end > 0 && !t.cancelled {
+            let coverable = t.place.as_ref().is_some_and(|p| covered.contains(p));
+            if idle_at_end > 0 && !t.cancelled && coverable {
                 lost.never_offered_with_idle_workers += 1;
             }
         }
@@ -448,5 +453,6 @@ pub async fn run(
             clean_exit: None,
         },
         baseline: None,
+        cluster_redis: None,
     })
 }

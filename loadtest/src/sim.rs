@@ -177,17 +177,52 @@ struct WorkerSim {
     next_req: u64,
 }
 
-pub async fn worker(sh: Arc<Shared>, i: usize) {
-    let o = &sh.opts;
+/// Who worker `i` is: its city, starting point and skills. The same for
+/// dispatchd and the baseline, and for the lost-work check.
+pub struct Profile {
+    pub city: usize,
+    pub pos: (f64, f64),
+    pub skills: Vec<String>,
+    pub rng: StdRng,
+}
+
+pub fn profile(o: &Options, i: usize) -> Profile {
     let mut rng = StdRng::seed_from_u64(o.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let centre = CITIES[i % o.cities.clamp(1, CITIES.len())];
-    let mut pos = near(&mut rng, centre, 6000.0);
-    let mut heading = rng.random::<f64>() * std::f64::consts::TAU;
+    let city = i % o.cities.clamp(1, CITIES.len());
+    let pos = near(&mut rng, CITIES[city], 6000.0);
     let n = o.skills.len();
     let first = rng.random_range(0..n);
-    let skills: Vec<String> = (0..o.skills_per_worker.min(n))
+    let skills = (0..o.skills_per_worker.min(n))
         .map(|k| o.skills[(first + k) % n].clone())
         .collect();
+    Profile {
+        city,
+        pos,
+        skills,
+        rng,
+    }
+}
+
+/// (city, skill) pairs some worker covers: a job outside them can wait forever.
+pub fn coverage(o: &Options) -> std::collections::HashSet<(usize, String)> {
+    (0..o.workers)
+        .flat_map(|i| {
+            let p = profile(o, i);
+            p.skills.into_iter().map(move |s| (p.city, s))
+        })
+        .collect()
+}
+
+pub async fn worker(sh: Arc<Shared>, i: usize) {
+    let o = &sh.opts;
+    let Profile {
+        city,
+        mut pos,
+        skills,
+        mut rng,
+    } = profile(o, i);
+    let centre = CITIES[city];
+    let mut heading = rng.random::<f64>() * std::f64::consts::TAU;
     let id = format!("lt-w-{i}");
     let token = mint(&sh.secret, &id, "worker", Some(&skills));
     let t0 = Instant::now();
@@ -529,9 +564,11 @@ pub async fn create_job(sh: Arc<Shared>, seq: u64, sched: Instant, rng_seed: u64
     let mut rng = StdRng::seed_from_u64(rng_seed);
     let r = (seq as usize) % o.residents.max(1);
     let token = mint(&sh.secret, &format!("lt-r-{r}"), "resident", None);
-    let centre = CITIES[r % o.cities.clamp(1, CITIES.len())];
-    let home = near(&mut rng, centre, 6000.0);
+    let city = r % o.cities.clamp(1, CITIES.len());
+    let home = near(&mut rng, CITIES[city], 6000.0);
     let skill = &o.skills[rng.random_range(0..o.skills.len())];
+    sh.stats
+        .track(seq, |t| t.place = Some((city, skill.clone())));
     let sched_us = sched.duration_since(sh.start).as_micros() as u64;
     let body = json!({"lat": home.0, "lng": home.1, "skill": skill, "description": describe(seq, sched_us)});
     sh.stats.msgs.add("out.create", 1);

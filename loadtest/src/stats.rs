@@ -102,6 +102,8 @@ pub struct JobTrack {
     pub resident_saw_completed: bool,
     pub cancelled: bool,
     pub last_status: Option<String>,
+    /// (city, skill) of the job.
+    pub place: Option<(usize, String)>,
 }
 
 #[derive(Default)]
