@@ -404,8 +404,17 @@ impl Cluster {
     /// Heartbeat, presence refresh, and a check that Redis still has what we applied.
     async fn heartbeat_loop(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        // Presence keys live `stale_after_s`; refreshing them three times
+        // per lifetime is enough (every second would cost a SET per worker
+        // per second).
+        let refresh_every = Duration::from_millis((self.stale_ms / 3).max(1000));
+        let mut last_refresh = Instant::now();
         loop {
             tick.tick().await;
+            let refresh = last_refresh.elapsed() >= refresh_every;
+            if refresh {
+                last_refresh = Instant::now();
+            }
             // Ours first: the stream can only be ahead of what we applied.
             let ours = parse_id(&self.last_id.lock().expect("id lock"));
             let mut con = self.con.clone();
@@ -416,7 +425,7 @@ impl Cluster {
                 .arg("PX")
                 .arg(LEASE_MS)
                 .ignore();
-            for w in self.local.iter() {
+            for w in self.local.iter().filter(|_| refresh) {
                 p.cmd("SET")
                     .arg(presence_key(w.key().as_str()))
                     .arg(&self.node)
