@@ -227,36 +227,7 @@ async fn jobs_spread_over_nodes_never_double_book() {
 
     let mut tasks = Vec::new();
     for (i, w) in workers.into_iter().enumerate() {
-        tasks.push(tokio::spawn(async move {
-            let mut ws = w.ws;
-            let mut held: Option<String> = None;
-            let mut done = Vec::new();
-            while let Some(m) = ws.recv_within(Duration::from_secs(8)).await {
-                match m["type"].as_str().unwrap() {
-                    "offer" => {
-                        let id = m["job_id"].as_str().unwrap().to_string();
-                        assert!(
-                            held.is_none(),
-                            "worker {i} offered {id} while holding {held:?}"
-                        );
-                        held = Some(id.clone());
-                        for step in ["accept", "arrive", "complete"] {
-                            ws.send(json!({"type": step, "job_id": id})).await;
-                        }
-                    }
-                    "job" => {
-                        let st = m["job"]["status"].as_str().unwrap();
-                        if st == "completed" && held.as_deref() == m["job"]["id"].as_str() {
-                            done.push(held.take().unwrap());
-                        }
-                    }
-                    "offer_revoked" if held.as_deref() == m["job_id"].as_str() => held = None,
-                    "error" => panic!("worker {i}: {m}"),
-                    _ => {}
-                }
-            }
-            done
-        }));
+        tasks.push(tokio::spawn(common::serve_offers(w.ws, i, None)));
     }
     let mut creates = Vec::new();
     for k in 0..JOBS {

@@ -558,52 +558,11 @@ async fn many_jobs_fewer_workers_never_double_booked() {
                 .await,
         );
     }
-    // Each worker: accept every offer (a few decline), finish it, and record
-    // what it held; holding two at once fails the test.
+    // Each worker serves its offers; half of them decline their third.
     let mut tasks = Vec::new();
     for (i, w) in workers.into_iter().enumerate() {
-        tasks.push(tokio::spawn(async move {
-            let mut ws = w.ws;
-            let mut held: Option<String> = None;
-            let mut done = Vec::new();
-            let mut offers = 0;
-            loop {
-                let Some(m) = ws.recv_within(Duration::from_secs(8)).await else {
-                    break;
-                };
-                match m["type"].as_str().unwrap() {
-                    "offer" => {
-                        let id = m["job_id"].as_str().unwrap().to_string();
-                        assert!(
-                            held.is_none(),
-                            "worker {i} offered {id} while holding {held:?}"
-                        );
-                        offers += 1;
-                        // Half the workers decline their third offer.
-                        if i % 2 == 0 && offers == 3 {
-                            ws.send(json!({"type": "decline", "job_id": id})).await;
-                            continue;
-                        }
-                        held = Some(id.clone());
-                        ws.send(json!({"type": "accept", "job_id": id})).await;
-                        ws.send(json!({"type": "arrive", "job_id": id})).await;
-                        ws.send(json!({"type": "complete", "job_id": id})).await;
-                    }
-                    "job" => {
-                        let st = m["job"]["status"].as_str().unwrap();
-                        if (st == "completed" || st == "cancelled")
-                            && held.as_deref() == m["job"]["id"].as_str()
-                        {
-                            done.push(held.take().unwrap());
-                        }
-                    }
-                    "offer_revoked" if held.as_deref() == m["job_id"].as_str() => held = None,
-                    "error" => panic!("worker {i}: {m}"),
-                    _ => {}
-                }
-            }
-            done
-        }));
+        let decline = (i % 2 == 0).then_some(3);
+        tasks.push(tokio::spawn(common::serve_offers(w.ws, i, decline)));
     }
     // Residents create all jobs at once.
     let mut creators = Vec::new();

@@ -225,23 +225,9 @@ pub async fn worker(sh: Arc<Shared>, i: usize) {
     let mut heading = rng.random::<f64>() * std::f64::consts::TAU;
     let id = format!("lt-w-{i}");
     let token = mint(&sh.secret, &id, "worker", Some(&skills));
-    let t0 = Instant::now();
-    let ws = match connect_ws(
-        sh.servers[i % sh.servers.len()],
-        source_ip(i, o.source_ips),
-        &format!("/v1/ws?token={token}"),
-    )
-    .await
-    {
-        Ok(ws) => ws,
-        Err(e) => {
-            sh.stats.error("connect_failed");
-            tracing_connect_error(i, &e);
-            return;
-        }
+    let Some(ws) = open_socket(&sh, i, &token).await else {
+        return;
     };
-    sh.stats.connect.record(t0.elapsed());
-    sh.stats.connections_open.fetch_add(1, Ordering::Relaxed);
     let mut w = WorkerSim {
         sh: sh.clone(),
         ws,
@@ -269,9 +255,29 @@ pub async fn worker(sh: Arc<Shared>, i: usize) {
     sh.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
 }
 
-fn tracing_connect_error(i: usize, e: &anyhow::Error) {
-    if i < 3 {
-        eprintln!("worker {i}: {e:#}");
+/// Client `i`'s socket to its node, from its source address; counted.
+async fn open_socket(sh: &Shared, i: usize, token: &str) -> Option<Socket> {
+    let t0 = Instant::now();
+    let server = sh.servers[i % sh.servers.len()];
+    match connect_ws(
+        server,
+        source_ip(i, sh.opts.source_ips),
+        &format!("/v1/ws?token={token}"),
+    )
+    .await
+    {
+        Ok(ws) => {
+            sh.stats.connect.record(t0.elapsed());
+            sh.stats.connections_open.fetch_add(1, Ordering::Relaxed);
+            Some(ws)
+        }
+        Err(e) => {
+            sh.stats.error("connect_failed");
+            if i < 3 {
+                eprintln!("client {i}: {e:#}");
+            }
+            None
+        }
     }
 }
 
@@ -481,19 +487,9 @@ impl WorkerSim {
 /// A resident's socket: its jobs are pushed without subscribing.
 pub async fn resident_socket(sh: Arc<Shared>, i: usize) {
     let token = mint(&sh.secret, &format!("lt-r-{i}"), "resident", None);
-    let t0 = Instant::now();
-    let src = source_ip(sh.opts.workers + i, sh.opts.source_ips);
-    let server = sh.servers[i % sh.servers.len()];
-    let mut ws = match connect_ws(server, src, &format!("/v1/ws?token={token}")).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            sh.stats.error("connect_failed");
-            tracing_connect_error(i, &e);
-            return;
-        }
+    let Some(mut ws) = open_socket(&sh, sh.opts.workers + i, &token).await else {
+        return;
     };
-    sh.stats.connect.record(t0.elapsed());
-    sh.stats.connections_open.fetch_add(1, Ordering::Relaxed);
     let mut stop = sh.stop.clone();
     loop {
         tokio::select! {

@@ -325,6 +325,49 @@ pub struct Worker {
     pub ws: Ws,
 }
 
+/// Plays a diligent worker until its socket is quiet for 8 s: every offer
+/// is accepted, arrived at and completed at once (except the offer numbered
+/// `decline_nth`, which is declined). Fails if an offer arrives while it
+/// holds a job — the no-double-booking check — or on any error message.
+/// Returns the jobs it saw completed.
+pub async fn serve_offers(mut ws: Ws, label: usize, decline_nth: Option<usize>) -> Vec<String> {
+    let mut held: Option<String> = None;
+    let mut done = Vec::new();
+    let mut offers = 0;
+    while let Some(m) = ws.recv_within(Duration::from_secs(8)).await {
+        match m["type"].as_str().unwrap() {
+            "offer" => {
+                let id = m["job_id"].as_str().unwrap().to_string();
+                assert!(
+                    held.is_none(),
+                    "worker {label} offered {id} while holding {held:?}"
+                );
+                offers += 1;
+                if decline_nth == Some(offers) {
+                    ws.send(json!({"type": "decline", "job_id": id})).await;
+                    continue;
+                }
+                held = Some(id.clone());
+                for step in ["accept", "arrive", "complete"] {
+                    ws.send(json!({"type": step, "job_id": id})).await;
+                }
+            }
+            "job" => {
+                let st = m["job"]["status"].as_str().unwrap();
+                if (st == "completed" || st == "cancelled")
+                    && held.as_deref() == m["job"]["id"].as_str()
+                {
+                    done.push(held.take().unwrap());
+                }
+            }
+            "offer_revoked" if held.as_deref() == m["job_id"].as_str() => held = None,
+            "error" => panic!("worker {label}: {m}"),
+            _ => {}
+        }
+    }
+    done
+}
+
 type Stream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
