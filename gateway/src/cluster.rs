@@ -24,8 +24,6 @@ const LOG: &str = "dispatchd:log";
 const SNAP: &str = "dispatchd:snap";
 const TIMER: &str = "dispatchd:timer";
 const LEASE_MS: u64 = 3000;
-/// A snapshot (and stream trim) after this many applied commands.
-const SNAPSHOT_EVERY: u64 = 50_000;
 /// Most positions one stream entry carries.
 const POSITION_BATCH: usize = 2000;
 
@@ -82,6 +80,7 @@ pub struct Cluster {
     con: ConnectionManager,
     client: redis::Client,
     stale_ms: u64,
+    snapshot_every: u64,
     pending: DashMap<u64, Waiter>,
     next_req: AtomicU64,
     /// Redis answered the last call of every loop.
@@ -118,7 +117,11 @@ impl Cluster {
     /// Connects, checks Redis's persistence settings, loads the shared
     /// snapshot and catches up with the stream. Returns the cluster and the
     /// engine, ready to be served.
-    pub async fn connect(url: &str, cfg: EngineConfig) -> anyhow::Result<(Arc<Cluster>, Engine)> {
+    pub async fn connect(
+        url: &str,
+        cfg: EngineConfig,
+        snapshot_every: u64,
+    ) -> anyhow::Result<(Arc<Cluster>, Engine)> {
         let client = redis::Client::open(url)?;
         let mcfg = ConnectionManagerConfig::new()
             .set_number_of_retries(2)
@@ -148,6 +151,7 @@ impl Cluster {
             con,
             client,
             stale_ms: engine.config().stale_after_s * 1000,
+            snapshot_every,
             pending: DashMap::new(),
             next_req: AtomicU64::new(1),
             healthy: AtomicBool::new(true),
@@ -356,7 +360,8 @@ impl Cluster {
                     Ok(n) => {
                         backoff = Duration::from_millis(100);
                         since_snapshot += n as u64;
-                        if since_snapshot >= SNAPSHOT_EVERY && self.is_timer.load(Ordering::Acquire)
+                        if since_snapshot >= self.snapshot_every
+                            && self.is_timer.load(Ordering::Acquire)
                         {
                             since_snapshot = 0;
                             self.snapshot(&engine).await;

@@ -118,12 +118,15 @@ pub struct WebSocketConfig {
     pub max_write_buffer_bytes: usize,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
     /// Absent: a single node with no Redis.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Cluster: the timer-lease holder writes a shared snapshot and trims
+    /// the command stream after this many commands.
+    pub snapshot_every: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -221,6 +224,15 @@ impl Default for WebSocketConfig {
             read_buffer_bytes: 4096,
             write_buffer_bytes: 0,
             max_write_buffer_bytes: 262_144,
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            snapshot_every: 50_000,
         }
     }
 }
@@ -392,6 +404,9 @@ impl Config {
                 "log.level",
                 "must be error, warn, info, debug or trace",
             ));
+        }
+        if self.redis.snapshot_every == 0 {
+            return Err(invalid("redis.snapshot_every", "must be at least 1"));
         }
         if let Some(url) = &self.redis.url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {

@@ -75,7 +75,7 @@ pub async fn run(
         Some(url) => {
             let mut backoff = Duration::from_millis(200);
             let (cluster, engine) = loop {
-                match Cluster::connect(&url, engine_cfg.clone()).await {
+                match Cluster::connect(&url, engine_cfg.clone(), cfg.redis.snapshot_every).await {
                     Ok(c) => break c,
                     Err(e) => {
                         tracing::warn!(error = %e, ?backoff, "cannot join the cluster yet; retrying");

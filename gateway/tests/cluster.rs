@@ -74,6 +74,16 @@ impl Redis {
         }
     }
 
+    async fn exists(&self, key: &str) -> bool {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap()
+    }
+
     async fn get(&self, key: &str) -> Option<String> {
         let client = redis::Client::open(self.url()).unwrap();
         let mut con = client.get_multiplexed_async_connection().await.unwrap();
@@ -367,4 +377,64 @@ async fn redis_restart_mid_run() {
         .map(|j| &j["id"])
         .collect();
     assert_eq!(ids, vec![&after["id"], &before["id"]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_from_the_shared_snapshot() {
+    let redis = Redis::start();
+    let extra = [("DISPATCHD_REDIS_SNAPSHOT_EVERY", "10")];
+    let mut n = nodes(&redis, 2, &extra).await;
+    let (_, r) = n[0].user("resident", &[]).await;
+    let mut near = n[0].worker_online(&["hvac"], 45.0, 7.0).await;
+    let far = n[1].worker_online(&["hvac"], 45.05, 7.0).await;
+    // Enough commands for a snapshot and a trim; some jobs end, one stays open.
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let j = n[1].create_job(&r, 45.0, 7.0, "hvac").await;
+        let id = j["id"].as_str().unwrap().to_string();
+        near.ws.next_of("offer").await;
+        for step in ["accept", "arrive", "complete"] {
+            near.ws.request(json!({"type": step, "job_id": id})).await;
+        }
+        ids.push(id);
+    }
+    let open = n[0].create_job(&r, 45.0, 7.0, "hvac").await;
+    near.ws.next_of("offer").await;
+    near.ws
+        .request(json!({"type": "accept", "job_id": open["id"]}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !redis.exists("dispatchd:snap").await {
+        assert!(Instant::now() < deadline, "no shared snapshot was written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The stream was trimmed behind the snapshot: a joiner cannot replay it all.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let len: u64 = redis::cmd("XLEN")
+        .arg("dispatchd:log")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(len < 26, "stream not trimmed: {len} entries");
+    // A third node joins: snapshot + the stream after it.
+    n.push(Server::start(&[("DISPATCHD_REDIS_URL", redis.url().as_str()), extra[0]]).await);
+    let c = &n[2];
+    for id in &ids {
+        assert_eq!(c.job(id, &r).await["status"], "completed");
+    }
+    let o = c.job(open["id"].as_str().unwrap(), &r).await;
+    assert_eq!(
+        (o["status"].clone(), o["worker_id"].clone()),
+        (json!("accepted"), json!(near.id))
+    );
+    // It matches like the others: `near` is busy, so a job there goes to `far`.
+    let next = c.create_job(&r, 45.0, 7.0, "hvac").await;
+    assert_eq!(next["worker_id"], json!(far.id), "{next}");
+    for node in &n[..2] {
+        assert_eq!(
+            node.job(next["id"].as_str().unwrap(), &r).await["worker_id"],
+            json!(far.id)
+        );
+    }
 }
