@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use engine::{Engine, Event, Skill, Viewer, WorkerHandle, WorkerId};
@@ -35,8 +35,6 @@ pub struct Core {
     /// Single node: durable events, in whatever order the log acknowledged
     /// them, for the publisher. (A cluster publishes from its stream applier.)
     published: Option<mpsc::UnboundedSender<Vec<Event>>>,
-    /// Single node: presence bookkeeping for `Op::apply`.
-    holders: Mutex<Holders>,
 }
 
 pub struct App {
@@ -99,7 +97,6 @@ impl AppState {
             engine,
             backend,
             published,
-            holders: Mutex::new(Holders::default()),
         };
         if self.core.set(core).is_err() {
             panic!("set_ready called twice");
@@ -176,28 +173,23 @@ impl Core {
     /// Runs a command: on a single node, applied to the engine and its
     /// events logged (answered once durable); in a cluster, appended to the
     /// shared stream and answered once this node has applied it.
-    pub async fn exec(&self, app: &App, op: Op) -> Result<Vec<Event>, ExecError> {
+    pub async fn exec(&self, app: &App, op: Op) -> Result<(), ExecError> {
         match &self.backend {
             Backend::Local(_) => {
                 let started = Instant::now();
                 let is_create = matches!(op, Op::CreateJob { .. });
-                let result = op.apply(
-                    &self.engine,
-                    now(),
-                    &mut self.holders.lock().expect("holders"),
-                );
+                // Presence on a single node goes through the hub (ws.rs), so
+                // no holder bookkeeping is needed here.
+                let result = op.apply(&self.engine, now(), &mut Holders::default());
                 if is_create {
                     app.metrics
                         .match_latency
                         .record(started.elapsed().as_secs_f64());
                 }
                 let events = result.map_err(ExecError::Engine)?;
-                self.commit(app, events.clone())
-                    .await
-                    .map_err(ExecError::Api)?;
-                Ok(events)
+                self.commit(app, events).await.map_err(ExecError::Api)
             }
-            Backend::Cluster(c) => c.submit(op).await,
+            Backend::Cluster(c) => c.submit(op).await.map(|_| ()),
         }
     }
 

@@ -330,7 +330,7 @@ impl Session {
                 return Ok(());
             }
         };
-        core.exec(app, op).await.map(|_| ()).map_err(ApiError::from)
+        core.exec(app, op).await.map_err(ApiError::from)
     }
 
     fn step(&self, step: WorkerStep, job: &str) -> Result<Op, ApiError> {
