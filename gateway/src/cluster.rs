@@ -97,6 +97,8 @@ pub struct Cluster {
     /// Last applied stream id.
     last_id: Mutex<String>,
     is_timer: AtomicBool,
+    /// `dispatchd_log_append_duration_seconds`, set when serving starts.
+    append_latency: std::sync::OnceLock<metrics::Histogram>,
 }
 
 fn redis_down(e: redis::RedisError) -> ApiError {
@@ -163,6 +165,7 @@ impl Cluster {
             holders: Mutex::new(holders),
             last_id: Mutex::new(last_id),
             is_timer: AtomicBool::new(false),
+            append_latency: std::sync::OnceLock::new(),
         });
         // Catch up before serving: apply everything already in the stream.
         let mut reader = c.reader().await?;
@@ -191,6 +194,7 @@ impl Cluster {
 
     /// Starts the stream applier, the position batcher, heartbeats and the timer.
     pub fn start(self: &Arc<Self>, app: AppState, engine: Arc<Engine>) {
+        let _ = self.append_latency.set(app.metrics.append_latency.clone());
         let c = self.clone();
         let (a, e) = (app.clone(), engine.clone());
         tokio::spawn(async move { c.apply_loop(a, e).await });
@@ -221,7 +225,12 @@ impl Cluster {
             now: now(),
             op,
         };
-        if let Err(e) = self.append(&cmd).await {
+        let started = Instant::now();
+        let appended = self.append(&cmd).await;
+        if let Some(h) = self.append_latency.get() {
+            h.record(started.elapsed().as_secs_f64());
+        }
+        if let Err(e) = appended {
             self.pending.remove(&req);
             self.healthy.store(false, Ordering::Release);
             return Err(ExecError::Api(redis_down(e)));

@@ -167,7 +167,7 @@ fn describe() {
     );
     describe_histogram!(
         "dispatchd_log_append_duration_seconds",
-        "Time from handing events to the log until they are durable."
+        "Time from handing events to the log (or, in a cluster, the Redis stream) until they are durable."
     );
     describe_counter!(
         "dispatchd_jobs_unmatched_total",
