@@ -30,6 +30,7 @@ struct Cli {
     /// --cluster-redis-url).
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// With --nodes: use this running Redis (loopback only) instead of starting one.
     #[arg(long)]
     cluster_redis_url: Option<String>,
     /// Run the started node(s) in cluster mode even when there is one.
@@ -42,15 +43,19 @@ struct Cli {
         default_value = "change-me-dispatchd-dev-secret"
     )]
     jwt_secret: String,
+    /// Simulated workers (one socket each).
     #[arg(long)]
     workers: Option<usize>,
+    /// Simulated residents (jobs are spread over them).
     #[arg(long)]
     residents: Option<usize>,
     /// Residents do not hold sockets.
     #[arg(long)]
     no_follow: bool,
+    /// Cities the fleet and the homes are spread over (at most 30).
     #[arg(long)]
     cities: Option<usize>,
+    /// Open-loop job arrivals per second (0: none).
     #[arg(long)]
     jobs_per_s: Option<f64>,
     /// Per worker.
@@ -59,31 +64,40 @@ struct Cli {
     /// Fraction of positions sent with a req_id to time the ack.
     #[arg(long)]
     ack_sample: Option<f64>,
+    /// Length of the run phase, seconds.
     #[arg(long)]
     duration_s: Option<f64>,
     /// New sockets per second while ramping.
     #[arg(long)]
     ramp_per_s: Option<f64>,
+    /// A worker's delay before answering an offer, ms.
     #[arg(long)]
     think_ms: Option<u64>,
+    /// Fraction of offers declined.
     #[arg(long)]
     decline_ratio: Option<f64>,
+    /// Fraction of offers left to expire.
     #[arg(long)]
     ignore_ratio: Option<f64>,
+    /// Accept → arrive, ms.
     #[arg(long)]
     travel_ms: Option<u64>,
+    /// Arrive → complete (the billed session), ms.
     #[arg(long)]
     session_ms: Option<u64>,
+    /// After the run: how long to wait for jobs in flight to finish, seconds.
     #[arg(long)]
     drain_s: Option<f64>,
     /// After the run, create jobs back to back for this long (matches/s).
     #[arg(long)]
     saturate_s: Option<f64>,
+    /// Clients creating jobs back to back in the saturation phase.
     #[arg(long)]
     saturate_clients: Option<usize>,
     /// 127.0.0.x source addresses for client sockets.
     #[arg(long)]
     source_ips: Option<usize>,
+    /// Seed of every random choice (positions, skills, answers).
     #[arg(long)]
     seed: Option<u64>,
     /// Run the same workload against Redis GEO too.
