@@ -42,11 +42,14 @@ const EVENTS: &[&str] = &[
     "job_retried",
 ];
 
+/// Counters by label value; looked up per message, so a fast hash.
+type Table = HashMap<&'static str, Counter, ahash::RandomState>;
+
 pub struct Metrics {
     handle: PrometheusHandle,
-    msgs_in: HashMap<&'static str, Counter>,
-    msgs_out: HashMap<&'static str, Counter>,
-    transitions: HashMap<&'static str, Counter>,
+    msgs_in: Table,
+    msgs_out: Table,
+    transitions: Table,
     connections: [Gauge; 3],
     pub match_latency: Histogram,
     pub offer_to_accept: Histogram,
@@ -77,7 +80,7 @@ impl Metrics {
             values
                 .iter()
                 .map(|v| (*v, metrics::counter!(name, label => *v)))
-                .collect::<HashMap<_, _>>()
+                .collect::<Table>()
         };
         let conn = |r: Role| metrics::gauge!("dispatchd_ws_connections", "role" => r.as_str());
         Metrics {
