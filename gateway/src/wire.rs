@@ -170,6 +170,82 @@ impl ClientMsg {
     }
 }
 
+/// A client message's `type`, for the one-pass parse.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Location,
+    Availability,
+    Accept,
+    Decline,
+    Arrive,
+    Complete,
+    Subscribe,
+    Unsubscribe,
+    Ping,
+}
+
+/// Every field any client message has, in one flat struct: a well-formed
+/// message (a position report above all) is read in one pass, without the
+/// buffering an internally tagged enum needs.
+#[derive(Deserialize)]
+struct Flat {
+    #[serde(rename = "type")]
+    kind: Kind,
+    #[serde(default)]
+    req_id: Option<ReqId>,
+    #[serde(default)]
+    lat: Option<f64>,
+    #[serde(default)]
+    lng: Option<f64>,
+    #[serde(default)]
+    available: Option<bool>,
+    #[serde(default)]
+    job_id: Option<String>,
+}
+
+fn fast(bytes: &[u8], format: Format) -> Option<(ClientMsg, Option<ReqId>)> {
+    let f: Flat = match format {
+        Format::Json => serde_json::from_slice(bytes).ok()?,
+        Format::Msgpack => rmp_serde::from_slice(bytes).ok()?,
+    };
+    let job = || f.job_id.clone();
+    let msg = match f.kind {
+        Kind::Location => ClientMsg::Location {
+            lat: f.lat?,
+            lng: f.lng?,
+        },
+        Kind::Availability => ClientMsg::Availability {
+            available: f.available?,
+        },
+        Kind::Accept => ClientMsg::Accept { job_id: job()? },
+        Kind::Decline => ClientMsg::Decline { job_id: job()? },
+        Kind::Arrive => ClientMsg::Arrive { job_id: job()? },
+        Kind::Complete => ClientMsg::Complete { job_id: job()? },
+        Kind::Subscribe => ClientMsg::Subscribe { job_id: job()? },
+        Kind::Unsubscribe => ClientMsg::Unsubscribe { job_id: job()? },
+        Kind::Ping => ClientMsg::Ping,
+    };
+    Some((msg, f.req_id))
+}
+
+/// Parses a client message and its `req_id`. Well-formed messages take one
+/// pass; anything else goes the careful way, so that the error names the
+/// field and still carries the `req_id` when one can be read.
+pub fn parse_client(
+    bytes: &[u8],
+    format: Format,
+) -> Result<(ClientMsg, Option<ReqId>), (ApiError, Option<ReqId>)> {
+    if let Some(m) = fast(bytes, format) {
+        return Ok(m);
+    }
+    let req_id = parse::<Envelope>(bytes, format).ok().and_then(|e| e.req_id);
+    match parse::<ClientMsg>(bytes, format) {
+        Ok(m) => Ok((m, req_id)),
+        Err(e) => Err((e, req_id)),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
@@ -293,6 +369,41 @@ mod tests {
             assert!(e.to_string().contains(needle), "{e} lacks {needle}");
         }
         assert!(parse::<ClientMsg>(&[0xc1, 0xff], Format::Msgpack).is_err());
+    }
+
+    /// The one-pass parse and the careful one agree on every message.
+    #[test]
+    fn fast_and_careful_parses_agree() {
+        let cases: &[&[u8]] = &[
+            br#"{"type":"location","lat":52.5,"lng":13.4,"req_id":7}"#,
+            br#"{"type":"location","lng":13.4,"lat":-1e-3,"extra":[1,2]}"#,
+            br#"{"type":"availability","available":false,"req_id":"a"}"#,
+            br#"{"type":"accept","job_id":"j1"}"#,
+            br#"{"type":"subscribe","job_id":"j1","req_id":18446744073709551615}"#,
+            br#"{"type":"ping"}"#,
+            br#"{"type":"location","lat":null,"lng":1}"#,
+            br#"{"type":"location","lat":"1","lng":1,"req_id":3}"#,
+            br#"{"type":"accept","req_id":4}"#,
+            br#"{"type":"warp","req_id":5}"#,
+            br#"{"type":"ping","req_id":1.5}"#,
+            br#"{"type":"ping"} x"#,
+        ];
+        for c in cases {
+            let careful = {
+                let req_id = parse::<Envelope>(c, Format::Json)
+                    .ok()
+                    .and_then(|e| e.req_id);
+                parse::<ClientMsg>(c, Format::Json)
+                    .map(|m| (m, req_id.clone()))
+                    .map_err(|e| (e, req_id))
+            };
+            assert_eq!(
+                parse_client(c, Format::Json),
+                careful,
+                "{}",
+                String::from_utf8_lossy(c)
+            );
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::hub::{CloseReason, Conn, Outbound, PING_TIMEOUT};
 use crate::limits::Budget;
 use crate::routes::jobs::job_id;
-use crate::wire::{now, parse, ClientMsg, Envelope, Format, JobView, ServerMsg};
+use crate::wire::{now, parse_client, ClientMsg, Format, JobView, ServerMsg};
 
 /// Most jobs one connection may follow with `subscribe`.
 const MAX_SUBSCRIPTIONS: usize = 1000;
@@ -270,10 +270,9 @@ impl Session {
             self.reply(ServerMsg::error(&ApiError::PayloadTooLarge(max), None));
             return;
         }
-        let req_id = parse::<Envelope>(bytes, format).ok().and_then(|e| e.req_id);
-        let msg = match parse::<ClientMsg>(bytes, format) {
+        let (msg, req_id) = match parse_client(bytes, format) {
             Ok(m) => m,
-            Err(e) => {
+            Err((e, req_id)) => {
                 self.app.metrics.msg_in("invalid");
                 self.reply(ServerMsg::error(&e, req_id));
                 return;
