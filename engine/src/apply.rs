@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::engine::{bad_coord, Engine, JobTable, Waiting};
+use crate::engine::{Engine, JobTable, Waiting};
 use crate::error::EngineError;
 use crate::event::{Event, EventKind, RevokeReason};
 use crate::geo::LatLng;
@@ -57,7 +57,7 @@ impl Engine {
                 if t.ids.contains_key(job_id) {
                     return Err(EngineError::DuplicateJob);
                 }
-                let ll = LatLng::new(*lat, *lng).map_err(bad_coord)?;
+                let ll = LatLng::new(*lat, *lng)?;
                 let seq = t.last_job + 1;
                 let job = Job {
                     id: job_id.clone(),

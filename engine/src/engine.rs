@@ -80,7 +80,7 @@ pub(crate) struct JobTable {
 }
 
 /// A job as a resident creates it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewJob {
     pub id: JobId,
     pub resident_id: ResidentId,
@@ -90,10 +90,18 @@ pub struct NewJob {
     pub description: String,
 }
 
-pub(crate) fn bad_coord(e: crate::geo::CoordError) -> EngineError {
-    EngineError::InvalidInput {
-        field: e.field(),
-        reason: "must be a finite number in range",
+impl NewJob {
+    /// The checks `create_job` makes before anything changes: callers that
+    /// must not log a command bound to fail (a cluster) run them first.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        LatLng::new(self.lat, self.lng)?;
+        if self.description.len() > MAX_DESCRIPTION_BYTES {
+            return Err(EngineError::InvalidInput {
+                field: "description",
+                reason: "must be at most 4096 bytes",
+            });
+        }
+        Ok(())
     }
 }
 
@@ -221,7 +229,7 @@ impl Engine {
         lng: f64,
         now: Millis,
     ) -> Result<bool, EngineError> {
-        let ll = LatLng::new(lat, lng).map_err(bad_coord)?;
+        let ll = LatLng::new(lat, lng)?;
         let unit = ll.to_unit();
         let mut place = w.place.lock();
         let prev_at = w.fix.read().at;
@@ -303,13 +311,7 @@ impl Engine {
 
     /// Creates a job and offers it to the nearest matchable worker, if any.
     pub fn create_job(&self, job: NewJob, now: Millis) -> Result<Vec<Event>, EngineError> {
-        LatLng::new(job.lat, job.lng).map_err(bad_coord)?;
-        if job.description.len() > MAX_DESCRIPTION_BYTES {
-            return Err(EngineError::InvalidInput {
-                field: "description",
-                reason: "must be at most 4096 bytes",
-            });
-        }
+        job.validate()?;
         let mut t = self.jobs.lock();
         if t.ids.contains_key(&job.id) {
             return Err(EngineError::DuplicateJob);

@@ -26,3 +26,12 @@ pub enum EngineError {
     #[error("inconsistent state: {0}")]
     Corrupt(String),
 }
+
+impl From<crate::geo::CoordError> for EngineError {
+    fn from(e: crate::geo::CoordError) -> EngineError {
+        EngineError::InvalidInput {
+            field: e.field(),
+            reason: "must be a finite number in range",
+        }
+    }
+}

@@ -35,7 +35,7 @@ pub mod types;
 mod worker;
 
 pub use config::{ConfigError, EngineConfig, IndexConfig};
-pub use engine::{Engine, NewJob, WorkerHandle, MAX_DESCRIPTION_BYTES};
+pub use engine::{Engine, NewJob, WorkerHandle};
 pub use error::EngineError;
 pub use event::{Event, EventKind, RevokeReason};
 pub use job::{Billing, Job, JobStatus, Pass, Step};

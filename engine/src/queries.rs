@@ -1,6 +1,6 @@
 //! Read-only views of the engine: jobs for a viewer, workers, nearby, stats.
 
-use crate::engine::{bad_coord, Engine};
+use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::geo::LatLng;
 use crate::index::Filter;
@@ -115,7 +115,7 @@ impl Engine {
         skill: &Skill,
         now: Millis,
     ) -> Result<Option<(WorkerId, f64)>, EngineError> {
-        let q = LatLng::new(lat, lng).map_err(bad_coord)?;
+        let q = LatLng::new(lat, lng)?;
         let Some(skill) = self.skills.get(skill) else {
             return Ok(None);
         };
@@ -139,7 +139,7 @@ impl Engine {
         radius_m: f64,
         limit: usize,
     ) -> Result<Vec<NearbyWorker>, EngineError> {
-        let q = LatLng::new(lat, lng).map_err(bad_coord)?;
+        let q = LatLng::new(lat, lng)?;
         if !(0.0..=crate::config::MAX_RADIUS_LIMIT_M).contains(&radius_m) {
             return Err(EngineError::InvalidInput {
                 field: "radius_m",

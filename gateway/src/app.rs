@@ -13,8 +13,8 @@ use persistence::{Account, Role, SledStore, StoreError};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::auth::{Auth, User};
-use crate::cluster::{Cluster, ExecError};
-use crate::command::{Holders, Op};
+use crate::cluster::Cluster;
+use crate::command::{ExecError, Holders, Op};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::hub::Hub;
@@ -176,20 +176,14 @@ impl Core {
     pub async fn exec(&self, app: &App, op: Op) -> Result<(), ExecError> {
         match &self.backend {
             Backend::Local(_) => {
-                let started = Instant::now();
-                let is_create = matches!(op, Op::CreateJob { .. });
                 // Presence on a single node goes through the hub (ws.rs), so
                 // no holder bookkeeping is needed here.
-                let result = op.apply(&self.engine, now(), &mut Holders::default());
-                if is_create {
-                    app.metrics
-                        .match_latency
-                        .record(started.elapsed().as_secs_f64());
-                }
+                let result =
+                    op.apply_timed(&self.engine, now(), &mut Holders::default(), &app.metrics);
                 let events = result.map_err(ExecError::Engine)?;
                 self.commit(app, events).await.map_err(ExecError::Api)
             }
-            Backend::Cluster(c) => c.submit(op).await.map(|_| ()),
+            Backend::Cluster(c) => c.submit(op).await,
         }
     }
 
@@ -208,9 +202,8 @@ impl Core {
                 self.commit(app, events).await
             }
             Backend::Cluster(c) => {
-                engine::geo::LatLng::new(lat, lng).map_err(|e| {
-                    ApiError::invalid(e.field(), "must be a finite number in range")
-                })?;
+                // Checked before it is logged, as the engine will check it.
+                engine::geo::LatLng::new(lat, lng).map_err(engine::EngineError::from)?;
                 c.position(h.id().clone(), lat, lng)
             }
         }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use engine::{Engine, EngineConfig, EngineError, Event, Millis, Snapshot, WorkerId};
+use engine::{Engine, EngineConfig, EngineError, Millis, Snapshot, WorkerId};
 use persistence::{Account, StoreError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::app::{App, AppState};
-use crate::command::{Holders, Op};
+use crate::command::{ExecError, Holders, Op};
 use crate::error::ApiError;
 use crate::wire::now;
 
@@ -57,23 +57,7 @@ struct SnapEntry {
     holders: Vec<(WorkerId, String)>,
 }
 
-/// Why a command did not produce events.
-#[derive(Debug)]
-pub enum ExecError {
-    Engine(EngineError),
-    Api(ApiError),
-}
-
-impl From<ExecError> for ApiError {
-    fn from(e: ExecError) -> ApiError {
-        match e {
-            ExecError::Engine(e) => e.into(),
-            ExecError::Api(e) => e,
-        }
-    }
-}
-
-type Waiter = oneshot::Sender<Result<Vec<Event>, EngineError>>;
+type Waiter = oneshot::Sender<Result<(), EngineError>>;
 
 pub struct Cluster {
     pub node: String,
@@ -210,7 +194,7 @@ impl Cluster {
     }
 
     /// Appends a command and waits until this node has applied it.
-    pub async fn submit(&self, op: Op) -> Result<Vec<Event>, ExecError> {
+    pub async fn submit(&self, op: Op) -> Result<(), ExecError> {
         if !self.is_healthy() {
             return Err(ExecError::Api(ApiError::Unavailable(
                 "shared state (redis) unavailable; nothing was changed".into(),
@@ -324,21 +308,18 @@ impl Cluster {
                 };
                 let result = {
                     let mut holders = self.holders.lock().expect("holders lock");
-                    let started = Instant::now();
-                    let r = cmd.op.apply(engine, cmd.now, &mut holders);
-                    if let (Some(app), Op::CreateJob { .. }) = (app, &cmd.op) {
-                        app.metrics
-                            .match_latency
-                            .record(started.elapsed().as_secs_f64());
+                    match app {
+                        Some(app) => {
+                            cmd.op
+                                .apply_timed(engine, cmd.now, &mut holders, &app.metrics)
+                        }
+                        None => cmd.op.apply(engine, cmd.now, &mut holders),
                     }
-                    r
                 };
-                if let Ok(events) = &result {
-                    published.extend(events.iter().cloned());
-                }
+                let outcome = result.map(|events| published.extend(events));
                 if cmd.node == self.node && cmd.req != 0 {
                     if let Some((_, w)) = self.pending.remove(&cmd.req) {
-                        let _ = w.send(result);
+                        let _ = w.send(outcome);
                     }
                 }
             }

@@ -5,8 +5,27 @@
 
 use std::collections::HashMap;
 
-use engine::{Engine, EngineError, Event, JobId, Millis, NewJob, ResidentId, Skill, WorkerId};
+use engine::{Engine, EngineError, Event, JobId, Millis, NewJob, Skill, WorkerId};
 use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// Why a command changed nothing: the engine refused it, or it could not
+/// be made durable / shared.
+#[derive(Debug)]
+pub enum ExecError {
+    Engine(EngineError),
+    Api(ApiError),
+}
+
+impl From<ExecError> for ApiError {
+    fn from(e: ExecError) -> ApiError {
+        match e {
+            ExecError::Engine(e) => e.into(),
+            ExecError::Api(e) => e,
+        }
+    }
+}
 
 /// A worker's step on a job it was offered or holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,14 +62,7 @@ pub enum Op {
     NodeDown {
         node: String,
     },
-    CreateJob {
-        id: JobId,
-        resident: ResidentId,
-        lat: f64,
-        lng: f64,
-        skill: Skill,
-        description: String,
-    },
+    CreateJob(NewJob),
     Step {
         job: JobId,
         worker: WorkerId,
@@ -96,42 +108,63 @@ impl Holders {
 }
 
 impl Op {
+    /// [`Op::apply`], timing job creation (the match) into
+    /// `dispatchd_match_duration_seconds`.
+    pub fn apply_timed(
+        self,
+        engine: &Engine,
+        now: Millis,
+        holders: &mut Holders,
+        metrics: &crate::metrics::Metrics,
+    ) -> Result<Vec<Event>, EngineError> {
+        let create = matches!(self, Op::CreateJob(_));
+        let started = std::time::Instant::now();
+        let result = self.apply(engine, now, holders);
+        if create {
+            metrics
+                .match_latency
+                .record(started.elapsed().as_secs_f64());
+        }
+        result
+    }
+
     /// Applies the command at `now`. Deterministic: the same commands in
     /// the same order give the same state and events on every node.
     pub fn apply(
-        &self,
+        self,
         engine: &Engine,
         now: Millis,
         holders: &mut Holders,
     ) -> Result<Vec<Event>, EngineError> {
         match self {
-            Op::RegisterWorker { worker, skills } => engine.register_worker(worker, skills, now),
+            Op::RegisterWorker { worker, skills } => engine.register_worker(&worker, &skills, now),
             Op::Positions(batch) => {
                 let mut out = Vec::new();
                 for (w, lat, lng) in batch {
                     // One bad report does not spoil the batch (they were
                     // validated before submission; a worker may be unknown
                     // on a node that restored an older snapshot).
-                    if let Ok(ev) = engine.update_position(w, *lat, *lng, now) {
+                    if let Ok(ev) = engine.update_position(&w, lat, lng, now) {
                         out.extend(ev);
                     }
                 }
                 Ok(out)
             }
-            Op::Available { worker, on } => engine.set_available(worker, *on, now),
+            Op::Available { worker, on } => engine.set_available(&worker, on, now),
             Op::Connected { worker, node } => {
-                holders.0.insert(worker.clone(), node.clone());
-                engine.set_connected(worker, true, now)
+                let events = engine.set_connected(&worker, true, now);
+                holders.0.insert(worker, node);
+                events
             }
             Op::Disconnected { worker, node } => {
-                if holders.0.get(worker) != Some(node) {
+                if holders.0.get(&worker) != Some(&node) {
                     return Ok(Vec::new());
                 }
-                holders.0.remove(worker);
-                engine.set_connected(worker, false, now)
+                holders.0.remove(&worker);
+                engine.set_connected(&worker, false, now)
             }
             Op::NodeDown { node } => {
-                let gone: Vec<WorkerId> = holders.of_node(node).cloned().collect();
+                let gone: Vec<WorkerId> = holders.of_node(&node).cloned().collect();
                 let mut out = Vec::new();
                 for w in gone {
                     holders.0.remove(&w);
@@ -139,32 +172,15 @@ impl Op {
                 }
                 Ok(out)
             }
-            Op::CreateJob {
-                id,
-                resident,
-                lat,
-                lng,
-                skill,
-                description,
-            } => engine.create_job(
-                NewJob {
-                    id: id.clone(),
-                    resident_id: resident.clone(),
-                    lat: *lat,
-                    lng: *lng,
-                    skill: skill.clone(),
-                    description: description.clone(),
-                },
-                now,
-            ),
+            Op::CreateJob(job) => engine.create_job(job, now),
             Op::Step { job, worker, step } => match step {
-                WorkerStep::Accept => engine.accept(job, worker, now),
-                WorkerStep::Decline => engine.decline(job, worker, now),
-                WorkerStep::Arrive => engine.arrive(job, worker, now),
-                WorkerStep::Complete => engine.complete(job, worker, now),
+                WorkerStep::Accept => engine.accept(&job, &worker, now),
+                WorkerStep::Decline => engine.decline(&job, &worker, now),
+                WorkerStep::Arrive => engine.arrive(&job, &worker, now),
+                WorkerStep::Complete => engine.complete(&job, &worker, now),
             },
-            Op::Cancel { job, reason } => engine.cancel(job, reason.clone(), now),
-            Op::Retry { job } => engine.retry(job, now),
+            Op::Cancel { job, reason } => engine.cancel(&job, reason, now),
+            Op::Retry { job } => engine.retry(&job, now),
             Op::Tick => Ok(engine.tick(now)),
         }
     }
@@ -173,6 +189,7 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use engine::ResidentId;
 
     fn s(x: &str) -> Skill {
         Skill::new(x).unwrap()
@@ -211,14 +228,14 @@ mod tests {
             for j in 0..30 {
                 v.push((
                     10 + j,
-                    Op::CreateJob {
+                    Op::CreateJob(NewJob {
                         id: JobId::from(format!("j{j}")),
-                        resident: ResidentId::from("r"),
+                        resident_id: ResidentId::from("r"),
                         lat: 50.0 + (j % 7) as f64 * 0.002,
                         lng: 8.0,
                         skill: s("a"),
                         description: String::new(),
-                    },
+                    }),
                 ));
             }
             v.push((100, Op::NodeDown { node: "n1".into() }));
@@ -231,7 +248,8 @@ mod tests {
             let mut events = Vec::new();
             for (t, op) in &ops {
                 events.extend(
-                    op.apply(&e, Millis(1_700_000_000_000 + t), &mut h)
+                    op.clone()
+                        .apply(&e, Millis(1_700_000_000_000 + t), &mut h)
                         .unwrap_or_default(),
                 );
             }

@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use engine::{Engine, JobId, JobQuery, JobStatus, Skill, WorkerId};
+use engine::{Engine, JobId, JobQuery, JobStatus, NewJob, Skill, WorkerId};
 use persistence::Role;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -12,8 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::app::{viewer, AppState};
 use crate::auth::User;
 use crate::body::{Input, Params};
-use crate::cluster::ExecError;
-use crate::command::{Op, WorkerStep};
+use crate::command::{ExecError, Op, WorkerStep};
 use crate::error::ApiError;
 use crate::wire::JobView;
 
@@ -97,25 +96,18 @@ pub async fn create(
         Some(k) => idempotent_id(&user.id, k),
         None => JobId::from(format!("job_{}", uuid::Uuid::new_v4().simple())),
     };
-    let description = req.description.unwrap_or_default();
-    // Checked here too, so a cluster never logs a command bound to fail.
-    if description.len() > engine::MAX_DESCRIPTION_BYTES {
-        return Err(ApiError::invalid(
-            "description",
-            "must be at most 4096 bytes",
-        ));
-    }
-    engine::geo::LatLng::new(req.lat, req.lng)
-        .map_err(|e| ApiError::invalid(e.field(), "must be a finite number in range"))?;
-    let op = Op::CreateJob {
+    let new = NewJob {
         id: id.clone(),
-        resident: user.id.as_ref().into(),
+        resident_id: user.id.as_ref().into(),
         lat: req.lat,
         lng: req.lng,
         skill,
-        description,
+        description: req.description.unwrap_or_default(),
     };
-    match core.exec(&app, op).await {
+    // The engine checks again; checked first so a cluster never logs a
+    // command bound to fail.
+    new.validate()?;
+    match core.exec(&app, Op::CreateJob(new)).await {
         Ok(_) => Ok((StatusCode::CREATED, view(&core.engine, &id)?)),
         Err(ExecError::Engine(engine::EngineError::DuplicateJob)) if key.is_some() => {
             let job = core
