@@ -209,7 +209,7 @@ fn fast(bytes: &[u8], format: Format) -> Option<(ClientMsg, Option<ReqId>)> {
         Format::Json => serde_json::from_slice(bytes).ok()?,
         Format::Msgpack => rmp_serde::from_slice(bytes).ok()?,
     };
-    let job = || f.job_id.clone();
+    let job = f.job_id;
     let msg = match f.kind {
         Kind::Location => ClientMsg::Location {
             lat: f.lat?,
@@ -218,12 +218,12 @@ fn fast(bytes: &[u8], format: Format) -> Option<(ClientMsg, Option<ReqId>)> {
         Kind::Availability => ClientMsg::Availability {
             available: f.available?,
         },
-        Kind::Accept => ClientMsg::Accept { job_id: job()? },
-        Kind::Decline => ClientMsg::Decline { job_id: job()? },
-        Kind::Arrive => ClientMsg::Arrive { job_id: job()? },
-        Kind::Complete => ClientMsg::Complete { job_id: job()? },
-        Kind::Subscribe => ClientMsg::Subscribe { job_id: job()? },
-        Kind::Unsubscribe => ClientMsg::Unsubscribe { job_id: job()? },
+        Kind::Accept => ClientMsg::Accept { job_id: job? },
+        Kind::Decline => ClientMsg::Decline { job_id: job? },
+        Kind::Arrive => ClientMsg::Arrive { job_id: job? },
+        Kind::Complete => ClientMsg::Complete { job_id: job? },
+        Kind::Subscribe => ClientMsg::Subscribe { job_id: job? },
+        Kind::Unsubscribe => ClientMsg::Unsubscribe { job_id: job? },
         Kind::Ping => ClientMsg::Ping,
     };
     Some((msg, f.req_id))
@@ -388,7 +388,14 @@ mod tests {
             br#"{"type":"ping","req_id":1.5}"#,
             br#"{"type":"ping"} x"#,
         ];
-        for c in cases {
+        for (k, c) in cases.iter().enumerate() {
+            // The first six are well formed and must take the one-pass route.
+            assert_eq!(
+                fast(c, Format::Json).is_some(),
+                k < 6,
+                "{}",
+                String::from_utf8_lossy(c)
+            );
             let careful = {
                 let req_id = parse::<Envelope>(c, Format::Json)
                     .ok()
