@@ -100,7 +100,7 @@ fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    let files = raise_nofile();
+    let files = gateway::server::raise_nofile();
     tracing::info!(open_files = files, "open-files limit (one per socket)");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -132,26 +132,4 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
-}
-
-/// Every socket is a file: lift the soft open-files limit to the hard one.
-fn raise_nofile() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain syscalls on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return 0;
-        }
-        let want = libc::rlimit {
-            rlim_cur: r.rlim_max,
-            rlim_max: r.rlim_max,
-        };
-        if r.rlim_cur < r.rlim_max && libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-            r = want;
-        }
-    }
-    r.rlim_cur
 }

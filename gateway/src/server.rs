@@ -123,3 +123,25 @@ pub async fn run(
     tracing::info!("stopped cleanly");
     Ok(())
 }
+
+/// Every socket is a file: lift the soft open-files limit to the hard one.
+pub fn raise_nofile() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        let want = libc::rlimit {
+            rlim_cur: r.rlim_max,
+            rlim_max: r.rlim_max,
+        };
+        if r.rlim_cur < r.rlim_max && libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+            r = want;
+        }
+    }
+    r.rlim_cur
+}

@@ -335,19 +335,6 @@ fn rss_kib(pid: i32) -> u64 {
         .unwrap()
 }
 
-fn raise_nofile() -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        r.rlim_cur = r.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-    }
-    r.rlim_cur
-}
-
 /// Server memory per idle worker socket. Measured, not asserted on in the
 /// default run (it is a benchmark):
 /// `IDLE_SOCKETS=5000 cargo test --release -p gateway --test process -- --ignored idle --nocapture`
@@ -358,7 +345,7 @@ async fn idle_connection_memory() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let limit = raise_nofile();
+    let limit = gateway::server::raise_nofile();
     assert!(
         limit as usize > 2 * n + 100,
         "open-files limit {limit} too low for {n}"
