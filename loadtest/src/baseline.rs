@@ -280,26 +280,14 @@ pub async fn run(o: &Options, redis: &RedisServer) -> anyhow::Result<BaselineRep
                 missed.clone(),
                 errors.clone(),
             );
-            let radius = 20_000.0;
             tokio::spawn(async move {
-                let res: redis::RedisResult<Option<String>> = script
-                    .key(format!("lt:geo:{skill}"))
-                    .key("lt:avail")
-                    .arg(home.1)
-                    .arg(home.0)
-                    .arg(radius)
-                    .arg(k)
-                    .invoke_async(&mut con)
-                    .await;
+                let res = reserve(&mut con, &script, &skill, home, k).await;
                 lat.record(Instant::now().saturating_duration_since(sched));
                 match res {
                     Ok(Some(w)) => {
                         matched.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(busy_for).await;
-                        let _: redis::RedisResult<()> = redis::cmd("DEL")
-                            .arg(format!("lt:busy:{w}"))
-                            .query_async(&mut con)
-                            .await;
+                        release(&mut con, &w).await;
                     }
                     Ok(None) => {
                         missed.fetch_add(1, Ordering::Relaxed);
@@ -351,6 +339,36 @@ pub async fn run(o: &Options, redis: &RedisServer) -> anyhow::Result<BaselineRep
     })
 }
 
+/// dispatchd's default `max_radius_m`: both sides search as far.
+const RADIUS_M: f64 = 20_000.0;
+
+/// The nearest available, not busy worker with `skill` within the radius,
+/// reserved for job `tag` — one atomic script call.
+async fn reserve(
+    con: &mut MultiplexedConnection,
+    script: &redis::Script,
+    skill: &str,
+    (lat, lng): (f64, f64),
+    tag: u64,
+) -> redis::RedisResult<Option<String>> {
+    script
+        .key(format!("lt:geo:{skill}"))
+        .key("lt:avail")
+        .arg(lng)
+        .arg(lat)
+        .arg(RADIUS_M)
+        .arg(tag)
+        .invoke_async(con)
+        .await
+}
+
+async fn release(con: &mut MultiplexedConnection, worker: &str) {
+    let _: redis::RedisResult<()> = redis::cmd("DEL")
+        .arg(format!("lt:busy:{worker}"))
+        .query_async(con)
+        .await;
+}
+
 /// Clients matching back to back (each match released at once).
 async fn saturate(o: &Options, con: &MultiplexedConnection, script: &Arc<redis::Script>) -> f64 {
     let count = Arc::new(AtomicU64::new(0));
@@ -364,21 +382,9 @@ async fn saturate(o: &Options, con: &MultiplexedConnection, script: &Arc<redis::
                 let centre = CITIES[rng.random_range(0..o.cities.clamp(1, CITIES.len()))];
                 let p = near(&mut rng, centre, 6000.0);
                 let skill = &o.skills[rng.random_range(0..o.skills.len())];
-                let r: redis::RedisResult<Option<String>> = script
-                    .key(format!("lt:geo:{skill}"))
-                    .key("lt:avail")
-                    .arg(p.1)
-                    .arg(p.0)
-                    .arg(20_000.0)
-                    .arg(0)
-                    .invoke_async(&mut con)
-                    .await;
-                if let Ok(Some(w)) = r {
+                if let Ok(Some(w)) = reserve(&mut con, &script, skill, p, 0).await {
                     count.fetch_add(1, Ordering::Relaxed);
-                    let _: redis::RedisResult<()> = redis::cmd("DEL")
-                        .arg(format!("lt:busy:{w}"))
-                        .query_async(&mut con)
-                        .await;
+                    release(&mut con, &w).await;
                 }
             }
         }));

@@ -533,17 +533,14 @@ fn on_resident_message(sh: &Shared, v: &Value) {
                     sh.stats.accept_to_resident.record(t.elapsed());
                 }
             }
-            sh.stats.track(seq, |t| {
-                match status {
-                    "accepted" | "arrived" => t.resident_saw_accepted = true,
-                    "completed" => {
-                        t.resident_saw_accepted = true;
-                        t.resident_saw_completed = true;
-                    }
-                    "cancelled" => t.cancelled = true,
-                    _ => {}
+            sh.stats.track(seq, |t| match status {
+                "accepted" | "arrived" => t.resident_saw_accepted = true,
+                "completed" => {
+                    t.resident_saw_accepted = true;
+                    t.resident_saw_completed = true;
                 }
-                t.last_status = Some(status.to_string());
+                "cancelled" => t.cancelled = true,
+                _ => {}
             });
         }
         Some("error") => sh

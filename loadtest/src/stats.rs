@@ -44,10 +44,6 @@ impl Latency {
             mean_ms: h.mean() / 1000.0,
         }
     }
-
-    pub fn reset(&self) {
-        self.h.lock().expect("histogram lock").reset();
-    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -101,7 +97,6 @@ pub struct JobTrack {
     pub completed_sent: bool,
     pub resident_saw_completed: bool,
     pub cancelled: bool,
-    pub last_status: Option<String>,
     /// (city, skill) of the job.
     pub place: Option<(usize, String)>,
 }
