@@ -279,6 +279,8 @@ async fn killed_node_loses_nothing_and_its_workers_move() {
     let mut n = nodes(&redis, 3, &[("DISPATCHD_DISPATCH_STALE_AFTER_S", "3")]).await;
     let (rid, r) = n[1].user("resident", &[]).await;
     let mut w = n[0].worker_online(&["locks"], 40.0, -3.7).await;
+    // A second worker on the doomed node that never comes back (other skill).
+    let gone = n[0].worker_online(&["glazing"], 40.001, -3.7).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         redis
@@ -298,6 +300,7 @@ async fn killed_node_loses_nothing_and_its_workers_move() {
     assert_eq!(waiting["status"], "searching");
     n[0].kill9();
     drop(w.ws);
+    drop(gone.ws);
     // Presence is gone within stale_after_s.
     let deadline = Instant::now() + Duration::from_secs(6);
     while redis
@@ -306,6 +309,30 @@ async fn killed_node_loses_nothing_and_its_workers_move() {
         .is_some()
     {
         assert!(Instant::now() < deadline, "presence outlived stale_after_s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The survivors mark the dead node's workers disconnected (NodeDown),
+    // not only stale.
+    let ops = n[1].ops();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let (_, v) = n[1]
+            .get("/v1/workers/nearby?lat=40&lng=-3.7&radius_m=1000", &ops)
+            .await;
+        let entry = v["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == json!(gone.id))
+            .cloned()
+            .expect("the worker is still known");
+        if entry["connected"] == json!(false) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dead node's worker still connected: {entry}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Its jobs are intact on the survivors.
@@ -437,4 +464,39 @@ async fn a_node_joins_from_the_shared_snapshot() {
             json!(far.id)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_back_without_its_data_keeps_nodes_not_ready() {
+    let mut redis = Redis::start();
+    let n = nodes(&redis, 1, &[]).await;
+    let (_, r) = n[0].user("resident", &[]).await;
+    n[0].create_job(&r, 1.0, 1.0, "x").await;
+    // Redis restarts empty (its AOF gone): the node must not carry on as if
+    // the shared log still held what it applied.
+    redis.stop();
+    for e in std::fs::read_dir(&redis.dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            std::fs::remove_dir_all(p).unwrap();
+        } else {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    redis.spawn();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (st, _) = n[0].call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(
+        st,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ready on an empty redis"
+    );
+    let (st, v) = n[0]
+        .post(
+            "/v1/jobs",
+            &r,
+            json!({"lat": 1.0, "lng": 1.0, "skill": "x"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
 }
