@@ -42,7 +42,7 @@ pub struct App {
     pub auth: Auth,
     pub hub: Hub,
     pub limits: Limits,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     core: OnceLock<Core>,
     /// Set on SIGTERM: new work is refused with 503.
     draining: AtomicBool,
@@ -68,7 +68,7 @@ impl AppState {
             auth: Auth::new(&cfg.auth),
             limits: Limits::new(&cfg.limits),
             hub: Hub::default(),
-            metrics,
+            metrics: Arc::new(metrics),
             cfg,
             core: OnceLock::new(),
             draining: AtomicBool::new(false),
@@ -180,8 +180,15 @@ impl Core {
                 // no holder bookkeeping is needed here.
                 let result =
                     op.apply_timed(&self.engine, now(), &mut Holders::default(), &app.metrics);
-                let events = result.map_err(ExecError::Engine)?;
-                self.commit(app, events).await.map_err(ExecError::Api)
+                // Whatever the answer reports — a change, a duplicate, a
+                // refusal — rests on every event applied so far.
+                let seen = self.engine.last_seq();
+                let committed = match result {
+                    Ok(events) => self.commit(app, events).await.map_err(ExecError::Api),
+                    Err(e) => Err(ExecError::Engine(e)),
+                };
+                self.durable_through(seen).await.map_err(ExecError::Api)?;
+                committed
             }
             Backend::Cluster(c) => c.submit(op).await,
         }
@@ -243,6 +250,34 @@ impl Core {
         match &self.backend {
             Backend::Local(store) => store.account_by_email(email),
             Backend::Cluster(c) => c.account_by_email(email).await,
+        }
+    }
+
+    /// Returns once every event the engine has applied so far is durable,
+    /// so that an answer read from memory never reports what a crash could
+    /// still take back. (A cluster applies only what its stream holds.)
+    pub async fn settled(&self) -> Result<(), ApiError> {
+        self.durable_through(self.engine.last_seq()).await
+    }
+
+    async fn durable_through(&self, seq: u64) -> Result<(), ApiError> {
+        let Backend::Local(store) = &self.backend else {
+            return Ok(());
+        };
+        if seq <= store.durable_seq() {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        store.durable_through(
+            seq,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        match rx.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(ApiError::Unavailable("storage closed".into())),
         }
     }
 

@@ -2,10 +2,9 @@
 //! argon2id password hashes, and the [`User`] extractor every `/v1` route
 //! and the WebSocket use.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::Params;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm as JwtAlg, DecodingKey, EncodingKey, Header, Validation};
@@ -14,7 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
+use crate::hasher::Hasher;
 use crate::limits::Budget;
+
+/// Longest `sub` claim accepted (ids are ours: uuids or operator-chosen names).
+const MAX_SUB_LEN: usize = 128;
 
 /// Seconds of clock skew tolerated on `exp`.
 const LEEWAY_S: u64 = 2;
@@ -37,11 +40,12 @@ pub struct Auth {
     enc: EncodingKey,
     dec: DecodingKey,
     validation: Validation,
-    argon: Argon2<'static>,
+    /// Bounded password hashing (register, login).
+    pub hasher: Hasher,
     pub ttl_s: u64,
     /// Verified against when a login names an unknown email, so that both
     /// kinds of failure take as long.
-    dummy: OnceLock<String>,
+    dummy: tokio::sync::OnceCell<String>,
 }
 
 impl Auth {
@@ -52,13 +56,17 @@ impl Auth {
         validation.set_required_spec_claims(&["exp", "sub"]);
         let params = Params::new(cfg.argon2_memory_kib, cfg.argon2_iterations, 1, None)
             .expect("validated argon2 params");
+        let threads = match cfg.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         Auth {
             enc: EncodingKey::from_secret(cfg.jwt_secret.as_bytes()),
             dec: DecodingKey::from_secret(cfg.jwt_secret.as_bytes()),
             validation,
-            argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            hasher: Hasher::start(params, threads),
             ttl_s: cfg.token_ttl_s,
-            dummy: OnceLock::new(),
+            dummy: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -85,31 +93,38 @@ impl Auth {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation)
             .map(|d| d.claims)
             .map_err(|_| {
                 ApiError::Unauthorized("missing, malformed, expired or badly signed token")
-            })
+            })?;
+        if claims.sub.is_empty() || claims.sub.len() > MAX_SUB_LEN {
+            return Err(ApiError::Unauthorized("token subject must be 1 to 128 bytes"));
+        }
+        Ok(claims)
     }
 
-    pub fn hash_password(&self, password: &str) -> String {
-        let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("16-byte salt");
-        self.argon
-            .hash_password(password.as_bytes(), &salt)
-            .expect("argon2 hashing with valid params")
-            .to_string()
+    /// A stored hash for `password` (bounded: see [`Hasher`]).
+    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        self.hasher.hash(password).await
     }
 
-    pub fn dummy_hash(&self) -> &str {
-        self.dummy
-            .get_or_init(|| self.hash_password("not-a-real-password-0A"))
-    }
-
-    /// Verifies against a stored PHC string (its own parameters apply).
-    pub fn verify_password(&self, password: &str, phc: &str) -> bool {
-        PasswordHash::new(phc)
-            .map(|h| self.argon.verify_password(password.as_bytes(), &h).is_ok())
-            .unwrap_or(false)
+    /// Verifies `password` against the stored hash, or — for an unknown
+    /// account — against a dummy hash, so both failures take as long.
+    pub async fn verify_password(
+        &self,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<bool, ApiError> {
+        let phc = match phc {
+            Some(p) => p,
+            None => self
+                .dummy
+                .get_or_try_init(|| self.hasher.hash("not-a-real-password-0A".into()))
+                .await?
+                .clone(),
+        };
+        self.hasher.verify(password, phc).await
     }
 }
 
@@ -239,16 +254,23 @@ mod tests {
         // Expired.
         let (old, _) = a.mint("u1", Role::Ops, None, 1_000, 10);
         assert!(a.verify(&old).is_err());
+        // An empty or oversized subject names nobody.
+        let (empty, _) = a.mint("", Role::Ops, None, now, 3600);
+        assert!(a.verify(&empty).is_err());
+        let (long, _) = a.mint(&"x".repeat(129), Role::Ops, None, now, 3600);
+        assert!(a.verify(&long).is_err());
     }
 
-    #[test]
-    fn passwords() {
+    #[tokio::test]
+    async fn passwords() {
         let a = auth();
-        let h = a.hash_password("Secret123");
+        let h = a.hash_password("Secret123".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(a.verify_password("Secret123", &h));
-        assert!(!a.verify_password("Secret124", &h));
-        assert!(!a.verify_password("Secret123", "garbage"));
+        let check = |p: &str, h: Option<&str>| a.verify_password(p.into(), h.map(String::from));
+        assert!(check("Secret123", Some(&h)).await.unwrap());
+        assert!(!check("Secret124", Some(&h)).await.unwrap());
+        assert!(!check("Secret123", Some("garbage")).await.unwrap());
+        assert!(!check("Secret123", None).await.unwrap());
         assert!(check_password("Secret123").is_ok());
         for bad in ["short1A", "alllower123", "ALLUPPER123", "NoDigitsHere"] {
             assert!(check_password(bad).is_err(), "{bad}");

@@ -33,6 +33,16 @@ pub struct ServerConfig {
     pub request_timeout_s: u64,
     /// On SIGTERM, how long open sockets get to finish their close handshake.
     pub shutdown_grace_s: u64,
+    /// A connection that has not sent complete request headers this long after
+    /// it opened (or after the first byte of a later request) is dropped.
+    pub header_timeout_s: u64,
+    /// A keep-alive connection with no request this long is closed.
+    pub idle_timeout_s: u64,
+    /// Connections open at once, HTTP and WebSocket together (capped below
+    /// the open-files limit at startup).
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +69,9 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     /// Argon2id passes for new password hashes.
     pub argon2_iterations: u32,
+    /// Password hashes computed at once (0: one per core); each holds
+    /// `argon2_memory_kib` for the life of the process.
+    pub max_concurrent_hashes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +155,10 @@ impl Default for ServerConfig {
             addr: "127.0.0.1:8080".into(),
             request_timeout_s: 30,
             shutdown_grace_s: 10,
+            header_timeout_s: 10,
+            idle_timeout_s: 60,
+            max_connections: 50_000,
+            max_connections_per_ip: 1_000,
         }
     }
 }
@@ -167,6 +184,7 @@ impl Default for AuthConfig {
             token_ttl_s: 86_400,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
+            max_concurrent_hashes: 0,
         }
     }
 }
@@ -346,6 +364,18 @@ impl Config {
             .map_err(|_| invalid("server.addr", "must be IP:PORT"))?;
         if self.server.request_timeout_s == 0 {
             return Err(invalid("server.request_timeout_s", "must be at least 1"));
+        }
+        if self.server.header_timeout_s == 0 {
+            return Err(invalid("server.header_timeout_s", "must be at least 1"));
+        }
+        if self.server.idle_timeout_s == 0 {
+            return Err(invalid("server.idle_timeout_s", "must be at least 1"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be at least 1"));
+        }
+        if self.server.max_connections_per_ip == 0 {
+            return Err(invalid("server.max_connections_per_ip", "must be at least 1"));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty"));

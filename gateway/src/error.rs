@@ -40,6 +40,9 @@ pub enum ApiError {
     /// Not ready, shutting down, or storage failed: nothing was acknowledged.
     #[error("{0}")]
     Unavailable(Cow<'static, str>),
+    /// At capacity for now (password hashing): 503 with `Retry-After`.
+    #[error("{0}")]
+    Busy(&'static str),
 }
 
 impl ApiError {
@@ -60,7 +63,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -77,7 +80,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Busy(_) => "unavailable",
         }
     }
 
@@ -85,6 +88,7 @@ impl ApiError {
     pub fn retry_after_s(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited(d) => Some(d.as_secs_f64().ceil().max(1.0) as u64),
+            ApiError::Busy(_) => Some(1),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@
 //! * [`config`] — the typed configuration: file, then `DISPATCHD_*` env.
 //! * [`error`] — [`error::ApiError`]: every failure's status and code.
 //! * [`auth`] — JWTs, password hashes, the `User` extractor.
+//! * [`hasher`] — argon2 on a fixed set of threads with reused memory.
 //! * [`body`] — request bodies (JSON or MessagePack) and query parameters.
 //! * [`wire`] — the contract's `Job` and the WebSocket messages.
 //! * [`command`] — every state change as a value (`Op`), and how it applies.
@@ -18,6 +19,7 @@
 //! * [`limits`] — per-user rate limits.
 //! * [`metrics`] — Prometheus names and handles.
 //! * [`timers`] — drives offer and search deadlines.
+//! * [`listener`] — accepting connections: caps, header and idle timeouts.
 //! * [`server`] — startup, readiness and the shutdown path.
 
 pub mod app;
@@ -27,8 +29,10 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod hasher;
 pub mod hub;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod routes;
 pub mod server;

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub rate_limited_http: Counter,
     pub rate_limited_ws: Counter,
     pub positions: Counter,
+    /// Open TCP connections (HTTP and WebSocket).
+    pub connections_open: Gauge,
 }
 
 impl Metrics {
@@ -98,11 +100,23 @@ impl Metrics {
             rate_limited_http: metrics::counter!("dispatchd_rate_limited_total", "via" => "http"),
             rate_limited_ws: metrics::counter!("dispatchd_rate_limited_total", "via" => "ws"),
             positions: metrics::counter!("dispatchd_position_updates_total"),
+            connections_open: metrics::gauge!("dispatchd_connections_open"),
         }
     }
 
     pub fn render(&self) -> String {
         self.handle.render()
+    }
+
+    /// A connection refused at accept (`max_connections`, `max_connections_per_ip`, `accept_error`).
+    pub fn conn_refused(&self, reason: &'static str) {
+        metrics::counter!("dispatchd_connections_refused_total", "reason" => reason).increment(1);
+    }
+
+    /// A connection dropped for not sending its headers (`header`) or idling (`idle`).
+    pub fn conn_timed_out(&self, reason: &'static str) {
+        metrics::counter!("dispatchd_connections_timed_out_total", "reason" => reason)
+            .increment(1);
     }
 
     pub fn msg_in(&self, t: &str) {
@@ -144,6 +158,22 @@ impl Metrics {
 }
 
 fn describe() {
+    describe_gauge!(
+        "dispatchd_connections_open",
+        "Open TCP connections, HTTP and WebSocket together."
+    );
+    describe_counter!(
+        "dispatchd_connections_refused_total",
+        "Connections refused at accept, by reason (max_connections, max_connections_per_ip, accept_error)."
+    );
+    describe_counter!(
+        "dispatchd_connections_timed_out_total",
+        "Connections dropped for incomplete request headers (header) or idling (idle)."
+    );
+    describe_counter!(
+        "dispatchd_hash_rejected_total",
+        "Register or login requests answered 503 because password hashing was at capacity."
+    );
     describe_gauge!(
         "dispatchd_ws_connections",
         "Open WebSocket connections by role."

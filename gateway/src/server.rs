@@ -3,7 +3,6 @@
 //! accepting, close sockets, drain, take the final snapshot and close the log.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use crate::app::{AppState, Backend};
 use crate::cluster::Cluster;
 use crate::config::{Config, DEFAULT_SECRET};
 use crate::hub::SHUTTING_DOWN;
+use crate::listener::ConnLimits;
 use crate::metrics::Metrics;
 use crate::wire::now;
 
@@ -32,15 +32,12 @@ pub async fn run(
     let app = AppState::new(cfg.clone(), Metrics::install());
     let (stop_tx, stop_rx) = watch::channel(false);
     let router = crate::routes::router(app.clone());
-    let mut http_stop = stop_rx.clone();
-    let server = tokio::spawn(std::future::IntoFuture::into_future(
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        }),
+    let server = tokio::spawn(crate::listener::serve(
+        listener,
+        router,
+        conn_limits(&cfg),
+        app.metrics.clone(),
+        stop_rx.clone(),
     ));
     tracing::info!(%addr, "listening; recovering state");
 
@@ -107,8 +104,7 @@ pub async fn run(
         tracing::warn!("some sockets did not finish closing in time");
     }
     match tokio::time::timeout(grace, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
         Err(_) => tracing::warn!("in-flight requests did not finish in time"),
     }
@@ -122,6 +118,46 @@ pub async fn run(
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The listener's limits; `max_connections` is kept below the open-files
+/// limit so that accepting never fails for want of descriptors (the log,
+/// snapshots and Redis need some too).
+fn conn_limits(cfg: &Config) -> ConnLimits {
+    const RESERVED_FDS: u64 = 256;
+    let s = &cfg.server;
+    let mut max = s.max_connections;
+    let nofile = current_nofile();
+    if nofile > 0 {
+        let fit = nofile.saturating_sub(RESERVED_FDS).max(1) as usize;
+        if fit < max {
+            tracing::warn!(
+                configured = max,
+                nofile,
+                used = fit,
+                "server.max_connections is above the open-files limit; using less"
+            );
+            max = fit;
+        }
+    }
+    ConnLimits {
+        max_connections: max,
+        max_per_ip: s.max_connections_per_ip,
+        header_timeout: Duration::from_secs(s.header_timeout_s),
+        idle_timeout: Duration::from_secs(s.idle_timeout_s),
+    }
+}
+
+fn current_nofile() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a plain syscall on a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return 0;
+    }
+    r.rlim_cur
 }
 
 /// Every socket is a file: lift the soft open-files limit to the hard one.

@@ -10,6 +10,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+/// Path parameters (`/v1/jobs/{id}` …). A segment that does not decode
+/// (not UTF-8 after percent-decoding) is the contract's 400, not axum's
+/// plain-text rejection.
+pub struct PathIds<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S>
+    for PathIds<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathIds(p.0))
+            .map_err(|_| ApiError::invalid("path", "not valid UTF-8 or not a valid id"))
+    }
+}
+
 /// How a client's bytes are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -34,6 +55,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], format: Format) -> Result<T, Api
             let mut de = rmp_serde::Deserializer::new(bytes);
             serde_path_to_error::deserialize(&mut de)
                 .map_err(|e| describe(e.path().to_string(), e.inner().to_string()))
+                .and_then(|v| {
+                    // As JSON: one value and nothing after it.
+                    if de.get_ref().is_empty() {
+                        Ok(v)
+                    } else {
+                        Err(describe(".".into(), "trailing bytes after the value".into()))
+                    }
+                })
         }
     };
     res.map_err(ApiError::InvalidInput)
@@ -207,7 +236,14 @@ struct Flat {
 fn fast(bytes: &[u8], format: Format) -> Option<(ClientMsg, Option<ReqId>)> {
     let f: Flat = match format {
         Format::Json => serde_json::from_slice(bytes).ok()?,
-        Format::Msgpack => rmp_serde::from_slice(bytes).ok()?,
+        Format::Msgpack => {
+            let mut de = rmp_serde::Deserializer::new(bytes);
+            let f = Flat::deserialize(&mut de).ok()?;
+            if !de.get_ref().is_empty() {
+                return None;
+            }
+            f
+        }
     };
     let job = f.job_id;
     let msg = match f.kind {
@@ -239,10 +275,16 @@ pub fn parse_client(
     if let Some(m) = fast(bytes, format) {
         return Ok(m);
     }
-    let req_id = parse::<Envelope>(bytes, format).ok().and_then(|e| e.req_id);
-    match parse::<ClientMsg>(bytes, format) {
-        Ok(m) => Ok((m, req_id)),
-        Err(e) => Err((e, req_id)),
+    let msg = parse::<ClientMsg>(bytes, format);
+    match (parse::<Envelope>(bytes, format), msg) {
+        (Ok(env), Ok(m)) => Ok((m, env.req_id)),
+        (Ok(env), Err(e)) => Err((e, env.req_id)),
+        // A message that is fine but for its req_id must not run unanswered.
+        (Err(_), Ok(_)) => Err((
+            ApiError::invalid("req_id", "must be a string or an integer"),
+            None,
+        )),
+        (Err(_), Err(e)) => Err((e, None)),
     }
 }
 
@@ -396,13 +438,16 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(c)
             );
-            let careful = {
-                let req_id = parse::<Envelope>(c, Format::Json)
-                    .ok()
-                    .and_then(|e| e.req_id);
-                parse::<ClientMsg>(c, Format::Json)
-                    .map(|m| (m, req_id.clone()))
-                    .map_err(|e| (e, req_id))
+            let careful = match parse::<Envelope>(c, Format::Json) {
+                Ok(env) => parse::<ClientMsg>(c, Format::Json)
+                    .map(|m| (m, env.req_id.clone()))
+                    .map_err(|e| (e, env.req_id)),
+                Err(_) => Err((
+                    parse::<ClientMsg>(c, Format::Json).err().unwrap_or_else(|| {
+                        ApiError::invalid("req_id", "must be a string or an integer")
+                    }),
+                    None,
+                )),
             };
             assert_eq!(
                 parse_client(c, Format::Json),
@@ -426,5 +471,35 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&ServerMsg::Pong.to_json()).unwrap();
         assert_eq!(v, serde_json::json!({"type":"pong"}));
         assert_eq!(rfc3339(Millis(0)), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn a_bad_req_id_is_an_error_not_silence() {
+        for bad in [
+            &br#"{"type":"ping","req_id":1.5}"#[..],
+            br#"{"type":"accept","job_id":"j","req_id":true}"#,
+            br#"{"type":"ping","req_id":[1]}"#,
+            br#"{"type":"ping","req_id":{"a":1}}"#,
+        ] {
+            let (e, req_id) = parse_client(bad, Format::Json).unwrap_err();
+            assert_eq!(e.code(), "invalid_input", "{}", String::from_utf8_lossy(bad));
+            assert!(e.to_string().starts_with("req_id"), "{e}");
+            assert_eq!(req_id, None);
+        }
+    }
+
+    #[test]
+    fn msgpack_with_trailing_bytes_is_refused_like_json() {
+        #[derive(Serialize)]
+        struct Ping {
+            #[serde(rename = "type")]
+            t: &'static str,
+        }
+        let mut bytes = rmp_serde::to_vec_named(&Ping { t: "ping" }).unwrap();
+        assert!(parse_client(&bytes, Format::Msgpack).is_ok());
+        bytes.push(0xc0);
+        let (e, _) = parse_client(&bytes, Format::Msgpack).unwrap_err();
+        assert_eq!(e.code(), "invalid_input");
+        assert!(parse::<Envelope>(&bytes, Format::Msgpack).is_err());
     }
 }

@@ -125,21 +125,32 @@ async fn run(
         _ = &mut writer => false,
     };
     // Gone as far as dispatch is concerned, before any close handshake wait.
-    let subscribed: Vec<JobId> = subs.lock().expect("subs lock").drain().collect();
-    for job in subscribed {
-        app.hub.unsubscribe(&job, conn.id);
-    }
+    unsubscribe_all(&app, &conn, &subs);
     if let Some(core) = app.core_any() {
         presence(&app, core, &user, handle.as_ref(), &conn, false).await;
     }
     if peer_ended {
+        if conn.close_reason().is_some() {
+            // The reader refused the peer's input (1007, 1009): the writer
+            // is sending our Close frame.
+            let _ = tokio::time::timeout(CLOSE_WAIT, &mut writer).await;
+        }
         writer.abort();
     } else {
         // We sent Close: keep reading so the peer's Close completes the handshake.
         let _ = tokio::time::timeout(CLOSE_WAIT, &mut reader).await;
     }
+    // Anything the reader subscribed while the close was under way.
+    unsubscribe_all(&app, &conn, &subs);
     app.metrics.connection(user.role, -1.0);
     app.socket_closed();
+}
+
+fn unsubscribe_all(app: &AppState, conn: &Conn, subs: &Mutex<HashSet<JobId>>) {
+    let subscribed: Vec<JobId> = subs.lock().expect("subs lock").drain().collect();
+    for job in subscribed {
+        app.hub.unsubscribe(&job, conn.id);
+    }
 }
 
 /// Attaches (`open`) or detaches the connection in the hub and keeps the
@@ -213,7 +224,12 @@ async fn write_loop(
                 // A client that does not read blocks this send; the hub's
                 // kill (queue full) must still get through.
                 tokio::select! {
-                    r = sink.send(encode(&m, format)) => if r.is_err() { return },
+                    r = sink.send(encode(&m, format)) => if r.is_err() {
+                        // The socket is gone: the reader must stop taking
+                        // commands (and subscriptions) for it.
+                        conn.close(NORMAL_CLOSE);
+                        return;
+                    },
                     _ = conn.closed.notified() => break conn.close_reason().unwrap_or(NORMAL_CLOSE),
                 }
             }
@@ -226,6 +242,7 @@ async fn write_loop(
                     continue;
                 }
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    conn.close(NORMAL_CLOSE);
                     return;
                 }
             }
@@ -242,10 +259,36 @@ async fn write_loop(
     .await;
 }
 
+/// The close code for a frame the protocol refuses: 1007 for a text frame
+/// that is not UTF-8, 1009 for a message over the hard size cap.
+fn refusal(e: axum::Error) -> Option<CloseReason> {
+    match *e.into_inner().downcast::<tungstenite::Error>().ok()? {
+        tungstenite::Error::Utf8(_) => Some(CloseReason {
+            code: 1007,
+            reason: "text frame is not valid UTF-8",
+        }),
+        tungstenite::Error::Capacity(_) => Some(CloseReason {
+            code: 1009,
+            reason: "message too big",
+        }),
+        _ => None,
+    }
+}
+
 impl Session {
     async fn read_loop(self, mut stream: SplitStream<WebSocket>) {
         while let Some(frame) = stream.next().await {
-            let Ok(frame) = frame else { break };
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    // Input the protocol forbids gets its close code; any
+                    // other error means the socket is gone.
+                    if let Some(why) = refusal(e) {
+                        self.conn.close(why);
+                    }
+                    break;
+                }
+            };
             self.last_seen.store(now().0, Ordering::Relaxed);
             if self.conn.close_reason().is_some() {
                 // Closing: only the peer's Close (or the end) matters now.
@@ -342,6 +385,9 @@ impl Session {
 
     fn subscribe(&self, job: &str) -> Result<(), ApiError> {
         self.user.require(&[Role::Resident, Role::Ops])?;
+        if self.conn.close_reason().is_some() {
+            return Err(ApiError::Unavailable("connection closing".into()));
+        }
         let core = self.app.core()?;
         let id = job_id(job)?;
         let current = core

@@ -96,6 +96,9 @@ impl Target {
                 .env("DISPATCHD_STORAGE_DATA_DIR", ndir.join("data"))
                 .env("DISPATCHD_AUTH_JWT_SECRET", secret)
                 .env("DISPATCHD_LOG_LEVEL", "warn")
+                // Thousands of simulated apps share a handful of loopback
+                // source addresses: lift the per-address connection cap.
+                .env("DISPATCHD_SERVER_MAX_CONNECTIONS_PER_IP", "1000000")
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(ndir.join("server.log"))?);
             for (k, v) in extra {

@@ -76,6 +76,8 @@ pub struct RecoveryReport {
 
 enum Request {
     Events(Vec<Event>, Done),
+    /// Answer once every event up to this sequence number is durable.
+    Barrier(u64, Done),
     Account(Account, AccountDone),
     /// Start a new log epoch; answers with its number.
     Rotate(Done),
@@ -104,6 +106,8 @@ struct Shared {
     since_snapshot: AtomicU64,
     /// Flushes (group commits) done, for stats and benchmarks.
     flushes: AtomicU64,
+    /// Highest engine sequence number known to be durable.
+    durable: AtomicU64,
     last_snapshot: Mutex<Instant>,
     /// One snapshot at a time.
     snapshotting: Mutex<()>,
@@ -145,10 +149,12 @@ impl SledStore {
             snapshot_dir,
             since_snapshot: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
             last_snapshot: Mutex::new(Instant::now()),
             snapshotting: Mutex::new(()),
         });
         let (engine, mut report, next_log) = recover(&shared, cfg)?;
+        shared.durable.store(engine.last_seq(), Ordering::Release);
         let (tx, rx) = mpsc::channel();
         let writer = {
             let shared = shared.clone();
@@ -189,6 +195,23 @@ impl SledStore {
             return done(Ok(0));
         }
         if let Err(Request::Events(_, done)) = self.send(Request::Events(events, done)) {
+            done(Err(StoreError::Closed));
+        }
+    }
+
+    /// Highest engine sequence number known to be durable.
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable.load(Ordering::Acquire)
+    }
+
+    /// `done` runs once every event up to `seq` is durable — for an answer
+    /// that reports state its own command did not change (a duplicate, a
+    /// refusal, a read), which must not go out before that state is safe.
+    pub fn durable_through(&self, seq: u64, done: Done) {
+        if seq <= self.durable_seq() {
+            return done(Ok(seq));
+        }
+        if let Err(Request::Barrier(_, done)) = self.send(Request::Barrier(seq, done)) {
             done(Err(StoreError::Closed));
         }
     }
@@ -658,6 +681,7 @@ fn write_loop(
                     }
                     parked.push((max, done));
                 }
+                Request::Barrier(seq, done) => parked.push((seq, done)),
                 Request::Account(a, done) => match write_account(&shared, &log, &a, next_log) {
                     Ok(()) => {
                         next_log += 1;
@@ -711,6 +735,7 @@ fn write_loop(
                     done(Ok(()));
                 }
                 let durable = next_event - 1;
+                shared.durable.fetch_max(durable, Ordering::AcqRel);
                 let (ready, waiting): (Vec<_>, Vec<_>) =
                     parked.drain(..).partition(|(max, _)| *max <= durable);
                 parked = waiting;

@@ -109,11 +109,7 @@ pub async fn register(
         Role::Resident | Role::Ops => Vec::new(),
     };
     let core = app.core()?;
-    let password = req.password;
-    let hasher = app.clone();
-    let password_hash = tokio::task::spawn_blocking(move || hasher.auth.hash_password(&password))
-        .await
-        .map_err(|_| ApiError::Unavailable("hashing failed".into()))?;
+    let password_hash = app.auth.hash_password(req.password).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let account = Account {
         id: id.clone(),
@@ -130,7 +126,13 @@ pub async fn register(
             worker: WorkerId::from(id.as_str()),
             skills,
         };
-        core.exec(&app, op).await?;
+        // The account is durable, so the registration succeeded: a worker
+        // missing from the engine is registered from its account on first
+        // connect (`Core::ensure_worker`). Failing here would leave the
+        // email taken by an account its owner was told does not exist.
+        if let Err(e) = core.exec(&app, op).await {
+            tracing::warn!(error = %ApiError::from(e), worker = %id, "worker registered on first connect instead");
+        }
     }
     Ok((StatusCode::CREATED, Json(Registered { id, role })))
 }
@@ -166,15 +168,8 @@ pub async fn login(
         Ok(e) => core.account_by_email(&e).await?,
         Err(_) => None,
     };
-    let hash = account.as_ref().map_or_else(
-        || app.auth.dummy_hash().to_string(),
-        |a| a.password_hash.clone(),
-    );
-    let checker = app.clone();
-    let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || checker.auth.verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let stored = account.as_ref().map(|a| a.password_hash.clone());
+    let ok = app.auth.verify_password(req.password, stored).await?;
     let account = match account {
         Some(a) if ok => a,
         _ => return Err(ApiError::Unauthorized("wrong email or password")),

@@ -1,7 +1,7 @@
 //! `/v1/jobs`: create (with idempotency keys), read, list, cancel, and the
 //! worker's accept / decline / arrive / complete.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use engine::{Engine, JobId, JobQuery, JobStatus, NewJob, Skill, WorkerId};
@@ -14,7 +14,7 @@ use crate::auth::User;
 use crate::body::{Input, Params};
 use crate::command::{ExecError, Op, WorkerStep};
 use crate::error::ApiError;
-use crate::wire::JobView;
+use crate::wire::{JobView, PathIds};
 
 /// Longest job id a path may carry (ours are 36 bytes).
 const MAX_ID_LEN: usize = 128;
@@ -123,10 +123,11 @@ pub async fn create(
 pub async fn get(
     State(app): State<AppState>,
     user: User,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let core = app.core()?;
     let id = job_id(&id)?;
+    core.settled().await?;
     core.engine
         .job_for(&id, &viewer(&user))
         .map(|j| Json(JobView::from(&j)))
@@ -149,6 +150,7 @@ pub async fn list(
         })?),
     };
     let limit = params.num("limit", 1usize..=500)?.unwrap_or(50);
+    core.settled().await?;
     let jobs = core.engine.list_jobs(&JobQuery {
         viewer: viewer(&user),
         status,
@@ -168,7 +170,7 @@ pub struct CancelReq {
 pub async fn cancel(
     State(app): State<AppState>,
     user: User,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
     Input(req): Input<CancelReq>,
 ) -> Result<Json<JobView>, ApiError> {
     user.require(&[Role::Resident, Role::Ops])?;
@@ -201,7 +203,7 @@ pub async fn cancel(
 pub async fn step(
     State(app): State<AppState>,
     user: User,
-    Path((id, step)): Path<(String, String)>,
+    PathIds((id, step)): PathIds<(String, String)>,
 ) -> Result<Json<JobView>, ApiError> {
     let step = match step.as_str() {
         "accept" => WorkerStep::Accept,

@@ -1,6 +1,6 @@
 //! `/v1/ops`: the dead-letter list and its retry.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use engine::{JobQuery, JobStatus, Viewer};
 use persistence::Role;
@@ -11,7 +11,7 @@ use crate::body::Params;
 use crate::command::Op;
 use crate::error::ApiError;
 use crate::routes::jobs::{job_id, view, JobList};
-use crate::wire::JobView;
+use crate::wire::{JobView, PathIds};
 
 pub async fn unmatched(
     State(app): State<AppState>,
@@ -21,6 +21,7 @@ pub async fn unmatched(
     user.require(&[Role::Ops])?;
     let core = app.core()?;
     let limit = params.num("limit", 1usize..=500)?.unwrap_or(500);
+    core.settled().await?;
     let jobs = core.engine.list_jobs(&JobQuery {
         viewer: Viewer::Ops,
         status: Some(JobStatus::Unmatched),
@@ -34,7 +35,7 @@ pub async fn unmatched(
 pub async fn retry(
     State(app): State<AppState>,
     user: User,
-    Path(id): Path<String>,
+    PathIds(id): PathIds<String>,
 ) -> Result<Json<JobView>, ApiError> {
     user.require(&[Role::Ops])?;
     let core = app.core()?;
