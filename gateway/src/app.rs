@@ -2,7 +2,6 @@
 //! events go to the log, the caller is answered once they are durable, and
 //! an ordered publisher pushes them to sockets and metrics.
 
-use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -32,9 +31,6 @@ pub enum Backend {
 pub struct Core {
     pub engine: Arc<Engine>,
     pub backend: Backend,
-    /// Single node: durable events, in whatever order the log acknowledged
-    /// them, for the publisher. (A cluster publishes from its stream applier.)
-    published: Option<mpsc::UnboundedSender<Vec<Event>>>,
 }
 
 pub struct App {
@@ -81,23 +77,19 @@ impl AppState {
 impl AppState {
     /// Makes the recovered engine and store live and starts the publisher.
     pub fn set_ready(&self, engine: Arc<Engine>, backend: Backend) {
-        let published = match &backend {
-            Backend::Local(_) => {
+        match &backend {
+            Backend::Local(store) => {
+                // The log's own order is the one order: the writer hands
+                // each group commit's events over as they became durable.
                 let (tx, rx) = mpsc::unbounded_channel();
-                let first = engine.last_seq() + 1;
-                tokio::spawn(publish_loop(self.clone(), engine.clone(), rx, first));
-                Some(tx)
+                store.on_durable(Box::new(move |events| {
+                    let _ = tx.send(events);
+                }));
+                tokio::spawn(publish_loop(self.clone(), engine.clone(), rx));
             }
-            Backend::Cluster(c) => {
-                c.start(self.clone(), engine.clone());
-                None
-            }
-        };
-        let core = Core {
-            engine,
-            backend,
-            published,
-        };
+            Backend::Cluster(c) => c.start(self.clone(), engine.clone()),
+        }
+        let core = Core { engine, backend };
         if self.core.set(core).is_err() {
             panic!("set_ready called twice");
         }
@@ -288,21 +280,16 @@ impl Core {
         if events.is_empty() {
             return Ok(());
         }
-        let (Backend::Local(store), Some(publish)) = (&self.backend, &self.published) else {
+        let Backend::Local(store) = &self.backend else {
             return Err(ApiError::Unavailable(
                 "events outside the cluster stream".into(),
             ));
         };
         let (tx, rx) = oneshot::channel();
-        let publish = publish.clone();
-        let copy = events.clone();
         let started = Instant::now();
         store.append_with(
             events,
             Box::new(move |r| {
-                // Publish what happened in memory even if the log failed: the
-                // engine has moved on, and clients read the engine.
-                let _ = publish.send(copy);
                 let _ = tx.send(r);
             }),
         );
@@ -361,55 +348,15 @@ pub fn viewer(user: &User) -> Viewer {
     }
 }
 
-/// Puts durable events back into engine order and publishes them. A gap
-/// (an append that never reported) is skipped after a second so that one
-/// lost batch cannot stall every socket.
+/// Publishes durable events — in the log's order, which is engine order
+/// without gaps — to sockets and metrics.
 async fn publish_loop(
     app: AppState,
     engine: Arc<Engine>,
     mut rx: mpsc::UnboundedReceiver<Vec<Event>>,
-    mut next: u64,
 ) {
-    let mut held: BTreeMap<u64, Event> = BTreeMap::new();
-    let mut stuck_since: Option<Instant> = None;
-    let mut ready = Vec::new();
-    loop {
-        let batch = if held.is_empty() {
-            rx.recv().await
-        } else {
-            match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
-                Ok(b) => b,
-                Err(_) => Some(Vec::new()),
-            }
-        };
-        let Some(batch) = batch else { break };
-        for e in batch {
-            if e.seq >= next {
-                held.insert(e.seq, e);
-            }
-        }
-        loop {
-            while let Some(e) = held.remove(&next) {
-                ready.push(e);
-                next += 1;
-            }
-            match (held.first_key_value(), stuck_since) {
-                (None, _) => stuck_since = None,
-                (Some(_), None) => stuck_since = Some(Instant::now()),
-                (Some((&first, _)), Some(t)) if t.elapsed() > Duration::from_secs(1) => {
-                    tracing::warn!(missing = next, resume = first, "publisher skipping a gap");
-                    next = first;
-                    stuck_since = None;
-                    continue;
-                }
-                _ => {}
-            }
-            break;
-        }
-        if !ready.is_empty() {
-            app.metrics.events(&ready);
-            app.hub.publish(&engine, &ready, &app.metrics);
-            ready.clear();
-        }
+    while let Some(events) = rx.recv().await {
+        app.metrics.events(&events);
+        app.hub.publish(&engine, &events, &app.metrics);
     }
 }

@@ -39,3 +39,6 @@ pub mod server;
 pub mod timers;
 pub mod wire;
 pub mod ws;
+
+#[cfg(test)]
+mod fuzz;

@@ -28,7 +28,9 @@ pub mod store;
 
 pub use account::{Account, Role};
 pub use codec::Entry;
-pub use store::{AccountDone, Done, RecoveryReport, SledStore, Snapshotter, StoreOptions};
+pub use store::{
+    AccountDone, Done, DurableSink, RecoveryReport, SledStore, Snapshotter, StoreOptions,
+};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {

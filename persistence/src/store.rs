@@ -93,7 +93,12 @@ struct Epoch {
     dir: PathBuf,
 }
 
+/// Receives durable events in engine order (see [`SledStore::on_durable`]).
+pub type DurableSink = Box<dyn FnMut(Vec<Event>) + Send>;
+
 struct Shared {
+    /// Where durable events go, in log order, after each group commit.
+    on_durable: Mutex<Option<DurableSink>>,
     /// Accounts live in their own database, never rotated.
     accounts_db: sled::Db,
     /// Open log epochs, oldest first; the writer appends to the last.
@@ -141,6 +146,7 @@ impl SledStore {
         std::fs::create_dir_all(&log_dir)?;
         let accounts_db = open_db(&dir.join("accounts"))?;
         let shared = Arc::new(Shared {
+            on_durable: Mutex::new(None),
             accounts: accounts_db.open_tree("accounts").map_err(io)?,
             emails: accounts_db.open_tree("emails").map_err(io)?,
             accounts_db,
@@ -197,6 +203,14 @@ impl SledStore {
         if let Err(Request::Events(_, done)) = self.send(Request::Events(events, done)) {
             done(Err(StoreError::Closed));
         }
+    }
+
+    /// Hands every event written from now on to `sink`, once durable, in
+    /// engine order and without gaps — the one order the log has, so
+    /// consumers (sockets, metrics) never re-sort. Called on the writer
+    /// thread after each group commit: `sink` must not block.
+    pub fn on_durable(&self, sink: DurableSink) {
+        *self.shared.on_durable.lock().expect("on_durable") = Some(sink);
     }
 
     /// Highest engine sequence number known to be durable.
@@ -650,6 +664,9 @@ fn write_loop(
     let mut held_since: Option<Instant> = None;
     // Callers waiting for their last event to be written and flushed.
     let mut parked: Vec<(u64, Done)> = Vec::new();
+    // Callers waiting for a sequence number to be durable (answers that
+    // report state), with when they asked.
+    let mut barriers: Vec<(u64, Instant, Done)> = Vec::new();
     loop {
         let first = match rx.recv_timeout(opts.gap_timeout / 4) {
             Ok(r) => Some(r),
@@ -670,6 +687,7 @@ fn write_loop(
         let mut rotated: Vec<(u64, Done)> = Vec::new();
         let mut failures: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
         let mut error: Option<StoreError> = None;
+        let mut written: Vec<Event> = Vec::new();
         for req in batch {
             match req {
                 Request::Events(events, done) => {
@@ -681,7 +699,7 @@ fn write_loop(
                     }
                     parked.push((max, done));
                 }
-                Request::Barrier(seq, done) => parked.push((seq, done)),
+                Request::Barrier(seq, done) => barriers.push((seq, Instant::now(), done)),
                 Request::Account(a, done) => match write_account(&shared, &log, &a, next_log) {
                     Ok(()) => {
                         next_log += 1;
@@ -693,7 +711,14 @@ fn write_loop(
                 },
                 Request::Rotate(done) => {
                     // What is ready goes into the old epoch first.
-                    wrote |= drain_ready(&shared, &log, &mut held, &mut next_log, &mut next_event);
+                    wrote |= drain_ready(
+                        &shared,
+                        &log,
+                        &mut held,
+                        &mut next_log,
+                        &mut next_event,
+                        &mut written,
+                    );
                     let r = log
                         .flush()
                         .map_err(io)
@@ -711,7 +736,14 @@ fn write_loop(
                 }
             }
         }
-        wrote |= drain_ready(&shared, &log, &mut held, &mut next_log, &mut next_event);
+        wrote |= drain_ready(
+            &shared,
+            &log,
+            &mut held,
+            &mut next_log,
+            &mut next_event,
+            &mut written,
+        );
         if wrote {
             shared.flushes.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = log.flush() {
@@ -736,11 +768,29 @@ fn write_loop(
                 }
                 let durable = next_event - 1;
                 shared.durable.fetch_max(durable, Ordering::AcqRel);
+                if !written.is_empty() {
+                    if let Some(sink) = shared.on_durable.lock().expect("on_durable").as_mut() {
+                        sink(std::mem::take(&mut written));
+                    }
+                }
                 let (ready, waiting): (Vec<_>, Vec<_>) =
                     parked.drain(..).partition(|(max, _)| *max <= durable);
                 parked = waiting;
                 for (max, done) in ready {
                     done(Ok(max));
+                }
+                // A barrier past anything that arrives in time fails rather
+                // than hangs (its events were never handed to the log).
+                let (ready, waiting): (Vec<_>, Vec<_>) = barriers
+                    .drain(..)
+                    .partition(|(seq, at, _)| *seq <= durable || at.elapsed() >= opts.gap_timeout);
+                barriers = waiting;
+                for (seq, _, done) in ready {
+                    if seq <= durable {
+                        done(Ok(seq));
+                    } else {
+                        done(Err(StoreError::Gap(durable + 1)));
+                    }
                 }
             }
             Some(e) => {
@@ -749,6 +799,9 @@ fn write_loop(
                     done(Err(e.clone()));
                 }
                 for (_, done) in parked.drain(..) {
+                    done(Err(e.clone()));
+                }
+                for (_, _, done) in barriers.drain(..) {
                     done(Err(e.clone()));
                 }
             }
@@ -775,6 +828,9 @@ fn write_loop(
     for (_, done) in parked {
         done(Err(StoreError::Closed));
     }
+    for (_, _, done) in barriers {
+        done(Err(StoreError::Closed));
+    }
 }
 
 /// Writes every held event whose predecessors are all written; true if any.
@@ -784,14 +840,20 @@ fn drain_ready(
     held: &mut BTreeMap<u64, Event>,
     next_log: &mut u64,
     next_event: &mut u64,
+    written: &mut Vec<Event>,
 ) -> bool {
     let mut wrote = false;
     while let Some(e) = held.remove(next_event) {
-        let bytes = codec::encode(&Entry::Event(e));
+        let entry = Entry::Event(e);
+        let bytes = codec::encode(&entry);
         if let Err(err) = log.insert(key(*next_log), bytes) {
             tracing::error!(%err, "log write failed");
             break;
         }
+        let Entry::Event(e) = entry else {
+            unreachable!("built as an event above")
+        };
+        written.push(e);
         *next_log += 1;
         *next_event += 1;
         wrote = true;

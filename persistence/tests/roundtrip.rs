@@ -260,6 +260,12 @@ fn out_of_order_appends_are_logged_in_engine_order() {
     let dir = temp_dir("order");
     let now = Millis(1_700_000_000_000);
     let (store, e, _) = SledStore::open(&dir, EngineConfig::default(), opts(), now).unwrap();
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    store.on_durable(Box::new(move |evs| {
+        for ev in evs {
+            seen_tx.send(ev.seq).unwrap();
+        }
+    }));
     let a = e.create_job(new_job("a", 1), now).unwrap();
     let b = e.create_job(new_job("b", 2), now).unwrap();
     // The later batch arrives first: it is held until its predecessor lands,
@@ -273,9 +279,21 @@ fn out_of_order_appends_are_logged_in_engine_order() {
     );
     store.append(a).unwrap();
     assert_eq!(rx.recv().unwrap(), Ok(2));
+    // Consumers of durable events get the one order: 1 then 2.
+    assert_eq!(seen.try_iter().collect::<Vec<_>>(), vec![1, 2]);
+    // A barrier for what is durable answers at once; for more, once it is.
+    assert_eq!(store.durable_seq(), 2);
+    let c = e.create_job(new_job("c", 3), now).unwrap();
+    let (btx, brx) = std::sync::mpsc::channel();
+    store.durable_through(3, Box::new(move |r| btx.send(r).unwrap()));
+    assert!(brx
+        .recv_timeout(std::time::Duration::from_millis(200))
+        .is_err());
+    store.append(c).unwrap();
+    assert_eq!(brx.recv().unwrap(), Ok(3));
     drop(store);
     let (_s, e2, _) = SledStore::open(&dir, EngineConfig::default(), opts(), now).unwrap();
-    assert_eq!(e2.last_seq(), 2);
+    assert_eq!(e2.last_seq(), 3);
 }
 
 #[test]
