@@ -25,6 +25,9 @@ impl Engine {
             kind,
         };
         self.apply(t, &ev)?;
+        if let Some(sink) = self.sink.get() {
+            sink.push(&ev);
+        }
         out.push(ev);
         Ok(())
     }

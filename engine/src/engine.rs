@@ -42,6 +42,25 @@ pub struct Engine {
     /// Number of searching jobs, read without the job lock so that worker
     /// updates skip the wake-up path when nothing waits.
     pub(crate) waiting: AtomicUsize,
+    /// Where every emitted event goes, in `seq` order, under the job lock
+    /// (the durable log on a single node). Replay does not feed it.
+    pub(crate) sink: std::sync::OnceLock<Arc<dyn EventSink>>,
+}
+
+/// The one ordered stream of events: `push` is called for every event the
+/// engine emits, in `seq` order, while the lock that assigned the `seq` is
+/// held — so whoever reads the sink sees exactly the engine's order, with
+/// no gaps and nothing to re-sort. It must not block for long.
+pub trait EventSink: Send + Sync {
+    fn push(&self, ev: &Event);
+}
+
+/// What a job command did: its events and the job as it stood right after
+/// (read under the same lock, so no later command can show through).
+#[derive(Debug, Clone)]
+pub struct JobReceipt {
+    pub events: Vec<Event>,
+    pub job: Job,
 }
 
 /// A worker's registry entry, held by the gateway for the life of a
@@ -121,7 +140,14 @@ impl Engine {
             workers: DashMap::with_capacity_and_hasher_and_shard_amount(0, RandomState::new(), 128),
             jobs: Mutex::new(JobTable::default()),
             waiting: AtomicUsize::new(0),
+            sink: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sends every event emitted from now on to `sink` (once per engine;
+    /// false if one is attached already).
+    pub fn attach(&self, sink: Arc<dyn EventSink>) -> bool {
+        self.sink.set(sink).is_ok()
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -311,6 +337,11 @@ impl Engine {
 
     /// Creates a job and offers it to the nearest matchable worker, if any.
     pub fn create_job(&self, job: NewJob, now: Millis) -> Result<Vec<Event>, EngineError> {
+        self.create_job_receipt(job, now).map(|r| r.events)
+    }
+
+    /// [`Engine::create_job`], with the job as created (and perhaps offered).
+    pub fn create_job_receipt(&self, job: NewJob, now: Millis) -> Result<JobReceipt, EngineError> {
         job.validate()?;
         let mut t = self.jobs.lock();
         if t.ids.contains_key(&job.id) {
@@ -329,7 +360,7 @@ impl Engine {
         self.emit(&mut t, &mut out, now, kind)?;
         let seq = t.last_job;
         self.dispatch(&mut t, &mut out, seq, now);
-        Ok(out)
+        Ok(receipt(&t, seq, out))
     }
 
     pub fn accept(
@@ -375,6 +406,28 @@ impl Engine {
         step: Step,
         now: Millis,
     ) -> Result<Vec<Event>, EngineError> {
+        self.worker_step_receipt(job_id, worker, step, now)
+            .map(|r| r.events)
+    }
+
+    /// A worker's step (`Accept`, `Revoke` = decline, `Arrive`, `Complete`)
+    /// with the job as it stood right after.
+    pub fn worker_step_receipt(
+        &self,
+        job_id: &JobId,
+        worker: &WorkerId,
+        step: Step,
+        now: Millis,
+    ) -> Result<JobReceipt, EngineError> {
+        if !matches!(
+            step,
+            Step::Accept | Step::Revoke | Step::Arrive | Step::Complete
+        ) {
+            return Err(EngineError::InvalidInput {
+                field: "step",
+                reason: "not a worker step",
+            });
+        }
         let mut t = self.jobs.lock();
         let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
         let job = &t.jobs[&seq];
@@ -425,7 +478,7 @@ impl Engine {
         if matches!(step, Step::Revoke | Step::Complete) {
             self.wake_locked(&mut t, &mut out, worker, now);
         }
-        Ok(out)
+        Ok(receipt(&t, seq, out))
     }
 
     /// Cancels a job from any non-final status, releasing its worker.
@@ -435,6 +488,16 @@ impl Engine {
         reason: Option<String>,
         now: Millis,
     ) -> Result<Vec<Event>, EngineError> {
+        self.cancel_receipt(job_id, reason, now).map(|r| r.events)
+    }
+
+    /// [`Engine::cancel`], with the cancelled job.
+    pub fn cancel_receipt(
+        &self,
+        job_id: &JobId,
+        reason: Option<String>,
+        now: Millis,
+    ) -> Result<JobReceipt, EngineError> {
         let mut t = self.jobs.lock();
         let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
         let job = &t.jobs[&seq];
@@ -460,12 +523,17 @@ impl Engine {
         if let Some(w) = worker {
             self.wake_locked(&mut t, &mut out, &w, now);
         }
-        Ok(out)
+        Ok(receipt(&t, seq, out))
     }
 
     /// Sends a dead letter back to searching with a fresh timeout. Workers
     /// who passed on it before may be offered it again.
     pub fn retry(&self, job_id: &JobId, now: Millis) -> Result<Vec<Event>, EngineError> {
+        self.retry_receipt(job_id, now).map(|r| r.events)
+    }
+
+    /// [`Engine::retry`], with the job back in the search.
+    pub fn retry_receipt(&self, job_id: &JobId, now: Millis) -> Result<JobReceipt, EngineError> {
         let mut t = self.jobs.lock();
         let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
         next(t.jobs[&seq].status, Step::Retry)?;
@@ -476,7 +544,7 @@ impl Engine {
         };
         self.emit(&mut t, &mut out, now, kind)?;
         self.dispatch(&mut t, &mut out, seq, now);
-        Ok(out)
+        Ok(receipt(&t, seq, out))
     }
 
     /// Drives time: dead-letters jobs past their search deadline, revokes
@@ -671,5 +739,13 @@ impl Engine {
                 break;
             }
         }
+    }
+}
+
+/// The receipt of a job command: its events and the job after them.
+fn receipt(t: &JobTable, seq: u64, events: Vec<Event>) -> JobReceipt {
+    JobReceipt {
+        events,
+        job: t.jobs[&seq].clone(),
     }
 }

@@ -22,6 +22,7 @@
 //! * [`error`] — [`EngineError`].
 
 mod apply;
+pub mod command;
 pub mod config;
 mod engine;
 pub mod error;
@@ -34,8 +35,9 @@ pub mod snapshot;
 pub mod types;
 mod worker;
 
+pub use command::{Applied, Holders, Op, WorkerStep, LOCAL_NODE};
 pub use config::{ConfigError, EngineConfig, IndexConfig};
-pub use engine::{Engine, NewJob, WorkerHandle};
+pub use engine::{Engine, EventSink, JobReceipt, NewJob, WorkerHandle};
 pub use error::EngineError;
 pub use event::{Event, EventKind, RevokeReason};
 pub use job::{Billing, Job, JobStatus, Pass, Step};

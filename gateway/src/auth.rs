@@ -99,7 +99,9 @@ impl Auth {
                 ApiError::Unauthorized("missing, malformed, expired or badly signed token")
             })?;
         if claims.sub.is_empty() || claims.sub.len() > MAX_SUB_LEN {
-            return Err(ApiError::Unauthorized("token subject must be 1 to 128 bytes"));
+            return Err(ApiError::Unauthorized(
+                "token subject must be 1 to 128 bytes",
+            ));
         }
         Ok(claims)
     }

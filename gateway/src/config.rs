@@ -375,7 +375,10 @@ impl Config {
             return Err(invalid("server.max_connections", "must be at least 1"));
         }
         if self.server.max_connections_per_ip == 0 {
-            return Err(invalid("server.max_connections_per_ip", "must be at least 1"));
+            return Err(invalid(
+                "server.max_connections_per_ip",
+                "must be at least 1",
+            ));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(invalid("storage.data_dir", "must not be empty"));

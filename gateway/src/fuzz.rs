@@ -97,19 +97,14 @@ fn input() -> impl Strategy<Value = (Vec<u8>, Format)> {
     let fmt = prop_oneof![Just(Format::Json), Just(Format::Msgpack)];
     prop_oneof![
         (proptest::collection::vec(any::<u8>(), 0..256), fmt.clone()),
-        (
-            0..SEEDS.len(),
-            fmt,
-            proptest::collection::vec(edit(), 0..6)
-        )
-            .prop_map(|(k, f, edits)| {
-                let json: serde_json::Value = serde_json::from_str(SEEDS[k]).unwrap();
-                let bytes = match f {
-                    Format::Json => SEEDS[k].as_bytes().to_vec(),
-                    Format::Msgpack => rmp_serde::to_vec_named(&json).unwrap(),
-                };
-                (apply(bytes, &edits), f)
-            }),
+        (0..SEEDS.len(), fmt, proptest::collection::vec(edit(), 0..6)).prop_map(|(k, f, edits)| {
+            let json: serde_json::Value = serde_json::from_str(SEEDS[k]).unwrap();
+            let bytes = match f {
+                Format::Json => SEEDS[k].as_bytes().to_vec(),
+                Format::Msgpack => rmp_serde::to_vec_named(&json).unwrap(),
+            };
+            (apply(bytes, &edits), f)
+        }),
     ]
 }
 
@@ -153,7 +148,9 @@ fn fuzz_http_bodies() {
 
 #[test]
 fn fuzz_query_strings() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let query = prop_oneof![
         "[ -~]{0,64}",
         proptest::collection::vec(any::<u8>(), 0..64)

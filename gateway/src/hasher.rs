@@ -93,7 +93,9 @@ impl Hasher {
             Ok(Ok(p)) => Ok(p),
             _ => {
                 metrics::counter!("dispatchd_hash_rejected_total").increment(1);
-                Err(ApiError::Busy("password hashing is at capacity; retry shortly"))
+                Err(ApiError::Busy(
+                    "password hashing is at capacity; retry shortly",
+                ))
             }
         }
     }
@@ -265,7 +267,12 @@ mod tests {
     #[test]
     fn bad_or_greedy_hashes_never_verify() {
         let mut blocks = Vec::new();
-        for phc in ["", "$argon2id$", "plain", "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ"] {
+        for phc in [
+            "",
+            "$argon2id$",
+            "plain",
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ",
+        ] {
             assert!(!verify_with("x", phc, 1024, &mut blocks), "{phc}");
         }
         let big = Params::new(4096, 1, 1, None).unwrap();

@@ -10,9 +10,9 @@
 //! * [`hasher`] — argon2 on a fixed set of threads with reused memory.
 //! * [`body`] — request bodies (JSON or MessagePack) and query parameters.
 //! * [`wire`] — the contract's `Job` and the WebSocket messages.
-//! * [`command`] — every state change as a value (`Op`), and how it applies.
-//! * [`app`] — shared state and the one write path (command → engine → log → publish).
-//! * [`cluster`] — several nodes over one Redis stream (`[redis] url`).
+//! * [`app`] — shared state; the engine and backend once recovered.
+//! * [`backend`] — the one seam every command goes through: the embedded
+//!   sled store, or several nodes over one Redis stream (`[redis] url`).
 //! * [`hub`] — which socket gets which event; bounded per-connection queues.
 //! * [`ws`] — one WebSocket connection.
 //! * [`routes`] — the HTTP handlers.
@@ -24,9 +24,8 @@
 
 pub mod app;
 pub mod auth;
+pub mod backend;
 pub mod body;
-pub mod cluster;
-pub mod command;
 pub mod config;
 pub mod error;
 pub mod hasher;

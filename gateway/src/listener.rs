@@ -179,12 +179,9 @@ impl AsyncRead for Watched {
             let a = &self.activity;
             if a.in_flight.load(Ordering::Relaxed) == 0 {
                 let now = a.now_ms();
-                let _ = a.head_started.compare_exchange(
-                    NONE,
-                    now,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+                let _ =
+                    a.head_started
+                        .compare_exchange(NONE, now, Ordering::AcqRel, Ordering::Relaxed);
             }
         }
         r
@@ -393,7 +390,10 @@ mod tests {
         let b2 = s.take(b, &l).unwrap();
         drop((a2, b1, b2));
         assert_eq!(s.open(), 0);
-        assert!(s.per_ip.is_empty(), "addresses without connections are forgotten");
+        assert!(
+            s.per_ip.is_empty(),
+            "addresses without connections are forgotten"
+        );
     }
 
     #[test]

@@ -115,8 +115,7 @@ impl Metrics {
 
     /// A connection dropped for not sending its headers (`header`) or idling (`idle`).
     pub fn conn_timed_out(&self, reason: &'static str) {
-        metrics::counter!("dispatchd_connections_timed_out_total", "reason" => reason)
-            .increment(1);
+        metrics::counter!("dispatchd_connections_timed_out_total", "reason" => reason).increment(1);
     }
 
     pub fn msg_in(&self, t: &str) {

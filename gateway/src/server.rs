@@ -3,20 +3,16 @@
 //! accepting, close sockets, drain, take the final snapshot and close the log.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use persistence::{SledStore, Snapshotter, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::{AppState, Backend};
-use crate::cluster::Cluster;
+use crate::app::AppState;
 use crate::config::{Config, DEFAULT_SECRET};
 use crate::hub::SHUTTING_DOWN;
 use crate::listener::ConnLimits;
 use crate::metrics::Metrics;
-use crate::wire::now;
 
 pub async fn run(
     cfg: Config,
@@ -41,57 +37,8 @@ pub async fn run(
     ));
     tracing::info!(%addr, "listening; recovering state");
 
-    let started = Instant::now();
-    let dir = cfg.storage.data_dir.clone();
-    let engine_cfg = cfg.engine();
-    let opts = StoreOptions {
-        snapshot_every_events: cfg.storage.snapshot_every_events,
-        snapshot_every: Duration::from_secs(cfg.storage.snapshot_every_s),
-        keep_snapshots: cfg.storage.keep_snapshots,
-        ..StoreOptions::default()
-    };
-    let mut local = None;
-    let (engine, backend) = match cfg.redis.url.clone() {
-        None => {
-            let (store, engine, report) =
-                tokio::task::spawn_blocking(move || SledStore::open(&dir, engine_cfg, opts, now()))
-                    .await??;
-            tracing::info!(
-                snapshot_seq = ?report.snapshot_seq,
-                replayed = report.replayed,
-                dropped = report.dropped,
-                requeued = report.requeued,
-                took_ms = started.elapsed().as_millis() as u64,
-                "recovered; ready"
-            );
-            let store = Arc::new(store);
-            let engine = Arc::new(engine);
-            local = Some(store.clone());
-            (engine, Backend::Local(store))
-        }
-        Some(url) => {
-            let mut backoff = Duration::from_millis(200);
-            let (cluster, engine) = loop {
-                match Cluster::connect(&url, engine_cfg.clone(), cfg.redis.snapshot_every).await {
-                    Ok(c) => break c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, ?backoff, "cannot join the cluster yet; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
-            };
-            tracing::info!(
-                took_ms = started.elapsed().as_millis() as u64,
-                "caught up; ready"
-            );
-            (Arc::new(engine), Backend::Cluster(cluster))
-        }
-    };
-    app.set_ready(engine.clone(), backend);
-    let snapshotter = local
-        .clone()
-        .map(|s| Snapshotter::start(s, engine.clone(), Duration::from_secs(1)));
+    let (backend, engine) = crate::backend::Backend::open(&cfg).await?;
+    app.set_ready(engine, backend);
     let timers = tokio::spawn(crate::timers::run(app.clone(), stop_rx.clone()));
 
     shutdown.await;
@@ -109,12 +56,8 @@ pub async fn run(
         Err(_) => tracing::warn!("in-flight requests did not finish in time"),
     }
     let _ = timers.await;
-    if let (Some(snapshotter), Some(store)) = (snapshotter, local) {
-        tokio::task::spawn_blocking(move || {
-            snapshotter.stop();
-            store.close();
-        })
-        .await?;
+    if let Some(core) = app.core_any() {
+        core.backend.close().await;
     }
     tracing::info!("stopped cleanly");
     Ok(())

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::app::AppState;
-use crate::command::Op;
 use crate::wire::now;
+use engine::Op;
 
 const RESOLUTION: Duration = Duration::from_millis(100);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -23,10 +23,10 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => break,
         }
         let Some(core) = app.core_any() else { continue };
-        // A cluster's time is driven by its lease holder (cluster.rs).
-        if core.cluster().is_none() && core.engine.next_deadline().is_some_and(|d| d <= now()) {
+        // One node drives time: the only one, or a cluster's lease holder.
+        if core.backend.drives_time() && core.engine.next_deadline().is_some_and(|d| d <= now()) {
             if let Err(e) = core.exec(&app, Op::Tick).await {
-                tracing::error!(error = ?e, "timer events not logged");
+                tracing::warn!(error = ?e, "tick not applied");
             }
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {

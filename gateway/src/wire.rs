@@ -15,9 +15,7 @@ use crate::error::ApiError;
 /// plain-text rejection.
 pub struct PathIds<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S>
-    for PathIds<T>
-{
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for PathIds<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -60,7 +58,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], format: Format) -> Result<T, Api
                     if de.get_ref().is_empty() {
                         Ok(v)
                     } else {
-                        Err(describe(".".into(), "trailing bytes after the value".into()))
+                        Err(describe(
+                            ".".into(),
+                            "trailing bytes after the value".into(),
+                        ))
                     }
                 })
         }
@@ -443,9 +444,11 @@ mod tests {
                     .map(|m| (m, env.req_id.clone()))
                     .map_err(|e| (e, env.req_id)),
                 Err(_) => Err((
-                    parse::<ClientMsg>(c, Format::Json).err().unwrap_or_else(|| {
-                        ApiError::invalid("req_id", "must be a string or an integer")
-                    }),
+                    parse::<ClientMsg>(c, Format::Json)
+                        .err()
+                        .unwrap_or_else(|| {
+                            ApiError::invalid("req_id", "must be a string or an integer")
+                        }),
                     None,
                 )),
             };
@@ -482,7 +485,12 @@ mod tests {
             br#"{"type":"ping","req_id":{"a":1}}"#,
         ] {
             let (e, req_id) = parse_client(bad, Format::Json).unwrap_err();
-            assert_eq!(e.code(), "invalid_input", "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                e.code(),
+                "invalid_input",
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
             assert!(e.to_string().starts_with("req_id"), "{e}");
             assert_eq!(req_id, None);
         }

@@ -13,7 +13,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use engine::{JobId, WorkerHandle};
+use engine::{JobId, Op, WorkerHandle, WorkerStep};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use persistence::Role;
@@ -22,7 +22,6 @@ use tokio::sync::mpsc;
 use crate::app::{viewer, AppState, Core};
 use crate::auth::{bearer, User};
 use crate::body::Params;
-use crate::command::{Op, WorkerStep};
 use crate::error::ApiError;
 use crate::hub::{CloseReason, Conn, Outbound, PING_TIMEOUT};
 use crate::limits::Budget;
@@ -154,7 +153,8 @@ fn unsubscribe_all(app: &AppState, conn: &Conn, subs: &Mutex<HashSet<JobId>>) {
 }
 
 /// Attaches (`open`) or detaches the connection in the hub and keeps the
-/// worker's presence: the user's first socket sets it, the last clears it.
+/// worker's presence: the user's first socket sets it, the last clears it,
+/// one at a time per worker so a connect and a disconnect cannot reorder.
 async fn presence(
     app: &AppState,
     core: &Core,
@@ -163,39 +163,26 @@ async fn presence(
     conn: &Arc<Conn>,
     open: bool,
 ) {
-    match core.cluster() {
-        None => {
-            // Single node: the engine call runs under the hub's entry lock,
-            // so a connect and a disconnect cannot reorder.
-            let set = |on: bool| handle.map(|h| core.engine.set_connected(h.id(), on, now()));
-            let changed = if open {
-                app.hub.attach(&user.id, conn.clone(), || set(true))
-            } else {
-                app.hub.detach(&user.id, conn.id, || set(false))
-            };
-            if let Some(Some(Ok(events))) = changed {
-                if let Err(e) = core.commit(app, events).await {
-                    tracing::warn!(error = %e, "presence events not logged");
+    let Some(h) = handle else {
+        if open {
+            app.hub.attach(&user.id, conn.clone(), || ());
+        } else {
+            app.hub.detach(&user.id, conn.id, || ());
+        }
+        return;
+    };
+    core.with_presence(h.id(), || async {
+        if open {
+            if app.hub.attach(&user.id, conn.clone(), || ()).is_some() {
+                if let Err(e) = core.backend.connected(app, &core.engine, h.id()).await {
+                    tracing::warn!(error = %e, "presence not recorded");
                 }
             }
+        } else if app.hub.detach(&user.id, conn.id, || ()).is_some() {
+            core.backend.disconnected(app, &core.engine, h.id()).await;
         }
-        Some(cluster) => {
-            let changed = if open {
-                app.hub.attach(&user.id, conn.clone(), || ())
-            } else {
-                app.hub.detach(&user.id, conn.id, || ())
-            };
-            if let (Some(()), Some(h)) = (changed, handle) {
-                if open {
-                    if let Err(e) = cluster.connected(h.id()).await {
-                        tracing::warn!(error = %e, "presence not shared");
-                    }
-                } else {
-                    cluster.disconnected(h.id()).await;
-                }
-            }
-        }
-    }
+    })
+    .await
 }
 
 fn encode(m: &ServerMsg, format: Format) -> Message {
@@ -372,7 +359,7 @@ impl Session {
                 return Ok(());
             }
         };
-        core.exec(app, op).await.map_err(ApiError::from)
+        core.exec(app, op).await.map(|_| ()).map_err(ApiError::from)
     }
 
     fn step(&self, step: WorkerStep, job: &str) -> Result<Op, ApiError> {

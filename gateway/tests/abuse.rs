@@ -48,7 +48,8 @@ async fn password_hashing_memory_stays_bounded() {
         all.push(tokio::spawn(async move {
             let email = format!("{}@example.com", unique(&format!("h{i}-")));
             let (st, v) = if i % 2 == 0 {
-                let body = json!({"email": email, "password": PASSWORD, "name": "N", "role": "resident"});
+                let body =
+                    json!({"email": email, "password": PASSWORD, "name": "N", "role": "resident"});
                 srv.call(Method::POST, "/v1/auth/register", None, Some(body))
                     .await
             } else {
@@ -109,7 +110,11 @@ async fn slow_silent_and_idle_connections_are_dropped() {
     slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
     let drip = tokio::spawn(async move {
         for i in 0..40 {
-            if slow.write_all(format!("X-Drip-{i}: 1\r\n").as_bytes()).await.is_err() {
+            if slow
+                .write_all(format!("X-Drip-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -133,18 +138,34 @@ async fn slow_silent_and_idle_connections_are_dropped() {
     );
 
     for s in &mut silent {
-        assert!(closed_within(s, Duration::from_secs(10)).await, "a silent socket stays open");
+        assert!(
+            closed_within(s, Duration::from_secs(10)).await,
+            "a silent socket stays open"
+        );
     }
     assert!(drip.await.unwrap(), "a slowloris socket stays open");
-    assert!(closed_within(&mut keep, Duration::from_secs(15)).await, "an idle socket stays open");
-    assert!(srv.metric("dispatchd_connections_timed_out_total{reason=\"header\"}").await >= 21.0);
-    assert!(srv.metric("dispatchd_connections_timed_out_total{reason=\"idle\"}").await >= 1.0);
+    assert!(
+        closed_within(&mut keep, Duration::from_secs(15)).await,
+        "an idle socket stays open"
+    );
+    assert!(
+        srv.metric("dispatchd_connections_timed_out_total{reason=\"header\"}")
+            .await
+            >= 21.0
+    );
+    assert!(
+        srv.metric("dispatchd_connections_timed_out_total{reason=\"idle\"}")
+            .await
+            >= 1.0
+    );
 
     // Idle and half-sent connections do not hold up shutdown.
     let mut idle = Vec::new();
     for _ in 0..10 {
         let mut s = TcpStream::connect(&srv.addr).await.unwrap();
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
         idle.push(s);
     }
     let started = Instant::now();
@@ -183,7 +204,11 @@ async fn connection_caps_refuse_new_sockets_and_health_still_answers() {
         .local_address("127.0.0.10".parse::<IpAddr>().unwrap())
         .build()
         .unwrap();
-    let r = other.get(format!("{}/healthz", srv.base)).send().await.unwrap();
+    let r = other
+        .get(format!("{}/healthz", srv.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // The held sockets still work.
     let req = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr);
@@ -202,7 +227,11 @@ async fn connection_caps_refuse_new_sockets_and_health_still_answers() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = srv.metric("dispatchd_connections_refused_total").await;
     assert!(refused >= 2.0, "refusals counted: {refused}");
-    let r = other.get(format!("{}/healthz", srv.base)).send().await.unwrap();
+    let r = other
+        .get(format!("{}/healthz", srv.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -221,8 +250,12 @@ async fn an_idempotent_retry_is_never_acknowledged_before_it_is_durable() {
         for pair in 0..12 {
             let key = format!("r{round}-p{pair}");
             for _ in 0..2 {
-                let (http, base, token, key) =
-                    (srv.http.clone(), srv.base.clone(), resident.clone(), key.clone());
+                let (http, base, token, key) = (
+                    srv.http.clone(),
+                    srv.base.clone(),
+                    resident.clone(),
+                    key.clone(),
+                );
                 let (acked, first) = (acked.clone(), first.clone());
                 calls.push(tokio::spawn(async move {
                     let r = http
@@ -235,7 +268,10 @@ async fn an_idempotent_retry_is_never_acknowledged_before_it_is_durable() {
                     if let Ok(r) = r {
                         if r.status().is_success() {
                             if let Ok(v) = r.json::<Value>().await {
-                                acked.lock().unwrap().push(v["id"].as_str().unwrap().to_string());
+                                acked
+                                    .lock()
+                                    .unwrap()
+                                    .push(v["id"].as_str().unwrap().to_string());
                                 first.notify_one();
                             }
                         }
@@ -271,9 +307,19 @@ async fn every_refusal_has_the_contract_shape() {
         (Method::POST, "/v1/jobs/%c3%28/accept"),
         (Method::POST, "/v1/ops/unmatched/%ff/retry"),
     ] {
-        let token = if path.contains("ops") { &ops } else { &resident };
+        let token = if path.contains("ops") {
+            &ops
+        } else {
+            &resident
+        };
         let (st, _, v) = srv
-            .raw(m, path, Some(token), Some("application/json"), b"{}".to_vec())
+            .raw(
+                m,
+                path,
+                Some(token),
+                Some("application/json"),
+                b"{}".to_vec(),
+            )
             .await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
         Server::assert_error(&v, "invalid_input");
@@ -282,7 +328,13 @@ async fn every_refusal_has_the_contract_shape() {
     let mut body = rmp_serde::to_vec_named(&json!({"lat": 1.0, "lng": 2.0, "skill": "x"})).unwrap();
     body.push(0xc0);
     let (st, _, v) = srv
-        .raw(Method::POST, "/v1/jobs", Some(&resident), Some("application/msgpack"), body)
+        .raw(
+            Method::POST,
+            "/v1/jobs",
+            Some(&resident),
+            Some("application/msgpack"),
+            body,
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     Server::assert_error(&v, "invalid_input");
@@ -306,7 +358,8 @@ async fn every_refusal_has_the_contract_shape() {
     assert_eq!(close_code(&mut ws).await, Some(1007));
     // A message over the hard cap: 1009.
     let mut ws = Ws::connect(&srv, &resident, false).await;
-    ws.send_raw(Message::Binary(vec![0u8; 65_536 * 4 + 1].into())).await;
+    ws.send_raw(Message::Binary(vec![0u8; 65_536 * 4 + 1].into()))
+        .await;
     assert_eq!(close_code(&mut ws).await, Some(1009));
 }
 

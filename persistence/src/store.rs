@@ -2,19 +2,20 @@
 //! accounts trees, and the snapshot and compaction calls around it.
 //!
 //! ## Appends
-//! Callers hand batches of engine events (and account creations) to the
-//! writer over a channel with a completion callback. The writer takes
-//! everything queued, writes it, flushes sled once (fsync) and then calls
-//! back: durability costs one flush per batch, not per event.
-//!
-//! Engine events carry the engine's own sequence number, and two callers may
-//! deliver theirs out of order (one got events 5 and 6, the other 7, and the
-//! second was faster). The writer holds an event back until all before it
-//! have arrived, so the log is always in engine order with no gaps, and a
-//! caller is answered only once its events *and everything before them* are
-//! durable: an acknowledged accept never survives without its offer.
+//! The engine an opened store returns is attached to it: every event the
+//! engine emits is pushed to the writer's channel as it is emitted, under
+//! the engine lock that assigned its `seq` ([`engine::EventSink`]). So the
+//! channel — and the log — hold the events in engine order with no gaps,
+//! and nobody re-sorts anything. A caller then waits for durability: "every
+//! event up to `seq` is durable" ([`SledStore::durable_through`], or
+//! [`SledStore::append_with`] for the events its command returned). The
+//! writer takes everything queued, writes it, flushes sled once (fsync) and
+//! then answers the waiters whose `seq` it reached: durability costs one
+//! flush per batch, and a caller is answered only once its events *and
+//! everything before them* are durable (an acknowledged accept never
+//! survives without its offer). After each flush the written events go, in
+//! that same order, to the consumer set with [`SledStore::on_durable`].
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -44,9 +45,9 @@ pub struct StoreOptions {
     pub keep_snapshots: usize,
     /// Most requests one flush covers.
     pub max_batch: usize,
-    /// How long an event may wait for a missing predecessor before its
-    /// callers are failed (a caller that dropped engine events is a bug).
-    pub gap_timeout: Duration,
+    /// Longest a waiter waits for a `seq` the engine never emitted (a bug)
+    /// before it is failed rather than left hanging.
+    pub wait_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -56,7 +57,7 @@ impl Default for StoreOptions {
             snapshot_every: Duration::from_secs(300),
             keep_snapshots: 2,
             max_batch: 4096,
-            gap_timeout: Duration::from_secs(5),
+            wait_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -75,6 +76,9 @@ pub struct RecoveryReport {
 }
 
 enum Request {
+    /// One event, pushed by the engine in `seq` order.
+    Event(Event),
+    /// Answer once these (already pushed) events are durable.
     Events(Vec<Event>, Done),
     /// Answer once every event up to this sequence number is durable.
     Barrier(u64, Done),
@@ -120,7 +124,7 @@ struct Shared {
 
 pub struct SledStore {
     shared: Arc<Shared>,
-    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    tx: Arc<Mutex<Option<mpsc::Sender<Request>>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     opts: StoreOptions,
 }
@@ -172,10 +176,11 @@ impl SledStore {
         };
         let store = SledStore {
             shared,
-            tx: Mutex::new(Some(tx)),
+            tx: Arc::new(Mutex::new(Some(tx))),
             writer: Mutex::new(Some(writer)),
             opts,
         };
+        engine.attach(Arc::new(LogSink(store.tx.clone())));
         let requeued = engine.requeue_offers(now);
         report.requeued = requeued.len() as u64;
         if !requeued.is_empty() {
@@ -194,8 +199,8 @@ impl SledStore {
         }
     }
 
-    /// Appends engine events; `done` runs once they, and every event before
-    /// them, are durable.
+    /// `done` runs once `events` — which the engine already pushed to the
+    /// log — and every event before them are durable.
     pub fn append_with(&self, events: Vec<Event>, done: Done) {
         if events.is_empty() {
             return done(Ok(0));
@@ -348,6 +353,18 @@ fn wait<T: Send + 'static>(
         let _ = tx.send(r);
     }));
     rx.recv().unwrap_or(Err(StoreError::Closed))
+}
+
+/// The engine's end of the log: pushes each event to the writer as the
+/// engine emits it (under the engine's job lock, so in `seq` order).
+struct LogSink(Arc<Mutex<Option<mpsc::Sender<Request>>>>);
+
+impl engine::EventSink for LogSink {
+    fn push(&self, ev: &Event) {
+        if let Some(tx) = self.0.lock().expect("tx lock").as_ref() {
+            let _ = tx.send(Request::Event(ev.clone()));
+        }
+    }
 }
 
 /// Runs the snapshot policy on its own thread, and takes a last snapshot
@@ -659,16 +676,14 @@ fn write_loop(
         let e = epochs.last().expect("an open epoch");
         (e.n, e.db.clone())
     };
-    // Events waiting for a predecessor, by engine sequence number.
-    let mut held: BTreeMap<u64, Event> = BTreeMap::new();
-    let mut held_since: Option<Instant> = None;
     // Callers waiting for their last event to be written and flushed.
     let mut parked: Vec<(u64, Done)> = Vec::new();
     // Callers waiting for a sequence number to be durable (answers that
     // report state), with when they asked.
     let mut barriers: Vec<(u64, Instant, Done)> = Vec::new();
+    let mut parked_since: Option<Instant> = None;
     loop {
-        let first = match rx.recv_timeout(opts.gap_timeout / 4) {
+        let first = match rx.recv_timeout(opts.wait_timeout / 4) {
             Ok(r) => Some(r),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -690,13 +705,30 @@ fn write_loop(
         let mut written: Vec<Event> = Vec::new();
         for req in batch {
             match req {
+                Request::Event(e) => {
+                    if e.seq < next_event {
+                        continue; // recovered already
+                    }
+                    if e.seq > next_event {
+                        // The engine pushes under the lock that assigns seq,
+                        // so this is a bug: never write a gap.
+                        tracing::error!(
+                            seq = e.seq,
+                            expected = next_event,
+                            "event out of order; not logged"
+                        );
+                        error = Some(StoreError::Gap(next_event));
+                        continue;
+                    }
+                    if write_event(&shared, &log, e, &mut next_log, &mut written) {
+                        next_event += 1;
+                        wrote = true;
+                    } else {
+                        error = Some(StoreError::Io("log write failed".into()));
+                    }
+                }
                 Request::Events(events, done) => {
                     let max = events.iter().map(|e| e.seq).max().unwrap_or(0);
-                    for e in events {
-                        if e.seq >= next_event {
-                            held.insert(e.seq, e);
-                        }
-                    }
                     parked.push((max, done));
                 }
                 Request::Barrier(seq, done) => barriers.push((seq, Instant::now(), done)),
@@ -710,15 +742,7 @@ fn write_loop(
                     Err(e) => failures.push(Box::new(move || done(Err(e)))),
                 },
                 Request::Rotate(done) => {
-                    // What is ready goes into the old epoch first.
-                    wrote |= drain_ready(
-                        &shared,
-                        &log,
-                        &mut held,
-                        &mut next_log,
-                        &mut next_event,
-                        &mut written,
-                    );
+                    // Everything before this request is in the old epoch.
                     let r = log
                         .flush()
                         .map_err(io)
@@ -736,14 +760,6 @@ fn write_loop(
                 }
             }
         }
-        wrote |= drain_ready(
-            &shared,
-            &log,
-            &mut held,
-            &mut next_log,
-            &mut next_event,
-            &mut written,
-        );
         if wrote {
             shared.flushes.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = log.flush() {
@@ -783,7 +799,7 @@ fn write_loop(
                 // than hangs (its events were never handed to the log).
                 let (ready, waiting): (Vec<_>, Vec<_>) = barriers
                     .drain(..)
-                    .partition(|(seq, at, _)| *seq <= durable || at.elapsed() >= opts.gap_timeout);
+                    .partition(|(seq, at, _)| *seq <= durable || at.elapsed() >= opts.wait_timeout);
                 barriers = waiting;
                 for (seq, _, done) in ready {
                     if seq <= durable {
@@ -806,22 +822,23 @@ fn write_loop(
                 }
             }
         }
-        // A gap that does not fill: fail its waiters rather than hang them.
-        held_since = match (held.is_empty(), held_since) {
-            (true, _) => None,
-            (false, None) => Some(Instant::now()),
-            (false, Some(t)) if t.elapsed() >= opts.gap_timeout => {
-                tracing::error!(
-                    missing = next_event,
-                    "events never arrived; failing their successors"
-                );
-                for (_, done) in parked.drain(..) {
-                    done(Err(StoreError::Gap(next_event)));
+        // Waiters for events that never come (a bug) fail rather than hang.
+        if !parked.is_empty() {
+            let durable = next_event - 1;
+            parked_since = match parked_since {
+                None => Some(Instant::now()),
+                Some(t) if t.elapsed() >= opts.wait_timeout => {
+                    tracing::error!(durable, "waiters past the log's end; failing them");
+                    for (_, done) in parked.drain(..) {
+                        done(Err(StoreError::Gap(durable + 1)));
+                    }
+                    None
                 }
-                None
-            }
-            (false, s) => s,
-        };
+                s => s,
+            };
+        } else {
+            parked_since = None;
+        }
     }
     let _ = current(&shared).1.flush();
     let _ = shared.accounts_db.flush();
@@ -833,33 +850,27 @@ fn write_loop(
     }
 }
 
-/// Writes every held event whose predecessors are all written; true if any.
-fn drain_ready(
+/// Writes one event at the log's next key; true if written.
+fn write_event(
     shared: &Shared,
     log: &sled::Db,
-    held: &mut BTreeMap<u64, Event>,
+    e: Event,
     next_log: &mut u64,
-    next_event: &mut u64,
     written: &mut Vec<Event>,
 ) -> bool {
-    let mut wrote = false;
-    while let Some(e) = held.remove(next_event) {
-        let entry = Entry::Event(e);
-        let bytes = codec::encode(&entry);
-        if let Err(err) = log.insert(key(*next_log), bytes) {
-            tracing::error!(%err, "log write failed");
-            break;
-        }
-        let Entry::Event(e) = entry else {
-            unreachable!("built as an event above")
-        };
-        written.push(e);
-        *next_log += 1;
-        *next_event += 1;
-        wrote = true;
-        shared.since_snapshot.fetch_add(1, Ordering::AcqRel);
+    let entry = Entry::Event(e);
+    let bytes = codec::encode(&entry);
+    if let Err(err) = log.insert(key(*next_log), bytes) {
+        tracing::error!(%err, "log write failed");
+        return false;
     }
-    wrote
+    let Entry::Event(e) = entry else {
+        unreachable!("built as an event above")
+    };
+    written.push(e);
+    *next_log += 1;
+    shared.since_snapshot.fetch_add(1, Ordering::AcqRel);
+    true
 }
 
 fn write_account(

@@ -7,14 +7,13 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::Json;
-use engine::{Skill, WorkerId};
+use engine::{Op, Skill, WorkerId};
 use persistence::{Account, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::{bearer, check_password};
 use crate::body::Input;
-use crate::command::Op;
 use crate::error::ApiError;
 use crate::limits::Budget;
 use crate::wire::{now, rfc3339};

@@ -4,15 +4,15 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use engine::{Engine, JobId, JobQuery, JobStatus, NewJob, Skill, WorkerId};
+use engine::{Applied, JobId, JobQuery, JobStatus, NewJob, Op, Skill, WorkerId, WorkerStep};
 use persistence::Role;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::app::{viewer, AppState};
 use crate::auth::User;
+use crate::backend::ExecError;
 use crate::body::{Input, Params};
-use crate::command::{ExecError, Op, WorkerStep};
 use crate::error::ApiError;
 use crate::wire::{JobView, PathIds};
 
@@ -42,12 +42,15 @@ pub fn job_id(raw: &str) -> Result<JobId, ApiError> {
     Ok(JobId::from(raw))
 }
 
-/// The job as it is now, for a response.
-pub fn view(engine: &Engine, id: &JobId) -> Result<Json<JobView>, ApiError> {
-    engine
-        .job(id)
+/// The job a command's receipt carries, for the response: what the
+/// command made of it, never a later command's result.
+pub fn answer(applied: Applied) -> Result<Json<JobView>, ApiError> {
+    applied
+        .job
         .map(|j| Json(JobView::from(&j)))
-        .ok_or(ApiError::NotFound("job not found"))
+        .ok_or(ApiError::Unavailable(
+            "command answered without its job".into(),
+        ))
 }
 
 /// A retried create must find the job its first try made: the id is a
@@ -108,7 +111,7 @@ pub async fn create(
     // command bound to fail.
     new.validate()?;
     match core.exec(&app, Op::CreateJob(new)).await {
-        Ok(_) => Ok((StatusCode::CREATED, view(&core.engine, &id)?)),
+        Ok(applied) => Ok((StatusCode::CREATED, answer(applied)?)),
         Err(ExecError::Engine(engine::EngineError::DuplicateJob)) if key.is_some() => {
             let job = core
                 .engine
@@ -127,7 +130,7 @@ pub async fn get(
 ) -> Result<Json<JobView>, ApiError> {
     let core = app.core()?;
     let id = job_id(&id)?;
-    core.settled().await?;
+    core.settled(&app).await?;
     core.engine
         .job_for(&id, &viewer(&user))
         .map(|j| Json(JobView::from(&j)))
@@ -150,7 +153,7 @@ pub async fn list(
         })?),
     };
     let limit = params.num("limit", 1usize..=500)?.unwrap_or(50);
-    core.settled().await?;
+    core.settled(&app).await?;
     let jobs = core.engine.list_jobs(&JobQuery {
         viewer: viewer(&user),
         status,
@@ -189,15 +192,16 @@ pub async fn cancel(
     if core.engine.job_for(&id, &viewer(&user)).is_none() {
         return Err(ApiError::NotFound("job not found"));
     }
-    core.exec(
-        &app,
-        Op::Cancel {
-            job: id.clone(),
-            reason: req.reason,
-        },
-    )
-    .await?;
-    view(&core.engine, &id)
+    let applied = core
+        .exec(
+            &app,
+            Op::Cancel {
+                job: id,
+                reason: req.reason,
+            },
+        )
+        .await?;
+    answer(applied)
 }
 
 pub async fn step(
@@ -205,23 +209,16 @@ pub async fn step(
     user: User,
     PathIds((id, step)): PathIds<(String, String)>,
 ) -> Result<Json<JobView>, ApiError> {
-    let step = match step.as_str() {
-        "accept" => WorkerStep::Accept,
-        "decline" => WorkerStep::Decline,
-        "arrive" => WorkerStep::Arrive,
-        "complete" => WorkerStep::Complete,
-        _ => return Err(ApiError::NotFound("no such route")),
-    };
+    let step = WorkerStep::parse(&step).ok_or(ApiError::NotFound("no such route"))?;
     user.require(&[Role::Worker])?;
     let core = app.core()?;
     let id = job_id(&id)?;
     let op = Op::Step {
-        job: id.clone(),
+        job: id,
         worker: WorkerId::from(&*user.id),
         step,
     };
-    core.exec(&app, op).await?;
-    view(&core.engine, &id)
+    answer(core.exec(&app, op).await?)
 }
 
 #[cfg(test)]

@@ -2,15 +2,14 @@
 
 use axum::extract::State;
 use axum::Json;
-use engine::{JobQuery, JobStatus, Viewer};
+use engine::{JobQuery, JobStatus, Op, Viewer};
 use persistence::Role;
 
 use crate::app::AppState;
 use crate::auth::User;
 use crate::body::Params;
-use crate::command::Op;
 use crate::error::ApiError;
-use crate::routes::jobs::{job_id, view, JobList};
+use crate::routes::jobs::{answer, job_id, JobList};
 use crate::wire::{JobView, PathIds};
 
 pub async fn unmatched(
@@ -21,7 +20,7 @@ pub async fn unmatched(
     user.require(&[Role::Ops])?;
     let core = app.core()?;
     let limit = params.num("limit", 1usize..=500)?.unwrap_or(500);
-    core.settled().await?;
+    core.settled(&app).await?;
     let jobs = core.engine.list_jobs(&JobQuery {
         viewer: Viewer::Ops,
         status: Some(JobStatus::Unmatched),
@@ -40,6 +39,5 @@ pub async fn retry(
     user.require(&[Role::Ops])?;
     let core = app.core()?;
     let id = job_id(&id)?;
-    core.exec(&app, Op::Retry { job: id.clone() }).await?;
-    view(&core.engine, &id)
+    answer(core.exec(&app, Op::Retry { job: id }).await?)
 }

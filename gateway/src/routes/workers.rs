@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::{Locator, User};
 use crate::body::{Input, Params};
-use crate::command::Op;
 use crate::error::ApiError;
 use crate::wire::rfc3339;
+use engine::Op;
 
 #[derive(Deserialize)]
 pub struct Location {

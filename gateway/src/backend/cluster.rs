@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use engine::{Engine, EngineConfig, EngineError, Millis, Snapshot, WorkerId};
+use engine::{Applied, Engine, EngineConfig, EngineError, Holders, Millis, Op, Snapshot, WorkerId};
 use persistence::{Account, StoreError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use super::{apply_timed, ExecError};
 use crate::app::{App, AppState};
-use crate::command::{ExecError, Holders, Op};
 use crate::error::ApiError;
 use crate::wire::now;
 
@@ -57,7 +57,7 @@ struct SnapEntry {
     holders: Vec<(WorkerId, String)>,
 }
 
-type Waiter = oneshot::Sender<Result<(), EngineError>>;
+type Waiter = oneshot::Sender<Result<Applied, EngineError>>;
 
 pub struct Cluster {
     pub node: String,
@@ -75,8 +75,6 @@ pub struct Cluster {
     positions_rx: Mutex<Option<mpsc::UnboundedReceiver<(WorkerId, f64, f64)>>>,
     /// Workers whose sockets this node holds.
     local: DashMap<WorkerId, ()>,
-    /// Orders one worker's connect/disconnect commands from this node.
-    presence_locks: DashMap<WorkerId, Arc<tokio::sync::Mutex<()>>>,
     holders: Mutex<Holders>,
     /// Last applied stream id.
     last_id: Mutex<String>,
@@ -145,7 +143,6 @@ impl Cluster {
             positions: tx,
             positions_rx: Mutex::new(Some(rx)),
             local: DashMap::new(),
-            presence_locks: DashMap::new(),
             holders: Mutex::new(holders),
             last_id: Mutex::new(last_id),
             is_timer: AtomicBool::new(false),
@@ -190,11 +187,17 @@ impl Cluster {
         let c = self.clone();
         tokio::spawn(async move { c.heartbeat_loop().await });
         let c = self.clone();
-        tokio::spawn(async move { c.timer_loop(engine).await });
+        tokio::spawn(async move { c.lease_loop().await });
     }
 
-    /// Appends a command and waits until this node has applied it.
-    pub async fn submit(&self, op: Op) -> Result<(), ExecError> {
+    /// Whether this node holds the timer lease (and so drives time).
+    pub fn holds_timer(&self) -> bool {
+        self.is_timer.load(Ordering::Acquire)
+    }
+
+    /// Appends a command and waits until this node has applied it; the
+    /// receipt is what this node's engine made of it.
+    pub async fn submit(&self, op: Op) -> Result<Applied, ExecError> {
         if !self.is_healthy() {
             return Err(ExecError::Api(ApiError::Unavailable(
                 "shared state (redis) unavailable; nothing was changed".into(),
@@ -310,17 +313,24 @@ impl Cluster {
                     let mut holders = self.holders.lock().expect("holders lock");
                     match app {
                         Some(app) => {
-                            cmd.op
-                                .apply_timed(engine, cmd.now, &mut holders, &app.metrics)
+                            apply_timed(cmd.op, engine, cmd.now, &mut holders, &app.metrics)
                         }
                         None => cmd.op.apply(engine, cmd.now, &mut holders),
                     }
                 };
-                let outcome = result.map(|events| published.extend(events));
-                if cmd.node == self.node && cmd.req != 0 {
-                    if let Some((_, w)) = self.pending.remove(&cmd.req) {
-                        let _ = w.send(outcome);
+                let waiter = (cmd.node == self.node && cmd.req != 0)
+                    .then(|| self.pending.remove(&cmd.req))
+                    .flatten();
+                match (result, waiter) {
+                    (Ok(applied), Some((_, w))) => {
+                        published.extend(applied.events.iter().cloned());
+                        let _ = w.send(Ok(applied));
                     }
+                    (Ok(applied), None) => published.extend(applied.events),
+                    (Err(e), Some((_, w))) => {
+                        let _ = w.send(Err(e));
+                    }
+                    (Err(_), None) => {}
                 }
             }
         }
@@ -459,8 +469,9 @@ impl Cluster {
         }
     }
 
-    /// The lease holder drives time and notices dead nodes.
-    async fn timer_loop(self: Arc<Self>, engine: Arc<Engine>) {
+    /// Keeps the timer lease (its holder drives time: `timers.rs`) and, as
+    /// holder, notices dead nodes.
+    async fn lease_loop(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_renew = Instant::now() - Duration::from_secs(10);
         let mut last_check = Instant::now();
@@ -473,12 +484,6 @@ impl Cluster {
             }
             if !self.is_timer.load(Ordering::Acquire) || !self.is_healthy() {
                 continue;
-            }
-            let t = now();
-            if engine.next_deadline().is_some_and(|d| d <= t) {
-                if let Err(e) = self.submit(Op::Tick).await {
-                    tracing::debug!(?e, "tick not applied");
-                }
             }
             if last_check.elapsed() >= Duration::from_secs(1) {
                 last_check = Instant::now();
@@ -516,10 +521,9 @@ impl Cluster {
         Ok(held == 1)
     }
 
-    /// A worker's socket opened here: presence key, then the command.
+    /// A worker's socket opened here: presence key, then the command. (The
+    /// caller orders one worker's connects and disconnects.)
     pub async fn connected(&self, w: &WorkerId) -> Result<(), ApiError> {
-        let lock = self.presence_locks.entry(w.clone()).or_default().clone();
-        let _g = lock.lock().await;
         self.local.insert(w.clone(), ());
         let mut con = self.con.clone();
         let _: () = con
@@ -537,8 +541,6 @@ impl Cluster {
 
     /// …and closed (its last socket on this node).
     pub async fn disconnected(&self, w: &WorkerId) {
-        let lock = self.presence_locks.entry(w.clone()).or_default().clone();
-        let _g = lock.lock().await;
         self.local.remove(w);
         let mut con = self.con.clone();
         let script = redis::Script::new(

@@ -1,31 +1,20 @@
-//! Commands: every change to dispatch state as a value. A single node
-//! applies them to its engine and logs the resulting events; in a cluster
-//! they go through the Redis stream and every node applies them in the same
-//! order (the engine is deterministic: time is part of the command).
+//! Commands: every change to engine state as a value, and the one
+//! function that applies them. Both backends run commands through here: the
+//! embedded store applies each as it arrives (its events reach the log
+//! through the engine's [`EventSink`](crate::EventSink)); a cluster appends
+//! it to a shared stream and every node applies the stream in order. The
+//! engine is deterministic — time is part of the command — so every node
+//! reaches the same state with the same events.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use engine::{Engine, EngineError, Event, JobId, Millis, NewJob, Skill, WorkerId};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
-
-/// Why a command changed nothing: the engine refused it, or it could not
-/// be made durable / shared.
-#[derive(Debug)]
-pub enum ExecError {
-    Engine(EngineError),
-    Api(ApiError),
-}
-
-impl From<ExecError> for ApiError {
-    fn from(e: ExecError) -> ApiError {
-        match e {
-            ExecError::Engine(e) => e.into(),
-            ExecError::Api(e) => e,
-        }
-    }
-}
+use crate::engine::{Engine, NewJob};
+use crate::error::EngineError;
+use crate::event::Event;
+use crate::job::{Job, Step};
+use crate::types::{JobId, Millis, Skill, WorkerId};
 
 /// A worker's step on a job it was offered or holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,24 +25,50 @@ pub enum WorkerStep {
     Complete,
 }
 
+impl WorkerStep {
+    /// The path segment naming it (`/v1/jobs/{id}/accept` …).
+    pub fn parse(s: &str) -> Option<WorkerStep> {
+        match s {
+            "accept" => Some(WorkerStep::Accept),
+            "decline" => Some(WorkerStep::Decline),
+            "arrive" => Some(WorkerStep::Arrive),
+            "complete" => Some(WorkerStep::Complete),
+            _ => None,
+        }
+    }
+
+    fn step(self) -> Step {
+        match self {
+            WorkerStep::Accept => Step::Accept,
+            WorkerStep::Decline => Step::Revoke,
+            WorkerStep::Arrive => Step::Arrive,
+            WorkerStep::Complete => Step::Complete,
+        }
+    }
+}
+
+/// Node a connection belongs to on a single node (presence is the same
+/// command in both modes; a single node is simply the only holder).
+pub const LOCAL_NODE: &str = "local";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op {
     RegisterWorker {
         worker: WorkerId,
         skills: Vec<Skill>,
     },
-    /// Position reports, batched.
+    /// Position reports, batched (soft state: never logged one by one).
     Positions(Vec<(WorkerId, f64, f64)>),
     Available {
         worker: WorkerId,
         on: bool,
     },
-    /// A worker's socket opened on `node`.
+    /// A worker's first socket opened on `node`.
     Connected {
         worker: WorkerId,
         node: String,
     },
-    /// …and closed; ignored unless `node` still holds it.
+    /// …and its last closed; ignored unless `node` still holds it.
     Disconnected {
         worker: WorkerId,
         node: String,
@@ -78,8 +93,22 @@ pub enum Op {
     Tick,
 }
 
-/// Which node holds each connected worker's socket (cluster presence),
-/// kept by applying the same commands on every node.
+/// What an applied command did: its events and, for a job command, the job
+/// as it stood right after — what the caller answers with.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    pub events: Vec<Event>,
+    pub job: Option<Job>,
+}
+
+impl From<Vec<Event>> for Applied {
+    fn from(events: Vec<Event>) -> Applied {
+        Applied { events, job: None }
+    }
+}
+
+/// Which node holds each connected worker's socket, kept by applying the
+/// same commands everywhere (replicated state, in the cluster snapshot).
 #[derive(Debug, Default)]
 pub struct Holders(HashMap<WorkerId, String>);
 
@@ -91,7 +120,7 @@ impl Holders {
             .map(|(w, _)| w)
     }
 
-    pub fn nodes(&self) -> std::collections::BTreeSet<String> {
+    pub fn nodes(&self) -> BTreeSet<String> {
         self.0.values().cloned().collect()
     }
 
@@ -108,24 +137,21 @@ impl Holders {
 }
 
 impl Op {
-    /// [`Op::apply`], timing job creation (the match) into
-    /// `dispatchd_match_duration_seconds`.
-    pub fn apply_timed(
-        self,
-        engine: &Engine,
-        now: Millis,
-        holders: &mut Holders,
-        metrics: &crate::metrics::Metrics,
-    ) -> Result<Vec<Event>, EngineError> {
-        let create = matches!(self, Op::CreateJob(_));
-        let started = std::time::Instant::now();
-        let result = self.apply(engine, now, holders);
-        if create {
-            metrics
-                .match_latency
-                .record(started.elapsed().as_secs_f64());
+    /// Metric and log label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::RegisterWorker { .. } => "register_worker",
+            Op::Positions(_) => "positions",
+            Op::Available { .. } => "available",
+            Op::Connected { .. } => "connected",
+            Op::Disconnected { .. } => "disconnected",
+            Op::NodeDown { .. } => "node_down",
+            Op::CreateJob(_) => "create_job",
+            Op::Step { .. } => "step",
+            Op::Cancel { .. } => "cancel",
+            Op::Retry { .. } => "retry",
+            Op::Tick => "tick",
         }
-        result
     }
 
     /// Applies the command at `now`. Deterministic: the same commands in
@@ -135,9 +161,15 @@ impl Op {
         engine: &Engine,
         now: Millis,
         holders: &mut Holders,
-    ) -> Result<Vec<Event>, EngineError> {
+    ) -> Result<Applied, EngineError> {
+        let job = |r: crate::engine::JobReceipt| Applied {
+            events: r.events,
+            job: Some(r.job),
+        };
         match self {
-            Op::RegisterWorker { worker, skills } => engine.register_worker(&worker, &skills, now),
+            Op::RegisterWorker { worker, skills } => engine
+                .register_worker(&worker, &skills, now)
+                .map(Applied::from),
             Op::Positions(batch) => {
                 let mut out = Vec::new();
                 for (w, lat, lng) in batch {
@@ -148,20 +180,22 @@ impl Op {
                         out.extend(ev);
                     }
                 }
-                Ok(out)
+                Ok(out.into())
             }
-            Op::Available { worker, on } => engine.set_available(&worker, on, now),
+            Op::Available { worker, on } => {
+                engine.set_available(&worker, on, now).map(Applied::from)
+            }
             Op::Connected { worker, node } => {
                 let events = engine.set_connected(&worker, true, now);
                 holders.0.insert(worker, node);
-                events
+                events.map(Applied::from)
             }
             Op::Disconnected { worker, node } => {
                 if holders.0.get(&worker) != Some(&node) {
-                    return Ok(Vec::new());
+                    return Ok(Applied::default());
                 }
                 holders.0.remove(&worker);
-                engine.set_connected(&worker, false, now)
+                engine.set_connected(&worker, false, now).map(Applied::from)
             }
             Op::NodeDown { node } => {
                 let gone: Vec<WorkerId> = holders.of_node(&node).cloned().collect();
@@ -170,18 +204,19 @@ impl Op {
                     holders.0.remove(&w);
                     out.extend(engine.set_connected(&w, false, now).unwrap_or_default());
                 }
-                Ok(out)
+                Ok(out.into())
             }
-            Op::CreateJob(job) => engine.create_job(job, now),
-            Op::Step { job, worker, step } => match step {
-                WorkerStep::Accept => engine.accept(&job, &worker, now),
-                WorkerStep::Decline => engine.decline(&job, &worker, now),
-                WorkerStep::Arrive => engine.arrive(&job, &worker, now),
-                WorkerStep::Complete => engine.complete(&job, &worker, now),
-            },
-            Op::Cancel { job, reason } => engine.cancel(&job, reason, now),
-            Op::Retry { job } => engine.retry(&job, now),
-            Op::Tick => Ok(engine.tick(now)),
+            Op::CreateJob(new) => engine.create_job_receipt(new, now).map(job),
+            Op::Step {
+                job: id,
+                worker,
+                step,
+            } => engine
+                .worker_step_receipt(&id, &worker, step.step(), now)
+                .map(job),
+            Op::Cancel { job: id, reason } => engine.cancel_receipt(&id, reason, now).map(job),
+            Op::Retry { job: id } => engine.retry_receipt(&id, now).map(job),
+            Op::Tick => Ok(engine.tick(now).into()),
         }
     }
 }
@@ -189,7 +224,8 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::ResidentId;
+    use crate::ResidentId;
+    use crate::{JobId, Millis, NewJob, Skill, WorkerId};
 
     fn s(x: &str) -> Skill {
         Skill::new(x).unwrap()
@@ -243,20 +279,18 @@ mod tests {
             v
         };
         let run = || {
-            let e = Engine::new(engine::EngineConfig::default()).unwrap();
+            let e = Engine::new(crate::EngineConfig::default()).unwrap();
             let mut h = Holders::default();
             let mut events = Vec::new();
             for (t, op) in &ops {
-                events.extend(
-                    op.clone()
-                        .apply(&e, Millis(1_700_000_000_000 + t), &mut h)
-                        .unwrap_or_default(),
-                );
+                if let Ok(a) = op.clone().apply(&e, Millis(1_700_000_000_000 + t), &mut h) {
+                    events.extend(a.events);
+                }
             }
             (
                 events,
-                e.list_jobs(&engine::JobQuery {
-                    viewer: engine::Viewer::Ops,
+                e.list_jobs(&crate::JobQuery {
+                    viewer: crate::Viewer::Ops,
                     status: None,
                     limit: 500,
                 }),
@@ -268,6 +302,6 @@ mod tests {
         assert_eq!(a_jobs, b_jobs);
         assert!(a_events
             .iter()
-            .any(|e| matches!(e.kind, engine::EventKind::JobOffered { .. })));
+            .any(|e| matches!(e.kind, crate::EventKind::JobOffered { .. })));
     }
 }

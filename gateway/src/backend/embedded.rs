@@ -1,0 +1,213 @@
+//! The embedded backend: the sled store on this machine. A command is
+//! applied to the engine at once; the engine pushes its events, in `seq`
+//! order and under the lock that assigned it, into the log writer
+//! (persistence's `LogSink`); the caller then waits until every event its
+//! answer rests on is fsynced. The log writer hands each group commit's
+//! events, in that same order, to the publisher (sockets and metrics).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engine::{Applied, Engine, Event, Holders, Op, WorkerId, LOCAL_NODE};
+use persistence::{Account, SledStore, Snapshotter, StoreError, StoreOptions};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{apply_timed, ExecError};
+use crate::app::AppState;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::wire::now;
+
+pub struct Embedded {
+    store: Arc<SledStore>,
+    /// Presence holders (every connected worker is held by this node);
+    /// only presence commands take it.
+    holders: Mutex<Holders>,
+    snapshotter: Mutex<Option<Snapshotter>>,
+    engine: Arc<Engine>,
+}
+
+impl Embedded {
+    /// Opens the store in `data_dir` and recovers the engine.
+    pub async fn open(cfg: &Config) -> anyhow::Result<(Embedded, Arc<Engine>)> {
+        let started = Instant::now();
+        let dir = cfg.storage.data_dir.clone();
+        let engine_cfg = cfg.engine();
+        let opts = StoreOptions {
+            snapshot_every_events: cfg.storage.snapshot_every_events,
+            snapshot_every: Duration::from_secs(cfg.storage.snapshot_every_s),
+            keep_snapshots: cfg.storage.keep_snapshots,
+            ..StoreOptions::default()
+        };
+        let (store, engine, report) =
+            tokio::task::spawn_blocking(move || SledStore::open(&dir, engine_cfg, opts, now()))
+                .await??;
+        tracing::info!(
+            snapshot_seq = ?report.snapshot_seq,
+            replayed = report.replayed,
+            dropped = report.dropped,
+            requeued = report.requeued,
+            took_ms = started.elapsed().as_millis() as u64,
+            "recovered; ready"
+        );
+        let engine = Arc::new(engine);
+        let b = Embedded {
+            store: Arc::new(store),
+            holders: Mutex::new(Holders::default()),
+            snapshotter: Mutex::new(None),
+            engine: engine.clone(),
+        };
+        Ok((b, engine))
+    }
+
+    /// The publisher (the log's order is the one order) and the snapshotter.
+    pub fn start(&self, app: AppState, engine: Arc<Engine>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.store.on_durable(Box::new(move |events| {
+            let _ = tx.send(events);
+        }));
+        tokio::spawn(publish_loop(app, engine.clone(), rx));
+        let s = Snapshotter::start(self.store.clone(), engine, Duration::from_secs(1));
+        *self.snapshotter.lock().expect("snapshotter") = Some(s);
+    }
+
+    pub async fn submit(
+        &self,
+        app: &AppState,
+        engine: &Engine,
+        op: Op,
+    ) -> Result<Applied, ExecError> {
+        // What the answer rests on: for a command that reports state (a job,
+        // a refusal, a duplicate) everything applied so far; for soft state
+        // and presence only its own events.
+        let reports_state = !matches!(
+            op,
+            Op::Positions(_)
+                | Op::Tick
+                | Op::Connected { .. }
+                | Op::Disconnected { .. }
+                | Op::NodeDown { .. }
+        );
+        let result = if matches!(
+            op,
+            Op::Connected { .. } | Op::Disconnected { .. } | Op::NodeDown { .. }
+        ) {
+            let mut holders = self.holders.lock().expect("holders");
+            apply_timed(op, engine, now(), &mut holders, &app.metrics)
+        } else {
+            apply_timed(op, engine, now(), &mut Holders::default(), &app.metrics)
+        };
+        let target = if reports_state {
+            engine.last_seq()
+        } else {
+            result
+                .as_ref()
+                .ok()
+                .and_then(|a| a.events.last())
+                .map_or(0, |e| e.seq)
+        };
+        self.durable_through(target, &app.metrics)
+            .await
+            .map_err(ExecError::Api)?;
+        result.map_err(ExecError::Engine)
+    }
+
+    pub async fn connected(
+        &self,
+        app: &AppState,
+        engine: &Engine,
+        w: &WorkerId,
+    ) -> Result<(), ApiError> {
+        let op = Op::Connected {
+            worker: w.clone(),
+            node: LOCAL_NODE.into(),
+        };
+        self.submit(app, engine, op)
+            .await
+            .map(|_| ())
+            .map_err(ApiError::from)
+    }
+
+    pub async fn disconnected(&self, app: &AppState, engine: &Engine, w: &WorkerId) {
+        let op = Op::Disconnected {
+            worker: w.clone(),
+            node: LOCAL_NODE.into(),
+        };
+        if let Err(e) = self.submit(app, engine, op).await {
+            tracing::warn!(error = %ApiError::from(e), "presence not logged");
+        }
+    }
+
+    pub async fn durable_through(&self, seq: u64, metrics: &Metrics) -> Result<(), ApiError> {
+        if seq <= self.store.durable_seq() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (tx, rx) = oneshot::channel();
+        self.store.durable_through(
+            seq,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        let r = rx.await;
+        metrics
+            .append_latency
+            .record(started.elapsed().as_secs_f64());
+        match r {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(ApiError::Unavailable("storage closed".into())),
+        }
+    }
+
+    pub async fn create_account(&self, a: Account) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.store.create_account_with(
+            a,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        self.store.account(id)
+    }
+
+    pub fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        self.store.account_by_email(email)
+    }
+
+    /// The final snapshot, then the log writer flushes and stops.
+    pub async fn close(&self) {
+        let snapshotter = self.snapshotter.lock().expect("snapshotter").take();
+        let store = self.store.clone();
+        let engine = self.engine.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            match snapshotter {
+                Some(s) => s.stop(),
+                None => {
+                    let _ = store.snapshot(&engine);
+                }
+            }
+            store.close();
+        })
+        .await;
+    }
+}
+
+/// Publishes durable events — in the log's order, which is engine order
+/// without gaps — to sockets and metrics.
+async fn publish_loop(
+    app: AppState,
+    engine: Arc<Engine>,
+    mut rx: mpsc::UnboundedReceiver<Vec<Event>>,
+) {
+    while let Some(events) = rx.recv().await {
+        app.metrics.events(&events);
+        app.hub.publish(&engine, &events, &app.metrics);
+    }
+}

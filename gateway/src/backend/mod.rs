@@ -1,0 +1,221 @@
+//! The one backend seam. Handlers, sockets and timers hand a command
+//! ([`engine::Op`]) to [`Backend::submit`] and get back a receipt
+//! ([`engine::Applied`]: the events and, for a job command, the job as it
+//! stood right after) once it is durable. Two implementations, and this is
+//! the only module that knows which one runs:
+//!
+//! * [`embedded`] — the sled store: the command is applied to the engine at
+//!   once; its events reach the log through the engine's ordered sink, and
+//!   the caller waits until every event it reports on is fsynced.
+//! * [`cluster`] — several nodes over one Redis stream: the command is
+//!   appended to the stream and answered once this node has applied it;
+//!   every node applies the stream in the same order.
+//!
+//! Accounts, presence, the publisher of durable events and who drives time
+//! go through the same seam.
+
+pub mod cluster;
+pub mod embedded;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::{Applied, Engine, EngineError, Holders, Millis, Op, WorkerId};
+use persistence::{Account, StoreError};
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Why a command changed nothing: the engine refused it, or it could not
+/// be made durable / shared.
+#[derive(Debug)]
+pub enum ExecError {
+    Engine(EngineError),
+    Api(ApiError),
+}
+
+impl From<ExecError> for ApiError {
+    fn from(e: ExecError) -> ApiError {
+        match e {
+            ExecError::Engine(e) => e.into(),
+            ExecError::Api(e) => e,
+        }
+    }
+}
+
+/// Where commands go.
+pub enum Backend {
+    Embedded(embedded::Embedded),
+    Cluster(Arc<cluster::Cluster>),
+}
+
+/// [`Op::apply`], timing job creation (the match) into
+/// `dispatchd_match_duration_seconds`.
+pub fn apply_timed(
+    op: Op,
+    engine: &Engine,
+    now: Millis,
+    holders: &mut Holders,
+    metrics: &Metrics,
+) -> Result<Applied, EngineError> {
+    let create = matches!(op, Op::CreateJob(_));
+    let started = Instant::now();
+    let result = op.apply(engine, now, holders);
+    if create {
+        metrics
+            .match_latency
+            .record(started.elapsed().as_secs_f64());
+    }
+    result
+}
+
+impl Backend {
+    /// Recovers (embedded) or joins (cluster) per `cfg`; the engine it
+    /// returns is the live state, ready to serve.
+    pub async fn open(cfg: &Config) -> anyhow::Result<(Backend, Arc<Engine>)> {
+        match cfg.redis.url.clone() {
+            None => {
+                let (b, engine) = embedded::Embedded::open(cfg).await?;
+                Ok((Backend::Embedded(b), engine))
+            }
+            Some(url) => {
+                let mut backoff = Duration::from_millis(200);
+                loop {
+                    match cluster::Cluster::connect(&url, cfg.engine(), cfg.redis.snapshot_every)
+                        .await
+                    {
+                        Ok((c, engine)) => return Ok((Backend::Cluster(c), Arc::new(engine))),
+                        Err(e) => {
+                            tracing::warn!(error = %e, ?backoff, "cannot join the cluster yet; retrying");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts the publisher of durable events (and, in a cluster, the
+    /// stream applier, heartbeats and the timer lease).
+    pub fn start(&self, app: AppState, engine: Arc<Engine>) {
+        match self {
+            Backend::Embedded(b) => b.start(app, engine),
+            Backend::Cluster(c) => c.start(app, engine),
+        }
+    }
+
+    /// Runs a command; answers once it (and everything it reports on) is durable.
+    pub async fn submit(
+        &self,
+        app: &AppState,
+        engine: &Engine,
+        op: Op,
+    ) -> Result<Applied, ExecError> {
+        match self {
+            Backend::Embedded(b) => b.submit(app, engine, op).await,
+            Backend::Cluster(c) => c.submit(op).await,
+        }
+    }
+
+    /// A position report: checked, then the `Positions` command (soft
+    /// state: acknowledged without a log write unless it wakes a job).
+    pub async fn position(
+        &self,
+        app: &AppState,
+        engine: &Engine,
+        w: &WorkerId,
+        lat: f64,
+        lng: f64,
+    ) -> Result<(), ApiError> {
+        app.metrics.positions.increment(1);
+        engine::geo::LatLng::new(lat, lng).map_err(EngineError::from)?;
+        match self {
+            Backend::Embedded(b) => b
+                .submit(app, engine, Op::Positions(vec![(w.clone(), lat, lng)]))
+                .await
+                .map(|_| ())
+                .map_err(ApiError::from),
+            // Batched with other reports into one stream entry.
+            Backend::Cluster(c) => c.position(w.clone(), lat, lng),
+        }
+    }
+
+    /// A worker's first socket opened here. The caller orders a worker's
+    /// connects and disconnects (one at a time per worker).
+    pub async fn connected(
+        &self,
+        app: &AppState,
+        engine: &Engine,
+        w: &WorkerId,
+    ) -> Result<(), ApiError> {
+        match self {
+            Backend::Embedded(b) => b.connected(app, engine, w).await,
+            Backend::Cluster(c) => c.connected(w).await,
+        }
+    }
+
+    /// …and its last one here closed.
+    pub async fn disconnected(&self, app: &AppState, engine: &Engine, w: &WorkerId) {
+        match self {
+            Backend::Embedded(b) => b.disconnected(app, engine, w).await,
+            Backend::Cluster(c) => c.disconnected(w).await,
+        }
+    }
+
+    /// Whether this node drives engine time (offer and search deadlines).
+    pub fn drives_time(&self) -> bool {
+        match self {
+            Backend::Embedded(_) => true,
+            Backend::Cluster(c) => c.holds_timer() && c.is_healthy(),
+        }
+    }
+
+    /// Whether shared state is reachable (cluster) — `/readyz`.
+    pub fn is_healthy(&self) -> bool {
+        match self {
+            Backend::Embedded(_) => true,
+            Backend::Cluster(c) => c.is_healthy(),
+        }
+    }
+
+    /// Returns once every event the engine has applied up to `seq` is
+    /// durable, so an answer read from memory never reports what a crash
+    /// could take back. (A cluster applies only what its stream holds.)
+    pub async fn durable_through(&self, seq: u64, metrics: &Metrics) -> Result<(), ApiError> {
+        match self {
+            Backend::Embedded(b) => b.durable_through(seq, metrics).await,
+            Backend::Cluster(_) => Ok(()),
+        }
+    }
+
+    pub async fn create_account(&self, a: Account) -> Result<(), StoreError> {
+        match self {
+            Backend::Embedded(b) => b.create_account(a).await,
+            Backend::Cluster(c) => c.create_account(&a).await,
+        }
+    }
+
+    pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
+        match self {
+            Backend::Embedded(b) => b.account(id),
+            Backend::Cluster(c) => c.account(id).await,
+        }
+    }
+
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
+        match self {
+            Backend::Embedded(b) => b.account_by_email(email),
+            Backend::Cluster(c) => c.account_by_email(email).await,
+        }
+    }
+
+    /// Shutdown: the embedded store takes its final snapshot and closes.
+    pub async fn close(&self) {
+        if let Backend::Embedded(b) = self {
+            b.close().await;
+        }
+    }
+}
