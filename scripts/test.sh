@@ -29,3 +29,8 @@ fi
 echo "== tests (unit, property, stress, end-to-end) and a one-pass smoke run of every benchmark"
 # SIZES keeps the criterion smoke pass to small fleets; the real runs are in BENCHMARKS.md.
 SIZES=1000 cargo test --workspace --all-targets
+
+echo "== the same end-to-end tests on the other backend: a one-node cluster on its own redis-server"
+# Same test code, a parameter (E2E_BACKEND) in the harness: every Server gets
+# a private redis-server and DISPATCHD_REDIS_URL. (cluster.rs runs 2-3 nodes itself.)
+E2E_BACKEND=redis cargo test -p gateway --test http_api --test dispatch --test process --test abuse --test history

@@ -48,6 +48,29 @@ impl Engine {
                 t.last_event = ev.seq;
                 return Ok(());
             }
+            EventKind::JobArchived { job } => {
+                let seq = *t.ids.get(&job.id).ok_or(EngineError::JobNotFound)?;
+                if t.jobs[&seq].finished_at().is_none() {
+                    return Err(EngineError::Corrupt(format!(
+                        "job {} archived while live",
+                        job.id
+                    )));
+                }
+                remove_job(t, seq);
+                t.last_event = ev.seq;
+                return Ok(());
+            }
+            EventKind::JobRestored { job } => {
+                if job.finished_at().is_none() {
+                    return Err(EngineError::Corrupt(format!(
+                        "job {} restored while live",
+                        job.id
+                    )));
+                }
+                self.insert_restored(t, (**job).clone())?;
+                t.last_event = ev.seq;
+                return Ok(());
+            }
             EventKind::JobCreated {
                 job_id,
                 resident_id,
@@ -157,7 +180,10 @@ impl Engine {
             EventKind::JobCancelled { .. } => Step::Cancel,
             EventKind::JobUnmatched { .. } => Step::Unmatch,
             EventKind::JobRetried { .. } => Step::Retry,
-            EventKind::WorkerRegistered { .. } | EventKind::JobCreated { .. } => {
+            EventKind::WorkerRegistered { .. }
+            | EventKind::JobCreated { .. }
+            | EventKind::JobArchived { .. }
+            | EventKind::JobRestored { .. } => {
                 unreachable!("handled above")
             }
         };
@@ -166,6 +192,7 @@ impl Engine {
         let job = t.jobs.get_mut(&seq).expect("indexed job");
         let old_offer = job.offer_expires_at.map(|d| (d, seq));
         let old_search = job.search_deadline.map(|d| (d, seq));
+        let old_done = job.finished_at().map(|d| (d, seq));
         let mut release = None;
         let mut hold = None;
         match &ev.kind {
@@ -231,7 +258,10 @@ impl Engine {
                 job.passed.clear();
                 job.search_deadline = Some(*search_deadline);
             }
-            EventKind::WorkerRegistered { .. } | EventKind::JobCreated { .. } => {
+            EventKind::WorkerRegistered { .. }
+            | EventKind::JobCreated { .. }
+            | EventKind::JobArchived { .. }
+            | EventKind::JobRestored { .. } => {
                 unreachable!("handled above")
             }
         }
@@ -241,6 +271,7 @@ impl Engine {
             job.offer_expires_at.map(|d| (d, seq)),
             job.search_deadline.map(|d| (d, seq)),
         );
+        let new_done = job.finished_at().map(|d| (d, seq));
         let unit = LatLng {
             lat: job.lat,
             lng: job.lng,
@@ -280,6 +311,14 @@ impl Engine {
             }
             if let Some(d) = new_search {
                 t.search_deadlines.insert(d);
+            }
+        }
+        if old_done != new_done {
+            if let Some(d) = old_done {
+                t.finished.remove(&d);
+            }
+            if let Some(d) = new_done {
+                t.finished.insert(d);
             }
         }
         if let Some(w) = release {
@@ -342,6 +381,9 @@ impl Engine {
         if let Some(d) = job.search_deadline {
             t.search_deadlines.insert((d, seq));
         }
+        if let Some(d) = job.finished_at() {
+            t.finished.insert((d, seq));
+        }
         t.last_job = t.last_job.max(seq);
         t.ids.insert(job.id.clone(), seq);
         t.by_resident
@@ -352,5 +394,41 @@ impl Engine {
         t.jobs.insert(seq, job);
         self.waiting.store(t.waiting.len(), Ordering::Release);
         Ok(())
+    }
+}
+
+/// Takes a finished job out of every index (it goes to the archive).
+fn remove_job(t: &mut JobTable, seq: u64) {
+    let Some(job) = t.jobs.remove(&seq) else {
+        return;
+    };
+    t.ids.remove(&job.id);
+    if let Some(d) = job.finished_at() {
+        t.finished.remove(&(d, seq));
+    }
+    let drop_from = |m: &mut std::collections::BTreeSet<u64>| {
+        m.remove(&seq);
+        m.is_empty()
+    };
+    if t.by_status.get_mut(&job.status).is_some_and(drop_from) {
+        t.by_status.remove(&job.status);
+    }
+    if t.by_resident
+        .get_mut(&job.resident_id)
+        .is_some_and(drop_from)
+    {
+        t.by_resident.remove(&job.resident_id);
+    }
+    for w in job
+        .worker_id
+        .iter()
+        .chain(job.passed.iter().map(|(w, _)| w))
+    {
+        if t.by_worker.get_mut(w).is_some_and(drop_from) {
+            t.by_worker.remove(w);
+        }
+    }
+    if let Some(d) = job.search_deadline {
+        t.search_deadlines.remove(&(d, seq));
     }
 }

@@ -37,7 +37,8 @@ impl WorkerStep {
         }
     }
 
-    fn step(self) -> Step {
+    /// The engine's step for it.
+    pub fn engine_step(self) -> Step {
         match self {
             WorkerStep::Accept => Step::Accept,
             WorkerStep::Decline => Step::Revoke,
@@ -87,8 +88,16 @@ pub enum Op {
         job: JobId,
         reason: Option<String>,
     },
+    /// Ops retry a dead letter; `archived` carries it when it had left
+    /// memory (it comes back in the same command).
     Retry {
         job: JobId,
+        #[serde(default)]
+        archived: Option<Box<Job>>,
+    },
+    /// Finished jobs leave memory for the archive.
+    Archive {
+        jobs: Vec<JobId>,
     },
     Tick,
 }
@@ -150,6 +159,7 @@ impl Op {
             Op::Step { .. } => "step",
             Op::Cancel { .. } => "cancel",
             Op::Retry { .. } => "retry",
+            Op::Archive { .. } => "archive",
             Op::Tick => "tick",
         }
     }
@@ -212,10 +222,18 @@ impl Op {
                 worker,
                 step,
             } => engine
-                .worker_step_receipt(&id, &worker, step.step(), now)
+                .worker_step_receipt(&id, &worker, step.engine_step(), now)
                 .map(job),
             Op::Cancel { job: id, reason } => engine.cancel_receipt(&id, reason, now).map(job),
-            Op::Retry { job: id } => engine.retry_receipt(&id, now).map(job),
+            Op::Retry {
+                job: id,
+                archived: None,
+            } => engine.retry_receipt(&id, now).map(job),
+            Op::Retry {
+                archived: Some(archived),
+                ..
+            } => engine.retry_archived_receipt(*archived, now).map(job),
+            Op::Archive { jobs } => engine.archive(&jobs, now).map(Applied::from),
             Op::Tick => Ok(engine.tick(now).into()),
         }
     }

@@ -96,6 +96,8 @@ pub(crate) struct JobTable {
     pub(crate) waiting: BTreeMap<u64, Waiting>,
     pub(crate) offer_deadlines: BTreeSet<(Millis, u64)>,
     pub(crate) search_deadlines: BTreeSet<(Millis, u64)>,
+    /// Finished jobs by when they finished: what the archive takes next.
+    pub(crate) finished: BTreeSet<(Millis, u64)>,
 }
 
 /// A job as a resident creates it.
@@ -535,16 +537,27 @@ impl Engine {
     /// [`Engine::retry`], with the job back in the search.
     pub fn retry_receipt(&self, job_id: &JobId, now: Millis) -> Result<JobReceipt, EngineError> {
         let mut t = self.jobs.lock();
+        let mut out = Vec::new();
+        let seq = self.retry_in(&mut t, job_id, now, &mut out)?;
+        Ok(receipt(&t, seq, out))
+    }
+
+    fn retry_in(
+        &self,
+        t: &mut JobTable,
+        job_id: &JobId,
+        now: Millis,
+        out: &mut Vec<Event>,
+    ) -> Result<u64, EngineError> {
         let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
         next(t.jobs[&seq].status, Step::Retry)?;
-        let mut out = Vec::new();
         let kind = EventKind::JobRetried {
             job_id: job_id.clone(),
             search_deadline: now.plus_secs(self.cfg.search_timeout_s),
         };
-        self.emit(&mut t, &mut out, now, kind)?;
-        self.dispatch(&mut t, &mut out, seq, now);
-        Ok(receipt(&t, seq, out))
+        self.emit(t, out, now, kind)?;
+        self.dispatch(t, out, seq, now);
+        Ok(seq)
     }
 
     /// Drives time: dead-letters jobs past their search deadline, revokes
@@ -739,6 +752,56 @@ impl Engine {
                 break;
             }
         }
+    }
+}
+
+impl Engine {
+    /// Jobs that finished at or before `cutoff`, oldest first, at most `limit`.
+    pub fn archivable(&self, cutoff: Millis, limit: usize) -> Vec<JobId> {
+        let t = self.jobs.lock();
+        t.finished
+            .iter()
+            .take_while(|(at, _)| *at <= cutoff)
+            .take(limit)
+            .map(|(_, seq)| t.jobs[seq].id.clone())
+            .collect()
+    }
+
+    /// Moves finished jobs out of memory: one `JobArchived` (carrying the
+    /// job) for each of `ids` still here and finished; others are skipped.
+    pub fn archive(&self, ids: &[JobId], now: Millis) -> Result<Vec<Event>, EngineError> {
+        let mut t = self.jobs.lock();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(seq) = t.ids.get(id).copied() else {
+                continue;
+            };
+            let job = &t.jobs[&seq];
+            if job.finished_at().is_none() {
+                continue;
+            }
+            let kind = EventKind::JobArchived {
+                job: Box::new(job.clone()),
+            };
+            self.emit(&mut t, &mut out, now, kind)?;
+        }
+        Ok(out)
+    }
+
+    /// Retries a dead letter that had been archived: it comes back
+    /// (`JobRestored`) and is retried, in one command under one lock (no
+    /// archive pass can take it again in between).
+    pub fn retry_archived_receipt(&self, job: Job, now: Millis) -> Result<JobReceipt, EngineError> {
+        let mut t = self.jobs.lock();
+        let mut out = Vec::new();
+        let id = job.id.clone();
+        if !t.ids.contains_key(&id) {
+            next(job.status, Step::Retry)?;
+            let kind = EventKind::JobRestored { job: Box::new(job) };
+            self.emit(&mut t, &mut out, now, kind)?;
+        }
+        let seq = self.retry_in(&mut t, &id, now, &mut out)?;
+        Ok(receipt(&t, seq, out))
     }
 }
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::job::Job;
 use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
 
 /// One change, stamped with its place in the engine's total order.
@@ -71,6 +72,15 @@ pub enum EventKind {
         job_id: JobId,
         search_deadline: Millis,
     },
+    /// A job finished longer ago than the retention leaves memory (and
+    /// every snapshot); the event carries it whole for the on-disk archive.
+    JobArchived {
+        job: Box<Job>,
+    },
+    /// An archived job came back (a dead letter that ops retry).
+    JobRestored {
+        job: Box<Job>,
+    },
 }
 
 /// Why an offer ended without acceptance.
@@ -114,6 +124,7 @@ impl EventKind {
             | EventKind::JobCancelled { job_id, .. }
             | EventKind::JobUnmatched { job_id }
             | EventKind::JobRetried { job_id, .. } => Some(job_id),
+            EventKind::JobArchived { job } | EventKind::JobRestored { job } => Some(&job.id),
         }
     }
 
@@ -130,6 +141,24 @@ impl EventKind {
             EventKind::JobCancelled { .. } => "job_cancelled",
             EventKind::JobUnmatched { .. } => "job_unmatched",
             EventKind::JobRetried { .. } => "job_retried",
+            EventKind::JobArchived { .. } => "job_archived",
+            EventKind::JobRestored { .. } => "job_restored",
         }
     }
+
+    /// Every [`EventKind::name`], for metrics that pre-register their labels.
+    pub const NAMES: [&'static str; 12] = [
+        "worker_registered",
+        "job_created",
+        "job_offered",
+        "offer_revoked",
+        "job_accepted",
+        "worker_arrived",
+        "job_completed",
+        "job_cancelled",
+        "job_unmatched",
+        "job_retried",
+        "job_archived",
+        "job_restored",
+    ];
 }

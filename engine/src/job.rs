@@ -181,6 +181,20 @@ pub struct Job {
 }
 
 impl Job {
+    /// When the job reached a final status (completed, cancelled,
+    /// unmatched); `None` while it is live.
+    pub fn finished_at(&self) -> Option<Millis> {
+        match self.status {
+            JobStatus::Completed => self.completed_at,
+            JobStatus::Cancelled => self.cancelled_at,
+            JobStatus::Unmatched => self.unmatched_at,
+            JobStatus::Searching
+            | JobStatus::Offered
+            | JobStatus::Accepted
+            | JobStatus::Arrived => None,
+        }
+    }
+
     /// Whether the worker was ever offered or assigned this job.
     pub fn involves(&self, w: &WorkerId) -> bool {
         self.worker_id.as_ref() == Some(w) || self.passed.iter().any(|(p, _)| p == w)

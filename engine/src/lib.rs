@@ -41,6 +41,6 @@ pub use engine::{Engine, EventSink, JobReceipt, NewJob, WorkerHandle};
 pub use error::EngineError;
 pub use event::{Event, EventKind, RevokeReason};
 pub use job::{Billing, Job, JobStatus, Pass, Step};
-pub use queries::{JobQuery, NearbyWorker, Stats, Viewer, WorkerView};
+pub use queries::{merge_history, JobQuery, NearbyWorker, Stats, Viewer, WorkerView};
 pub use snapshot::{PositionSnapshot, Snapshot, WorkerSnapshot};
 pub use types::{JobId, Millis, ResidentId, Skill, WorkerId};

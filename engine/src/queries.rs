@@ -17,6 +17,42 @@ pub enum Viewer {
     Ops,
 }
 
+impl Viewer {
+    /// Whether this viewer may see `job`: its resident, a worker it was
+    /// offered or assigned to, or ops. Anyone else must get 404.
+    pub fn may_see(&self, job: &Job) -> bool {
+        match self {
+            Viewer::Resident(r) => job.resident_id == *r,
+            Viewer::Worker(w) => job.involves(w),
+            Viewer::Ops => true,
+        }
+    }
+
+    /// Whether `job` belongs in this viewer's listing (a worker lists the
+    /// jobs assigned to it, not the ones it passed on).
+    pub fn lists(&self, job: &Job) -> bool {
+        match self {
+            Viewer::Resident(r) => job.resident_id == *r,
+            Viewer::Worker(w) => job.worker_id.as_ref() == Some(w),
+            Viewer::Ops => true,
+        }
+    }
+}
+
+/// A listing made of live jobs and archived ones: newest first (by creation
+/// order), each job once (the live copy wins), at most `limit`.
+pub fn merge_history(live: Vec<Job>, archived: Vec<Job>, limit: usize) -> Vec<Job> {
+    let mut seen = std::collections::HashSet::new();
+    let mut all: Vec<Job> = live
+        .into_iter()
+        .chain(archived)
+        .filter(|j| seen.insert(j.id.clone()))
+        .collect();
+    all.sort_by(|a, b| b.seq.cmp(&a.seq));
+    all.truncate(limit);
+    all
+}
+
 #[derive(Debug, Clone)]
 pub struct JobQuery {
     pub viewer: Viewer,
@@ -63,12 +99,13 @@ impl Engine {
     pub fn job_for(&self, id: &JobId, viewer: &Viewer) -> Option<Job> {
         let t = self.jobs.lock();
         let job = &t.jobs[t.ids.get(id)?];
-        let visible = match viewer {
-            Viewer::Resident(r) => job.resident_id == *r,
-            Viewer::Worker(w) => job.involves(w),
-            Viewer::Ops => true,
-        };
-        visible.then(|| job.clone())
+        viewer.may_see(job).then(|| job.clone())
+    }
+
+    /// How many jobs are in memory (live, and finished but not yet archived).
+    pub fn jobs_in_memory(&self) -> (usize, usize) {
+        let t = self.jobs.lock();
+        (t.jobs.len(), t.finished.len())
     }
 
     /// Jobs the viewer may list, newest first.

@@ -28,6 +28,10 @@ pub struct Snapshot {
     /// (nodes of a cluster must stay in step). Absent in older snapshots.
     #[serde(default)]
     pub last_searches: Vec<(u64, Millis)>,
+    /// The last job's creation number: archived jobs are not in `jobs`, and
+    /// new jobs must still number after them. Absent in older snapshots.
+    #[serde(default)]
+    pub last_job: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +78,7 @@ impl Engine {
             workers,
             jobs: t.jobs.values().cloned().collect(),
             last_searches: t.waiting.iter().map(|(s, w)| (*s, w.last_search)).collect(),
+            last_job: t.last_job,
         }
     }
 
@@ -107,6 +112,7 @@ impl Engine {
         {
             let mut t = engine.jobs.lock();
             t.last_event = snap.last_seq;
+            t.last_job = snap.last_job;
             for job in &snap.jobs {
                 engine.insert_restored(&mut t, job.clone())?;
             }

@@ -8,12 +8,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use engine::{Applied, Engine, Op, Skill, Viewer, WorkerHandle, WorkerId};
+use engine::{Applied, Engine, Job, JobId, JobQuery, Op, Skill, Viewer, WorkerHandle, WorkerId};
 use persistence::{Account, Role, StoreError};
 use tokio::sync::Notify;
 
 use crate::auth::{Auth, User};
 use crate::backend::{Backend, ExecError};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::hub::Hub;
@@ -31,6 +32,8 @@ pub struct Core {
 
 pub struct App {
     pub cfg: Config,
+    /// Where `now` comes from (tests inject a manual clock).
+    pub clock: Arc<dyn Clock>,
     pub auth: Auth,
     pub hub: Hub,
     pub limits: Limits,
@@ -56,7 +59,12 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(cfg: Config, metrics: Metrics) -> AppState {
+        AppState::with_clock(cfg, metrics, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(cfg: Config, metrics: Metrics, clock: Arc<dyn Clock>) -> AppState {
         AppState(Arc::new(App {
+            clock,
             auth: Auth::new(&cfg.auth),
             limits: Limits::new(&cfg.limits),
             hub: Hub::default(),
@@ -174,6 +182,29 @@ impl Core {
         self.backend
             .durable_through(self.engine.last_seq(), &app.metrics)
             .await
+    }
+
+    /// A job `viewer` may see, live or archived — what `GET /v1/jobs/{id}`
+    /// answers, whatever the job's age.
+    pub async fn job_for(
+        &self,
+        app: &App,
+        id: &JobId,
+        viewer: &Viewer,
+    ) -> Result<Option<Job>, ApiError> {
+        self.settled(app).await?;
+        if let Some(j) = self.engine.job_for(id, viewer) {
+            return Ok(Some(j));
+        }
+        self.backend.archived_job_for(id, viewer).await
+    }
+
+    /// A listing over live and archived jobs, newest first.
+    pub async fn list_jobs(&self, app: &App, q: &JobQuery) -> Result<Vec<Job>, ApiError> {
+        self.settled(app).await?;
+        let live = self.engine.list_jobs(q);
+        let archived = self.backend.archived_jobs(q).await?;
+        Ok(engine::merge_history(live, archived, q.limit))
     }
 
     /// Runs `f` with the worker's presence lock held, so that one worker's

@@ -56,6 +56,9 @@ pub struct StorageConfig {
     pub snapshot_every_s: u64,
     /// Snapshot files kept.
     pub keep_snapshots: usize,
+    /// A job completed, cancelled or unmatched this long ago leaves memory
+    /// (and snapshots) for the on-disk archive; reads find it there.
+    pub keep_finished_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,6 +173,7 @@ impl Default for StorageConfig {
             snapshot_every_events: 100_000,
             snapshot_every_s: 300,
             keep_snapshots: 2,
+            keep_finished_s: 3600,
         }
     }
 }

@@ -215,6 +215,8 @@ impl Hub {
                         metrics.offer_accepted_after(std::time::Duration::from_millis(ms));
                     }
                 }
+                // Leaving memory changes nothing a client sees.
+                EventKind::JobArchived { .. } => continue,
                 _ => {}
             }
             let Some(id) = e.kind.job_id() else { continue };

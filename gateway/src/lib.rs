@@ -8,6 +8,7 @@
 //! * [`error`] — [`error::ApiError`]: every failure's status and code.
 //! * [`auth`] — JWTs, password hashes, the `User` extractor.
 //! * [`hasher`] — argon2 on a fixed set of threads with reused memory.
+//! * [`clock`] — injected time (`SystemClock`, `ManualClock` for tests).
 //! * [`body`] — request bodies (JSON or MessagePack) and query parameters.
 //! * [`wire`] — the contract's `Job` and the WebSocket messages.
 //! * [`app`] — shared state; the engine and backend once recovered.
@@ -26,6 +27,7 @@ pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod body;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod hasher;

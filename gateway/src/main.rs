@@ -64,11 +64,8 @@ fn main() -> anyhow::Result<()> {
             ttl_s,
             skills,
         }) => {
-            let role = match role.as_str() {
-                "resident" => Role::Resident,
-                "worker" => Role::Worker,
-                "ops" => Role::Ops,
-                other => anyhow::bail!("--role {other:?}: must be resident, worker or ops"),
+            let Some(role) = Role::parse(role) else {
+                anyhow::bail!("--role {role:?}: must be resident, worker or ops");
             };
             if sub.is_empty() || sub.len() > 128 {
                 anyhow::bail!("--sub: must be 1 to 128 bytes");
@@ -109,7 +106,8 @@ fn serve(cfg: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(cfg.addr())
             .await
             .with_context(|| format!("binding server.addr {}", cfg.server.addr))?;
-        gateway::server::run(cfg, listener, shutdown_signal()).await
+        gateway::server::run(cfg, listener, shutdown_signal()).await?;
+        Ok(())
     })
 }
 

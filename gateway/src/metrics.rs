@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use engine::{Event, EventKind};
+
+use crate::wire::{ClientMsg, ServerMsg};
 use metrics::{describe_counter, describe_gauge, describe_histogram, Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use persistence::Role;
@@ -14,32 +16,6 @@ use persistence::Role;
 const BUCKETS: &[f64] = &[
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
-const CLIENT_TYPES: &[&str] = &[
-    "location",
-    "availability",
-    "accept",
-    "decline",
-    "arrive",
-    "complete",
-    "subscribe",
-    "unsubscribe",
-    "ping",
-    "invalid",
-];
-const SERVER_TYPES: &[&str] = &["offer", "offer_revoked", "job", "error", "ack", "pong"];
-const EVENTS: &[&str] = &[
-    "worker_registered",
-    "job_created",
-    "job_offered",
-    "offer_revoked",
-    "job_accepted",
-    "worker_arrived",
-    "job_completed",
-    "job_cancelled",
-    "job_unmatched",
-    "job_retried",
 ];
 
 /// Counters by label value; looked up per message, so a fast hash.
@@ -87,10 +63,14 @@ impl Metrics {
         let conn = |r: Role| metrics::gauge!("dispatchd_ws_connections", "role" => r.as_str());
         Metrics {
             handle,
-            msgs_in: per("dispatchd_ws_messages_in_total", "type", CLIENT_TYPES),
-            msgs_out: per("dispatchd_ws_messages_out_total", "type", SERVER_TYPES),
-            transitions: per("dispatchd_job_transitions_total", "event", EVENTS),
-            connections: [conn(Role::Resident), conn(Role::Worker), conn(Role::Ops)],
+            msgs_in: per("dispatchd_ws_messages_in_total", "type", &ClientMsg::NAMES),
+            msgs_out: per("dispatchd_ws_messages_out_total", "type", &ServerMsg::NAMES),
+            transitions: per(
+                "dispatchd_job_transitions_total",
+                "event",
+                &EventKind::NAMES,
+            ),
+            connections: Role::ALL.map(conn),
             match_latency: metrics::histogram!("dispatchd_match_duration_seconds"),
             offer_to_accept: metrics::histogram!("dispatchd_offer_to_accept_seconds"),
             append_latency: metrics::histogram!("dispatchd_log_append_duration_seconds"),

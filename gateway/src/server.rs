@@ -14,11 +14,20 @@ use crate::hub::SHUTTING_DOWN;
 use crate::listener::ConnLimits;
 use crate::metrics::Metrics;
 
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Open(#[from] crate::backend::OpenError),
+}
+
 pub async fn run(
     cfg: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     if cfg.auth.jwt_secret == DEFAULT_SECRET {
         tracing::warn!(
             "auth.jwt_secret is the shipped default: set your own before exposing dispatchd"
@@ -37,7 +46,7 @@ pub async fn run(
     ));
     tracing::info!(%addr, "listening; recovering state");
 
-    let (backend, engine) = crate::backend::Backend::open(&cfg).await?;
+    let (backend, engine) = crate::backend::Backend::open(&cfg, app.clock.now()).await?;
     app.set_ready(engine, backend);
     let timers = tokio::spawn(crate::timers::run(app.clone(), stop_rx.clone()));
 

@@ -1,37 +1,73 @@
-//! Drives engine time: offer and search deadlines, periodic re-search of
-//! waiting jobs, and housekeeping. Checks ten times a second, so a
+//! The one time driver (a single node, or a cluster's timer-lease holder):
+//! offer and search deadlines, periodic re-search of waiting jobs, the
+//! archive pass, and housekeeping. Checks ten times a second, so a
 //! revocation or re-offer happens within about 100 ms of its deadline.
+//! Time comes from the application's clock ([`crate::clock`]): tests call
+//! [`deadlines`] and [`archive`] after moving a manual clock.
 
 use std::time::{Duration, Instant};
 
+use engine::{Millis, Op};
 use tokio::sync::watch;
 
 use crate::app::AppState;
-use crate::wire::now;
-use engine::Op;
 
 const RESOLUTION: Duration = Duration::from_millis(100);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often finished jobs past their retention are moved to the archive.
+const ARCHIVE_EVERY: Duration = Duration::from_secs(1);
 
 pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(RESOLUTION);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_sweep = Instant::now();
+    let mut last_archive = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => break,
         }
-        let Some(core) = app.core_any() else { continue };
-        // One node drives time: the only one, or a cluster's lease holder.
-        if core.backend.drives_time() && core.engine.next_deadline().is_some_and(|d| d <= now()) {
-            if let Err(e) = core.exec(&app, Op::Tick).await {
-                tracing::warn!(error = ?e, "tick not applied");
-            }
+        deadlines(&app).await;
+        if last_archive.elapsed() >= ARCHIVE_EVERY {
+            last_archive = Instant::now();
+            archive(&app).await;
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {
             app.limits.sweep();
             last_sweep = Instant::now();
+        }
+    }
+}
+
+/// A `Tick` if this node drives time and a deadline has passed.
+pub async fn deadlines(app: &AppState) {
+    let Some(core) = app.core_any() else { return };
+    let now = app.clock.now();
+    if core.backend.drives_time() && core.engine.next_deadline().is_some_and(|d| d <= now) {
+        if let Err(e) = core.exec(app, Op::Tick).await {
+            tracing::warn!(error = ?e, "tick not applied");
+        }
+    }
+}
+
+/// History leaves memory: jobs finished longer ago than `keep_finished_s`.
+pub async fn archive(app: &AppState) -> usize {
+    let Some(core) = app.core_any() else { return 0 };
+    if !core.backend.drives_time() {
+        return 0;
+    }
+    let keep_ms = (app.cfg.storage.keep_finished_s as i64).saturating_mul(1000);
+    let cutoff = Millis(app.clock.now().0.saturating_sub(keep_ms));
+    match core.backend.archive_due(app, &core.engine, cutoff).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::debug!(archived = n, "finished jobs archived");
+            }
+            n
+        }
+        Err(e) => {
+            tracing::warn!(error = ?e, "archive pass failed");
+            0
         }
     }
 }

@@ -4,11 +4,23 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use engine::{Job, Millis};
+use engine::{Job, JobId, Millis};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+
+/// Longest job id a path or message may carry (ours are 36 bytes).
+const MAX_ID_LEN: usize = 128;
+
+/// An untrusted job id (path segment, WS message): one that cannot be ours
+/// is simply not found.
+pub fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    if raw.is_empty() || raw.len() > MAX_ID_LEN {
+        return Err(ApiError::NotFound("job not found"));
+    }
+    Ok(JobId::from(raw))
+}
 
 /// Path parameters (`/v1/jobs/{id}` …). A segment that does not decode
 /// (not UTF-8 after percent-decoding) is the contract's 400, not axum's
@@ -184,6 +196,21 @@ pub enum ClientMsg {
 }
 
 impl ClientMsg {
+    /// Every metric label: each [`ClientMsg::name`], and `invalid` for
+    /// what does not parse.
+    pub const NAMES: [&'static str; 10] = [
+        "location",
+        "availability",
+        "accept",
+        "decline",
+        "arrive",
+        "complete",
+        "subscribe",
+        "unsubscribe",
+        "ping",
+        "invalid",
+    ];
+
     /// Metric label.
     pub fn name(&self) -> &'static str {
         match self {
@@ -334,6 +361,9 @@ impl ServerMsg {
     }
 
     /// Metric label.
+    /// Every [`ServerMsg::name`], for metrics.
+    pub const NAMES: [&'static str; 6] = ["offer", "offer_revoked", "job", "error", "ack", "pong"];
+
     pub fn name(&self) -> &'static str {
         match self {
             ServerMsg::Offer { .. } => "offer",

@@ -25,8 +25,7 @@ use crate::body::Params;
 use crate::error::ApiError;
 use crate::hub::{CloseReason, Conn, Outbound, PING_TIMEOUT};
 use crate::limits::Budget;
-use crate::routes::jobs::job_id;
-use crate::wire::{now, parse_client, ClientMsg, Format, JobView, ServerMsg};
+use crate::wire::{job_id, parse_client, ClientMsg, Format, JobView, ServerMsg};
 
 /// Most jobs one connection may follow with `subscribe`.
 const MAX_SUBSCRIPTIONS: usize = 1000;
@@ -99,7 +98,7 @@ async fn run(
         presence(&app, core, &user, handle.as_ref(), &conn, true).await;
     }
     let (sink, stream) = socket.split();
-    let last_seen = Arc::new(AtomicI64::new(now().0));
+    let last_seen = Arc::new(AtomicI64::new(app.clock.now().0));
     let subs = Arc::new(Mutex::new(HashSet::new()));
     let mut writer = tokio::spawn(write_loop(
         app.clone(),
@@ -221,7 +220,7 @@ async fn write_loop(
                 }
             }
             _ = ping.tick() => {
-                let silent_ms = now().0 - last_seen.load(Ordering::Relaxed);
+                let silent_ms = app.clock.now().0 - last_seen.load(Ordering::Relaxed);
                 if silent_ms > 2 * every.as_millis() as i64 {
                     if conn.close(PING_TIMEOUT) {
                         app.metrics.ping_timeouts.increment(1);
@@ -276,7 +275,8 @@ impl Session {
                     break;
                 }
             };
-            self.last_seen.store(now().0, Ordering::Relaxed);
+            self.last_seen
+                .store(self.app.clock.now().0, Ordering::Relaxed);
             if self.conn.close_reason().is_some() {
                 // Closing: only the peer's Close (or the end) matters now.
                 continue;

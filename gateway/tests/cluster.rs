@@ -6,104 +6,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, Ws};
+use common::{Redis, Server, Ws};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-struct Redis {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(common::unique("dispatchd-redis-"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut r = Redis {
-            child: None,
-            port,
-            dir,
-        };
-        r.spawn();
-        r
-    }
-
-    fn spawn(&mut self) {
-        let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(bin)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is needed: ./scripts/test.sh installs it");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let _ = c.wait();
-        }
-    }
-
-    async fn exists(&self, key: &str) -> bool {
-        let client = redis::Client::open(self.url()).unwrap();
-        let mut con = client.get_multiplexed_async_connection().await.unwrap();
-        redis::cmd("EXISTS")
-            .arg(key)
-            .query_async(&mut con)
-            .await
-            .unwrap()
-    }
-
-    async fn get(&self, key: &str) -> Option<String> {
-        let client = redis::Client::open(self.url()).unwrap();
-        let mut con = client.get_multiplexed_async_connection().await.unwrap();
-        redis::cmd("GET")
-            .arg(key)
-            .query_async(&mut con)
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 async fn nodes(redis: &Redis, n: usize, extra: &[(&str, &str)]) -> Vec<Server> {
     let url = redis.url();

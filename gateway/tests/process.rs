@@ -96,6 +96,10 @@ async fn kill9_and_restart_keeps_every_acknowledged_write() {
             .unwrap_or_else(|| panic!("acknowledged job {id} lost"));
         assert_eq!(after["resident_id"], json!(rid));
         let expect = match before["status"].as_str().unwrap() {
+            // The embedded store recovers: open offers go back to searching.
+            // A cluster node's restart is not the service's: the offer lives
+            // on in Redis until it is answered or expires.
+            "offered" if common::redis_backend() && after["status"] == "offered" => "offered",
             "offered" => "searching",
             s => s,
         };
@@ -177,13 +181,15 @@ async fn sigterm_closes_sockets_and_exits_zero() {
     assert_eq!(u16::from(f.code), 1001);
     let st = s.terminate().await;
     assert!(st.success(), "exit status {st}");
-    // A clean stop leaves a snapshot; the restart finds the job.
-    assert!(
-        std::fs::read_dir(s.dir.join("data/snapshots"))
-            .unwrap()
-            .count()
-            >= 1
-    );
+    // A clean stop leaves a snapshot (embedded store); the restart finds the job.
+    if !common::redis_backend() {
+        assert!(
+            std::fs::read_dir(s.dir.join("data/snapshots"))
+                .unwrap()
+                .count()
+                >= 1
+        );
+    }
     s.restart().await;
     let (_, l) = s.get("/v1/jobs", &r).await;
     assert_eq!(l["jobs"].as_array().unwrap().len(), 1);

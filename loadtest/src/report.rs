@@ -83,6 +83,14 @@ pub fn summary(r: &Report) -> String {
             s.cpu_run_pct.map_or("n/a".into(), |c| format!("{c:.0}%")),
         );
     }
+    if s.rss_by_minute_kib.len() > 1 {
+        let line: Vec<String> = s
+            .rss_by_minute_kib
+            .iter()
+            .map(|(m, k)| format!("{m}m {} MiB", k / 1024))
+            .collect();
+        let _ = writeln!(o, "server RSS by minute: {}", line.join(", "));
+    }
     let _ = writeln!(
         o,
         "server view: {} jobs listed ({} offered at least once, {} never)",

@@ -27,6 +27,9 @@ pub struct ServerReport {
     pub rss_start_kib: u64,
     pub rss_connected_kib: u64,
     pub rss_peak_kib: u64,
+    /// RSS at each whole minute of the run phase (minute, KiB): flat in a
+    /// soak once finished jobs leave memory (`keep_finished_s`).
+    pub rss_by_minute_kib: Vec<(u64, u64)>,
     /// (RSS with every socket open − RSS before) / sockets.
     pub rss_per_connection_bytes: Option<f64>,
     /// CPU over the run phase, percent of one core.
@@ -379,6 +382,16 @@ pub async fn run(
         .map(|(_, s)| s.rss_kib)
         .max()
         .unwrap_or(rss_connected);
+    let mut rss_by_minute: Vec<(u64, u64)> = Vec::new();
+    for (at, s) in samples.iter() {
+        if *at < run_start {
+            continue;
+        }
+        let minute = at.duration_since(run_start).as_secs() / 60;
+        if rss_by_minute.last().is_none_or(|(m, _)| *m < minute) {
+            rss_by_minute.push((minute, s.rss_kib));
+        }
+    }
     let cpu_run_pct = match (cpu_before, cpu_after) {
         (Some(a), Some(b)) => {
             Some((b.cpu_ticks - a.cpu_ticks) as f64 / clock_ticks_per_s() / run_s * 100.0)
@@ -443,6 +456,7 @@ pub async fn run(
             rss_start_kib: rss_start,
             rss_connected_kib: rss_connected,
             rss_peak_kib: rss_peak,
+            rss_by_minute_kib: rss_by_minute,
             rss_per_connection_bytes: (opened > 0 && rss_connected > 0)
                 .then(|| (rss_connected.saturating_sub(rss_start)) as f64 * 1024.0 / opened as f64),
             cpu_run_pct,

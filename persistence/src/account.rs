@@ -12,6 +12,14 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order of [`Role::as_str`]'s names.
+    pub const ALL: [Role; 3] = [Role::Resident, Role::Worker, Role::Ops];
+
+    /// The one parser of a role name (API bodies, the CLI).
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Resident => "resident",

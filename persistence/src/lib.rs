@@ -22,11 +22,13 @@
 //! every few seconds), but snapshots carry the latest ones.
 
 pub mod account;
+pub mod archive;
 pub mod codec;
 mod snapshot;
 pub mod store;
 
 pub use account::{Account, Role};
+pub use archive::Archive;
 pub use codec::Entry;
 pub use store::{
     AccountDone, Done, DurableSink, RecoveryReport, SledStore, Snapshotter, StoreOptions,

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use engine::{Engine, EngineConfig, Event, Millis};
 
 use crate::account::Account;
+use crate::archive::Archive;
 use crate::codec::{self, key, seq_of, Entry};
 use crate::{snapshot, StoreError};
 
@@ -101,6 +102,8 @@ struct Epoch {
 pub type DurableSink = Box<dyn FnMut(Vec<Event>) + Send>;
 
 struct Shared {
+    /// Finished jobs that left memory.
+    archive: Archive,
     /// Where durable events go, in log order, after each group commit.
     on_durable: Mutex<Option<DurableSink>>,
     /// Accounts live in their own database, never rotated.
@@ -150,6 +153,7 @@ impl SledStore {
         std::fs::create_dir_all(&log_dir)?;
         let accounts_db = open_db(&dir.join("accounts"))?;
         let shared = Arc::new(Shared {
+            archive: Archive::open(&dir.join("archive"))?,
             on_durable: Mutex::new(None),
             accounts: accounts_db.open_tree("accounts").map_err(io)?,
             emails: accounts_db.open_tree("emails").map_err(io)?,
@@ -218,6 +222,11 @@ impl SledStore {
         *self.shared.on_durable.lock().expect("on_durable") = Some(sink);
     }
 
+    /// Finished jobs that left the engine (see [`Archive`]).
+    pub fn archive(&self) -> &Archive {
+        &self.shared.archive
+    }
+
     /// Highest engine sequence number known to be durable.
     pub fn durable_seq(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
@@ -233,6 +242,11 @@ impl SledStore {
         if let Err(Request::Barrier(_, done)) = self.send(Request::Barrier(seq, done)) {
             done(Err(StoreError::Closed));
         }
+    }
+
+    /// [`SledStore::durable_through`], blocking until it answers.
+    pub fn durable_through_blocking(&self, seq: u64) -> Result<u64, StoreError> {
+        wait(|done| self.durable_through(seq, done))
     }
 
     /// [`SledStore::append_with`], waiting for the outcome.
@@ -473,13 +487,18 @@ fn scan_log(log: sled::Tree, tx: mpsc::SyncSender<Vec<Scanned>>) {
 /// Opens sled, waiting a little for the file lock: a process that just
 /// exited (or a store just dropped) may still hold it for a moment.
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    // The log is written once and read at start: a small cache will do.
+    open_db_with(path, 256 << 20)
+}
+
+/// Opens a sled database, waiting briefly for a lock a dead process held.
+pub(crate) fn open_db_with(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let cfg = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
-            // The log is written once and read at start: a small cache will do.
-            .cache_capacity(256 << 20);
+            .cache_capacity(cache_bytes);
         match cfg.open() {
             Ok(db) => return Ok(db),
             // sled reports a held file lock as an I/O error of its own wording.
@@ -703,6 +722,7 @@ fn write_loop(
         let mut failures: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
         let mut error: Option<StoreError> = None;
         let mut written: Vec<Event> = Vec::new();
+        let mut wrote_archive = false;
         for req in batch {
             match req {
                 Request::Event(e) => {
@@ -719,6 +739,13 @@ fn write_loop(
                         );
                         error = Some(StoreError::Gap(next_event));
                         continue;
+                    }
+                    if let engine::EventKind::JobArchived { job } = &e.kind {
+                        if let Err(err) = shared.archive.put(job) {
+                            error = Some(err);
+                            continue;
+                        }
+                        wrote_archive = true;
                     }
                     if write_event(&shared, &log, e, &mut next_log, &mut written) {
                         next_event += 1;
@@ -760,7 +787,13 @@ fn write_loop(
                 }
             }
         }
-        if wrote {
+        // The archive first: a durable `JobArchived` always has its job there.
+        if wrote_archive && error.is_none() {
+            if let Err(e) = shared.archive.flush() {
+                error = Some(e);
+            }
+        }
+        if wrote && error.is_none() {
             shared.flushes.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = log.flush() {
                 error = Some(io(e));

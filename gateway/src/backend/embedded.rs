@@ -17,7 +17,6 @@ use crate::app::AppState;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::wire::now;
 
 pub struct Embedded {
     store: Arc<SledStore>,
@@ -30,7 +29,10 @@ pub struct Embedded {
 
 impl Embedded {
     /// Opens the store in `data_dir` and recovers the engine.
-    pub async fn open(cfg: &Config) -> anyhow::Result<(Embedded, Arc<Engine>)> {
+    pub async fn open(
+        cfg: &Config,
+        now: engine::Millis,
+    ) -> Result<(Embedded, Arc<Engine>), super::OpenError> {
         let started = Instant::now();
         let dir = cfg.storage.data_dir.clone();
         let engine_cfg = cfg.engine();
@@ -41,7 +43,7 @@ impl Embedded {
             ..StoreOptions::default()
         };
         let (store, engine, report) =
-            tokio::task::spawn_blocking(move || SledStore::open(&dir, engine_cfg, opts, now()))
+            tokio::task::spawn_blocking(move || SledStore::open(&dir, engine_cfg, opts, now))
                 .await??;
         tracing::info!(
             snapshot_seq = ?report.snapshot_seq,
@@ -94,9 +96,15 @@ impl Embedded {
             Op::Connected { .. } | Op::Disconnected { .. } | Op::NodeDown { .. }
         ) {
             let mut holders = self.holders.lock().expect("holders");
-            apply_timed(op, engine, now(), &mut holders, &app.metrics)
+            apply_timed(op, engine, app.clock.now(), &mut holders, &app.metrics)
         } else {
-            apply_timed(op, engine, now(), &mut Holders::default(), &app.metrics)
+            apply_timed(
+                op,
+                engine,
+                app.clock.now(),
+                &mut Holders::default(),
+                &app.metrics,
+            )
         };
         let target = if reports_state {
             engine.last_seq()
@@ -171,6 +179,10 @@ impl Embedded {
             }),
         );
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub fn archive(&self) -> &persistence::Archive {
+        self.store.archive()
     }
 
     pub fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {

@@ -20,7 +20,9 @@ pub mod embedded;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::{Applied, Engine, EngineError, Holders, Millis, Op, WorkerId};
+use engine::{
+    Applied, Engine, EngineError, Holders, Job, JobId, JobQuery, Millis, Op, Viewer, WorkerId,
+};
 use persistence::{Account, StoreError};
 
 use crate::app::AppState;
@@ -43,6 +45,23 @@ impl From<ExecError> for ApiError {
             ExecError::Api(e) => e,
         }
     }
+}
+
+/// Why a backend could not open (recover or join).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+    #[error("engine configuration: {0}")]
+    Config(#[from] engine::ConfigError),
+    #[error("shared snapshot does not decode: {0}")]
+    Snapshot(#[from] rmp_serde::decode::Error),
+    #[error("recovery task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Where commands go.
@@ -74,10 +93,11 @@ pub fn apply_timed(
 impl Backend {
     /// Recovers (embedded) or joins (cluster) per `cfg`; the engine it
     /// returns is the live state, ready to serve.
-    pub async fn open(cfg: &Config) -> anyhow::Result<(Backend, Arc<Engine>)> {
+    /// `now` is when recovery runs (open offers are put back at it).
+    pub async fn open(cfg: &Config, now: Millis) -> Result<(Backend, Arc<Engine>), OpenError> {
         match cfg.redis.url.clone() {
             None => {
-                let (b, engine) = embedded::Embedded::open(cfg).await?;
+                let (b, engine) = embedded::Embedded::open(cfg, now).await?;
                 Ok((Backend::Embedded(b), engine))
             }
             Some(url) => {
@@ -139,7 +159,7 @@ impl Backend {
                 .map(|_| ())
                 .map_err(ApiError::from),
             // Batched with other reports into one stream entry.
-            Backend::Cluster(c) => c.position(w.clone(), lat, lng),
+            Backend::Cluster(c) => c.position(w.clone(), lat, lng).await,
         }
     }
 
@@ -188,6 +208,51 @@ impl Backend {
         match self {
             Backend::Embedded(b) => b.durable_through(seq, metrics).await,
             Backend::Cluster(_) => Ok(()),
+        }
+    }
+
+    /// Moves jobs that finished at or before `cutoff` out of memory into the
+    /// archive (called by whoever drives time). In a cluster the jobs are
+    /// written to the shared archive first, then the `Archive` command
+    /// makes every node drop them; embedded, the log writer archives them
+    /// from the `JobArchived` events in the same flush.
+    pub async fn archive_due(
+        &self,
+        app: &AppState,
+        engine: &Engine,
+        cutoff: Millis,
+    ) -> Result<usize, ExecError> {
+        const BATCH: usize = 2000;
+        let ids = engine.archivable(cutoff, BATCH);
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        if let Backend::Cluster(c) = self {
+            let jobs: Vec<Job> = ids.iter().filter_map(|id| engine.job(id)).collect();
+            c.archive_put(&jobs).await.map_err(ExecError::Api)?;
+        }
+        let n = ids.len();
+        self.submit(app, engine, Op::Archive { jobs: ids }).await?;
+        Ok(n)
+    }
+
+    /// An archived job, if `viewer` may see it.
+    pub async fn archived_job_for(
+        &self,
+        id: &JobId,
+        viewer: &Viewer,
+    ) -> Result<Option<Job>, ApiError> {
+        match self {
+            Backend::Embedded(b) => Ok(b.archive().job_for(id, viewer)?),
+            Backend::Cluster(c) => Ok(c.archived_job(id).await?.filter(|j| viewer.may_see(j))),
+        }
+    }
+
+    /// Archived jobs for a listing, newest first.
+    pub async fn archived_jobs(&self, q: &JobQuery) -> Result<Vec<Job>, ApiError> {
+        match self {
+            Backend::Embedded(b) => Ok(b.archive().list(q)?),
+            Backend::Cluster(c) => c.archived_list(q).await,
         }
     }
 

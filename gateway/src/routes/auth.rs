@@ -16,7 +16,7 @@ use crate::auth::{bearer, check_password};
 use crate::body::Input;
 use crate::error::ApiError;
 use crate::limits::Budget;
-use crate::wire::{now, rfc3339};
+use crate::wire::rfc3339;
 
 #[derive(Deserialize)]
 pub struct RegisterReq {
@@ -56,12 +56,7 @@ pub fn normalise_email(raw: &str) -> Result<String, ApiError> {
 }
 
 fn parse_role(r: &str) -> Result<Role, ApiError> {
-    match r {
-        "resident" => Ok(Role::Resident),
-        "worker" => Ok(Role::Worker),
-        "ops" => Ok(Role::Ops),
-        _ => Err(ApiError::invalid("role", "must be resident, worker or ops")),
-    }
+    Role::parse(r).ok_or_else(|| ApiError::invalid("role", "must be resident, worker or ops"))
 }
 
 pub fn parse_skills(raw: &[String]) -> Result<Vec<Skill>, ApiError> {
@@ -117,7 +112,7 @@ pub async fn register(
         role,
         name,
         skills: skills.clone(),
-        created_at: now(),
+        created_at: app.clock.now(),
     };
     core.create_account(account).await?;
     if role == Role::Worker {
@@ -173,7 +168,7 @@ pub async fn login(
         Some(a) if ok => a,
         _ => return Err(ApiError::Unauthorized("wrong email or password")),
     };
-    let now_s = (now().0 / 1000) as u64;
+    let now_s = (app.clock.now().0 / 1000) as u64;
     let (token, exp) = app
         .auth
         .mint(&account.id, account.role, None, now_s, app.auth.ttl_s);

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use engine::{Applied, JobId, JobQuery, JobStatus, NewJob, Op, Skill, WorkerId, WorkerStep};
+use engine::{Applied, JobId, JobQuery, JobStatus, NewJob, Op, Skill, Step, WorkerId, WorkerStep};
 use persistence::Role;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -14,10 +14,8 @@ use crate::auth::User;
 use crate::backend::ExecError;
 use crate::body::{Input, Params};
 use crate::error::ApiError;
-use crate::wire::{JobView, PathIds};
+use crate::wire::{job_id, JobView, PathIds};
 
-/// Longest job id a path may carry (ours are 36 bytes).
-const MAX_ID_LEN: usize = 128;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 const MAX_REASON_CHARS: usize = 500;
 
@@ -33,13 +31,6 @@ pub struct CreateJob {
 #[derive(Serialize)]
 pub struct JobList {
     pub jobs: Vec<JobView>,
-}
-
-pub fn job_id(raw: &str) -> Result<JobId, ApiError> {
-    if raw.is_empty() || raw.len() > MAX_ID_LEN {
-        return Err(ApiError::NotFound("job not found"));
-    }
-    Ok(JobId::from(raw))
 }
 
 /// The job a command's receipt carries, for the response: what the
@@ -110,14 +101,23 @@ pub async fn create(
     // The engine checks again; checked first so a cluster never logs a
     // command bound to fail.
     new.validate()?;
+    let repeat = || async {
+        let job = core
+            .job_for(&app, &id, &viewer(&user))
+            .await?
+            .ok_or(ApiError::Conflict("idempotency key already used"))?;
+        Ok((StatusCode::OK, Json(JobView::from(&job))))
+    };
+    // A retry of a job old enough to be archived finds it there.
+    if key.is_some() && core.engine.job(&id).is_none() {
+        if let Some(_) = core.backend.archived_job_for(&id, &viewer(&user)).await? {
+            return repeat().await;
+        }
+    }
     match core.exec(&app, Op::CreateJob(new)).await {
         Ok(applied) => Ok((StatusCode::CREATED, answer(applied)?)),
         Err(ExecError::Engine(engine::EngineError::DuplicateJob)) if key.is_some() => {
-            let job = core
-                .engine
-                .job_for(&id, &viewer(&user))
-                .ok_or(ApiError::Conflict("idempotency key already used"))?;
-            Ok((StatusCode::OK, Json(JobView::from(&job))))
+            repeat().await
         }
         Err(e) => Err(e.into()),
     }
@@ -130,9 +130,8 @@ pub async fn get(
 ) -> Result<Json<JobView>, ApiError> {
     let core = app.core()?;
     let id = job_id(&id)?;
-    core.settled(&app).await?;
-    core.engine
-        .job_for(&id, &viewer(&user))
+    core.job_for(&app, &id, &viewer(&user))
+        .await?
         .map(|j| Json(JobView::from(&j)))
         .ok_or(ApiError::NotFound("job not found"))
 }
@@ -153,12 +152,16 @@ pub async fn list(
         })?),
     };
     let limit = params.num("limit", 1usize..=500)?.unwrap_or(50);
-    core.settled(&app).await?;
-    let jobs = core.engine.list_jobs(&JobQuery {
-        viewer: viewer(&user),
-        status,
-        limit,
-    });
+    let jobs = core
+        .list_jobs(
+            &app,
+            &JobQuery {
+                viewer: viewer(&user),
+                status,
+                limit,
+            },
+        )
+        .await?;
     Ok(Json(JobList {
         jobs: jobs.iter().map(JobView::from).collect(),
     }))
@@ -190,7 +193,11 @@ pub async fn cancel(
     let core = app.core()?;
     let id = job_id(&id)?;
     if core.engine.job_for(&id, &viewer(&user)).is_none() {
-        return Err(ApiError::NotFound("job not found"));
+        // Archived jobs are finished: cancelling one is out of order.
+        return match core.backend.archived_job_for(&id, &viewer(&user)).await? {
+            Some(j) => Err(finished(&j, Step::Cancel)),
+            None => Err(ApiError::NotFound("job not found")),
+        };
     }
     let applied = core
         .exec(
@@ -214,11 +221,30 @@ pub async fn step(
     let core = app.core()?;
     let id = job_id(&id)?;
     let op = Op::Step {
-        job: id,
+        job: id.clone(),
         worker: WorkerId::from(&*user.id),
         step,
     };
-    answer(core.exec(&app, op).await?)
+    match core.exec(&app, op).await {
+        Ok(applied) => answer(applied),
+        // A step on an archived job the worker was involved in: out of order.
+        Err(ExecError::Engine(engine::EngineError::JobNotFound)) => {
+            match core.backend.archived_job_for(&id, &viewer(&user)).await? {
+                Some(j) => Err(finished(&j, step.engine_step())),
+                None => Err(ApiError::NotFound("job not found")),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The refusal for a step on a finished (archived) job.
+fn finished(job: &engine::Job, step: Step) -> ApiError {
+    engine::EngineError::InvalidTransition {
+        from: job.status,
+        step,
+    }
+    .into()
 }
 
 #[cfg(test)]

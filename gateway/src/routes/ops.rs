@@ -9,8 +9,8 @@ use crate::app::AppState;
 use crate::auth::User;
 use crate::body::Params;
 use crate::error::ApiError;
-use crate::routes::jobs::{answer, job_id, JobList};
-use crate::wire::{JobView, PathIds};
+use crate::routes::jobs::{answer, JobList};
+use crate::wire::{job_id, JobView, PathIds};
 
 pub async fn unmatched(
     State(app): State<AppState>,
@@ -20,12 +20,16 @@ pub async fn unmatched(
     user.require(&[Role::Ops])?;
     let core = app.core()?;
     let limit = params.num("limit", 1usize..=500)?.unwrap_or(500);
-    core.settled(&app).await?;
-    let jobs = core.engine.list_jobs(&JobQuery {
-        viewer: Viewer::Ops,
-        status: Some(JobStatus::Unmatched),
-        limit,
-    });
+    let jobs = core
+        .list_jobs(
+            &app,
+            &JobQuery {
+                viewer: Viewer::Ops,
+                status: Some(JobStatus::Unmatched),
+                limit,
+            },
+        )
+        .await?;
     Ok(Json(JobList {
         jobs: jobs.iter().map(JobView::from).collect(),
     }))
@@ -39,5 +43,14 @@ pub async fn retry(
     user.require(&[Role::Ops])?;
     let core = app.core()?;
     let id = job_id(&id)?;
-    answer(core.exec(&app, Op::Retry { job: id }).await?)
+    // A dead letter that already left memory comes back with the command.
+    let archived = match core.engine.job(&id) {
+        Some(_) => None,
+        None => core
+            .backend
+            .archived_job_for(&id, &Viewer::Ops)
+            .await?
+            .map(Box::new),
+    };
+    answer(core.exec(&app, Op::Retry { job: id, archived }).await?)
 }

@@ -20,8 +20,17 @@ pub const PASSWORD: &str = "Secret123";
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
+/// Which backend the end-to-end tests run against: the embedded store, or
+/// (`E2E_BACKEND=redis`) a one-node cluster on a private
+/// redis-server. The same test code runs on both (`./scripts/test.sh`).
+pub fn redis_backend() -> bool {
+    std::env::var("E2E_BACKEND").is_ok_and(|b| b == "redis")
+}
+
 pub struct Server {
     pub child: Option<Child>,
+    /// The private Redis of a one-node cluster (see [`redis_backend`]).
+    pub redis: Option<Redis>,
     pub base: String,
     pub addr: String,
     pub dir: PathBuf,
@@ -48,6 +57,10 @@ pub fn unique(prefix: &str) -> String {
 impl Server {
     /// Starts a server; `overrides` are `DISPATCHD_*` variables.
     pub async fn start(overrides: &[(&str, &str)]) -> Server {
+        // Redis first: its port is taken before ours is picked.
+        let own_redis =
+            redis_backend() && !overrides.iter().any(|(k, _)| *k == "DISPATCHD_REDIS_URL");
+        let redis = own_redis.then(Redis::start);
         let dir = std::env::temp_dir().join(unique("dispatchd-e2e-"));
         std::fs::create_dir_all(&dir).unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
@@ -71,8 +84,14 @@ impl Server {
             env.retain(|(x, _)| x != k);
             env.push((k.to_string(), v.to_string()));
         }
+        if let Some(r) = &redis {
+            if !env.iter().any(|(k, _)| k == "DISPATCHD_REDIS_URL") {
+                env.push(("DISPATCHD_REDIS_URL".into(), r.url()));
+            }
+        }
         let mut s = Server {
             child: None,
+            redis,
             base: format!("http://{addr}"),
             addr,
             dir,
@@ -96,8 +115,8 @@ impl Server {
     }
 
     async fn spawn(&mut self) {
-        let log =
-            std::fs::File::create(self.dir.join(format!("{}.log", unique("server-")))).unwrap();
+        let log_path = self.dir.join(format!("{}.log", unique("server-")));
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = self
             .command()
             .stdout(Stdio::null())
@@ -113,7 +132,8 @@ impl Server {
                 }
             }
             if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("dispatchd exited during startup: {st}");
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("dispatchd exited during startup: {st}\n{log}");
             }
             assert!(Instant::now() < deadline, "dispatchd not ready in 30 s");
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -523,4 +543,96 @@ pub fn millis(rfc3339: &Value) -> i64 {
     let s = rfc3339.as_str().expect("a timestamp");
     let t = humantime::parse_rfc3339(s).expect("RFC 3339");
     t.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// A private redis-server (AOF, fsync always) on a free port.
+pub struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(unique("dispatchd-redis-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Redis {
+            child: None,
+            port,
+            dir,
+        };
+        r.spawn();
+        r
+    }
+
+    pub fn spawn(&mut self) {
+        let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(bin)
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed: ./scripts/test.sh installs it");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn exists(&self, key: &str) -> bool {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, key: &str) -> Option<String> {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut con)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -1,7 +1,14 @@
-//! Scale-out over Redis (see ARCHITECTURE.md, "Scale-out"): commands are
-//! appended to one Redis stream and every node applies the stream, in
-//! order, to its own engine. Accounts, heartbeats, worker presence and the
-//! timer lease live in Redis keys.
+//! Scale-out over Redis (see ARCHITECTURE.md, "Scale-out"), one file per
+//! idea: this one is the stream — commands appended to one Redis stream
+//! that every node applies, in order, to its own engine (joining from the
+//! shared snapshot, the position batcher, the applier, snapshots).
+//! [`liveness`]: heartbeats and the timer lease; [`presence`]: which node
+//! holds a worker's socket; [`accounts`]; [`archive`]: finished jobs.
+
+mod accounts;
+mod archive;
+mod liveness;
+mod presence;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{apply_timed, ExecError};
 use crate::app::{App, AppState};
+use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::wire::now;
 
@@ -59,9 +67,12 @@ struct SnapEntry {
 
 type Waiter = oneshot::Sender<Result<Applied, EngineError>>;
 
+/// A position report on its way into a batch, and who waits for it.
+type Report = (WorkerId, f64, f64, oneshot::Sender<()>);
+
 pub struct Cluster {
     pub node: String,
-    con: ConnectionManager,
+    pub(super) con: ConnectionManager,
     client: redis::Client,
     stale_ms: u64,
     snapshot_every: u64,
@@ -71,19 +82,21 @@ pub struct Cluster {
     healthy: AtomicBool,
     /// The stream lost entries this node applied (Redis came back empty).
     diverged: AtomicBool,
-    positions: mpsc::UnboundedSender<(WorkerId, f64, f64)>,
-    positions_rx: Mutex<Option<mpsc::UnboundedReceiver<(WorkerId, f64, f64)>>>,
+    positions: mpsc::UnboundedSender<Report>,
+    positions_rx: Mutex<Option<mpsc::UnboundedReceiver<Report>>>,
     /// Workers whose sockets this node holds.
     local: DashMap<WorkerId, ()>,
     holders: Mutex<Holders>,
     /// Last applied stream id.
     last_id: Mutex<String>,
     is_timer: AtomicBool,
+    /// The application's clock, set when serving starts.
+    clock: std::sync::OnceLock<Arc<dyn Clock>>,
     /// `dispatchd_log_append_duration_seconds`, set when serving starts.
     append_latency: std::sync::OnceLock<metrics::Histogram>,
 }
 
-fn redis_down(e: redis::RedisError) -> ApiError {
+pub(super) fn redis_down(e: redis::RedisError) -> ApiError {
     tracing::warn!(error = %e, "redis call failed");
     ApiError::Unavailable("shared state (redis) unavailable; nothing was changed".into())
 }
@@ -105,7 +118,7 @@ impl Cluster {
         url: &str,
         cfg: EngineConfig,
         snapshot_every: u64,
-    ) -> anyhow::Result<(Arc<Cluster>, Engine)> {
+    ) -> Result<(Arc<Cluster>, Engine), super::OpenError> {
         let client = redis::Client::open(url)?;
         let mcfg = ConnectionManagerConfig::new()
             .set_number_of_retries(2)
@@ -147,6 +160,7 @@ impl Cluster {
             last_id: Mutex::new(last_id),
             is_timer: AtomicBool::new(false),
             append_latency: std::sync::OnceLock::new(),
+            clock: std::sync::OnceLock::new(),
         });
         // Catch up before serving: apply everything already in the stream.
         let mut reader = c.reader().await?;
@@ -176,6 +190,7 @@ impl Cluster {
     /// Starts the stream applier, the position batcher, heartbeats and the timer.
     pub fn start(self: &Arc<Self>, app: AppState, engine: Arc<Engine>) {
         let _ = self.append_latency.set(app.metrics.append_latency.clone());
+        let _ = self.clock.set(app.clock.clone());
         let c = self.clone();
         let (a, e) = (app.clone(), engine.clone());
         tokio::spawn(async move { c.apply_loop(a, e).await });
@@ -188,6 +203,11 @@ impl Cluster {
         tokio::spawn(async move { c.heartbeat_loop().await });
         let c = self.clone();
         tokio::spawn(async move { c.lease_loop().await });
+    }
+
+    /// `now` for a command (its time is part of it: every node applies it at that time).
+    fn now(&self) -> Millis {
+        self.clock.get().map_or_else(now, |c| c.now())
     }
 
     /// Whether this node holds the timer lease (and so drives time).
@@ -209,7 +229,7 @@ impl Cluster {
         let cmd = Cmd {
             node: self.node.clone(),
             req,
-            now: now(),
+            now: self.now(),
             op,
         };
         let started = Instant::now();
@@ -245,38 +265,67 @@ impl Cluster {
             .await
     }
 
-    /// A position report: batched with others into one stream entry.
-    pub fn position(&self, w: WorkerId, lat: f64, lng: f64) -> Result<(), ApiError> {
+    /// A position report: batched with others into one stream entry, and
+    /// answered once this node has applied that entry (so a job created
+    /// after the answer sees the position, as on a single node).
+    pub async fn position(&self, w: WorkerId, lat: f64, lng: f64) -> Result<(), ApiError> {
         if !self.is_healthy() {
             return Err(ApiError::Unavailable(
                 "shared state (redis) unavailable".into(),
             ));
         }
-        let _ = self.positions.send((w, lat, lng));
-        Ok(())
+        let (tx, rx) = oneshot::channel();
+        let _ = self.positions.send((w, lat, lng, tx));
+        match tokio::time::timeout(Duration::from_secs(10), rx).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(ApiError::Unavailable("position not applied in time".into())),
+        }
     }
 
-    async fn position_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<(WorkerId, f64, f64)>) {
+    async fn position_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Report>) {
         let mut batch = Vec::new();
+        let mut waiting = Vec::new();
         while let Some(first) = rx.recv().await {
-            batch.push(first);
+            let (w, lat, lng, tx) = first;
+            batch.push((w, lat, lng));
+            waiting.push(tx);
             // Gather what arrives within a millisecond.
             let until = tokio::time::Instant::now() + Duration::from_millis(1);
             while batch.len() < POSITION_BATCH {
                 match tokio::time::timeout_at(until, rx.recv()).await {
-                    Ok(Some(p)) => batch.push(p),
+                    Ok(Some((w, lat, lng, tx))) => {
+                        batch.push((w, lat, lng));
+                        waiting.push(tx);
+                    }
                     _ => break,
                 }
             }
+            let req = self.next_req.fetch_add(1, Ordering::Relaxed);
+            let (tx, applied) = oneshot::channel();
+            self.pending.insert(req, tx);
             let cmd = Cmd {
                 node: self.node.clone(),
-                req: 0,
-                now: now(),
+                req,
+                now: self.now(),
                 op: Op::Positions(std::mem::take(&mut batch)),
             };
             if self.append(&cmd).await.is_err() {
+                self.pending.remove(&req);
                 self.healthy.store(false, Ordering::Release);
+                waiting.clear();
+                continue;
             }
+            // Answer the batch's reports once applied, without holding up
+            // the next batch.
+            let reports = std::mem::take(&mut waiting);
+            tokio::spawn(async move {
+                if let Ok(Ok(Ok(_))) = tokio::time::timeout(Duration::from_secs(10), applied).await
+                {
+                    for r in reports {
+                        let _ = r.send(());
+                    }
+                }
+            });
         }
     }
 
@@ -403,199 +452,6 @@ impl Cluster {
         match r {
             Ok(()) => tracing::info!(%id, "cluster snapshot written; stream trimmed"),
             Err(e) => tracing::warn!(error = %e, "cluster snapshot failed"),
-        }
-    }
-
-    /// Heartbeat, presence refresh, and a check that Redis still has what we applied.
-    async fn heartbeat_loop(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        // Presence keys live `stale_after_s`; refreshing them three times
-        // per lifetime is enough (every second would cost a SET per worker
-        // per second).
-        let refresh_every = Duration::from_millis((self.stale_ms / 3).max(1000));
-        let mut last_refresh = Instant::now();
-        loop {
-            tick.tick().await;
-            let refresh = last_refresh.elapsed() >= refresh_every;
-            if refresh {
-                last_refresh = Instant::now();
-            }
-            // Ours first: the stream can only be ahead of what we applied.
-            let ours = parse_id(&self.last_id.lock().expect("id lock"));
-            let mut con = self.con.clone();
-            let mut p = redis::pipe();
-            p.cmd("SET")
-                .arg(node_key(&self.node))
-                .arg(1)
-                .arg("PX")
-                .arg(LEASE_MS)
-                .ignore();
-            for w in self.local.iter().filter(|_| refresh) {
-                p.cmd("SET")
-                    .arg(presence_key(w.key().as_str()))
-                    .arg(&self.node)
-                    .arg("PX")
-                    .arg(self.stale_ms)
-                    .ignore();
-            }
-            p.cmd("XREVRANGE")
-                .arg(LOG)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1);
-            let r: redis::RedisResult<(redis::streams::StreamRangeReply,)> =
-                p.query_async(&mut con).await;
-            match r {
-                Ok((last,)) => {
-                    let theirs = last.ids.first().map(|e| parse_id(&e.id)).unwrap_or((0, 0));
-                    if theirs < ours {
-                        if !self.diverged.swap(true, Ordering::AcqRel) {
-                            tracing::error!(
-                                ?ours,
-                                ?theirs,
-                                "redis lost stream entries this node applied (was it restarted without AOF?); not ready"
-                            );
-                        }
-                    } else {
-                        self.healthy.store(true, Ordering::Release);
-                    }
-                }
-                Err(e) => {
-                    self.healthy.store(false, Ordering::Release);
-                    tracing::warn!(error = %e, "heartbeat failed");
-                }
-            }
-        }
-    }
-
-    /// Keeps the timer lease (its holder drives time: `timers.rs`) and, as
-    /// holder, notices dead nodes.
-    async fn lease_loop(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let mut last_renew = Instant::now() - Duration::from_secs(10);
-        let mut last_check = Instant::now();
-        loop {
-            tick.tick().await;
-            if last_renew.elapsed() >= Duration::from_secs(1) {
-                last_renew = Instant::now();
-                let held = self.renew_lease().await.unwrap_or(false);
-                self.is_timer.store(held, Ordering::Release);
-            }
-            if !self.is_timer.load(Ordering::Acquire) || !self.is_healthy() {
-                continue;
-            }
-            if last_check.elapsed() >= Duration::from_secs(1) {
-                last_check = Instant::now();
-                let nodes = self.holders.lock().expect("holders lock").nodes();
-                let mut con = self.con.clone();
-                for n in nodes {
-                    if n == self.node {
-                        continue;
-                    }
-                    let alive: bool = con.exists(node_key(&n)).await.unwrap_or(true);
-                    if !alive {
-                        // Gone: disconnect its workers everywhere (once applied,
-                        // it holds none and is not looked at again).
-                        tracing::warn!(node = %n, "node heartbeat lapsed; disconnecting its workers");
-                        let _ = self.submit(Op::NodeDown { node: n }).await;
-                    }
-                }
-            }
-        }
-    }
-
-    async fn renew_lease(&self) -> redis::RedisResult<bool> {
-        let script = redis::Script::new(
-            r"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-              if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-              return 0",
-        );
-        let mut con = self.con.clone();
-        let held: i64 = script
-            .key(TIMER)
-            .arg(&self.node)
-            .arg(LEASE_MS)
-            .invoke_async(&mut con)
-            .await?;
-        Ok(held == 1)
-    }
-
-    /// A worker's socket opened here: presence key, then the command. (The
-    /// caller orders one worker's connects and disconnects.)
-    pub async fn connected(&self, w: &WorkerId) -> Result<(), ApiError> {
-        self.local.insert(w.clone(), ());
-        let mut con = self.con.clone();
-        let _: () = con
-            .pset_ex(presence_key(w.as_str()), &self.node, self.stale_ms)
-            .await
-            .map_err(redis_down)?;
-        self.submit(Op::Connected {
-            worker: w.clone(),
-            node: self.node.clone(),
-        })
-        .await
-        .map(|_| ())
-        .map_err(ApiError::from)
-    }
-
-    /// …and closed (its last socket on this node).
-    pub async fn disconnected(&self, w: &WorkerId) {
-        self.local.remove(w);
-        let mut con = self.con.clone();
-        let script = redis::Script::new(
-            r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-        );
-        let _: redis::RedisResult<i64> = script
-            .key(presence_key(w.as_str()))
-            .arg(&self.node)
-            .invoke_async(&mut con)
-            .await;
-        let _ = self
-            .submit(Op::Disconnected {
-                worker: w.clone(),
-                node: self.node.clone(),
-            })
-            .await;
-    }
-
-    // ---- accounts --------------------------------------------------------
-
-    pub async fn create_account(&self, a: &Account) -> Result<(), StoreError> {
-        let script = redis::Script::new(
-            r"if redis.call('SET', KEYS[1], ARGV[1], 'NX') then redis.call('SET', KEYS[2], ARGV[2]) return 1 end return 0",
-        );
-        let bytes = rmp_serde::to_vec_named(a).expect("accounts serialise");
-        let mut con = self.con.clone();
-        let ok: i64 = script
-            .key(email_key(&a.email))
-            .key(acct_key(&a.id))
-            .arg(&a.id)
-            .arg(bytes)
-            .invoke_async(&mut con)
-            .await
-            .map_err(store_down)?;
-        if ok == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::EmailTaken)
-        }
-    }
-
-    pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        let mut con = self.con.clone();
-        let bytes: Option<Vec<u8>> = con.get(acct_key(id)).await.map_err(store_down)?;
-        bytes
-            .map(|b| rmp_serde::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
-    }
-
-    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
-        let mut con = self.con.clone();
-        let id: Option<String> = con.get(email_key(email)).await.map_err(store_down)?;
-        match id {
-            Some(id) => self.account(&id).await,
-            None => Ok(None),
         }
     }
 }
