@@ -67,7 +67,7 @@ impl AppState {
             clock,
             auth: Auth::new(&cfg.auth),
             limits: Limits::new(&cfg.limits),
-            hub: Hub::default(),
+            hub: Hub::new(cfg.websocket.resume_window_s),
             metrics: Arc::new(metrics),
             cfg,
             core: OnceLock::new(),
@@ -81,6 +81,8 @@ impl AppState {
 impl AppState {
     /// Makes the recovered engine and backend live and starts the publisher.
     pub fn set_ready(&self, engine: Arc<Engine>, backend: Backend) {
+        // Messages of earlier processes are not in the resume backlogs.
+        self.hub.backlogs.start_after(engine.last_seq());
         backend.start(self.clone(), engine.clone());
         let core = Core {
             engine,

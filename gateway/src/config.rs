@@ -132,6 +132,8 @@ pub struct WebSocketConfig {
     pub write_buffer_bytes: usize,
     /// Most bytes a connection may have unsent before it is closed.
     pub max_write_buffer_bytes: usize,
+    /// How far back `?since=N` can resume (seconds of messages kept per user).
+    pub resume_window_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -246,6 +248,7 @@ impl Default for WebSocketConfig {
             read_buffer_bytes: 4096,
             write_buffer_bytes: 0,
             max_write_buffer_bytes: 262_144,
+            resume_window_s: 300,
         }
     }
 }

@@ -11,6 +11,7 @@ use engine::{Engine, Event, EventKind, JobId, JobStatus};
 use tokio::sync::{mpsc, Notify};
 
 use crate::metrics::Metrics;
+use crate::resume::Backlogs;
 use crate::wire::{rfc3339, JobView, ServerMsg};
 
 pub type Outbound = Arc<ServerMsg>;
@@ -88,16 +89,51 @@ impl Conn {
     }
 }
 
-#[derive(Default)]
 pub struct Hub {
     /// Open connections by user id (residents get their jobs, workers their offers).
     users: DashMap<Arc<str>, Vec<Arc<Conn>>>,
+    /// What each user's sockets were sent lately, for `?since=` resumes.
+    pub backlogs: Backlogs,
     /// Explicit `subscribe`s, by job.
     subs: DashMap<JobId, Vec<Arc<Conn>>>,
     next_id: AtomicU64,
 }
 
 impl Hub {
+    pub fn new(resume_window_s: u64) -> Hub {
+        Hub {
+            users: DashMap::new(),
+            backlogs: Backlogs::new(resume_window_s),
+            subs: DashMap::new(),
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    /// Attaches a socket: replays what it missed since `since` (and the
+    /// worker's open offer) into its queue, then adds it to the user's
+    /// sockets — under the user's backlog entry, so no message published
+    /// meanwhile is skipped or sent twice. `first` runs when it is the
+    /// user's only socket.
+    pub fn attach_resume<R>(
+        &self,
+        user: &Arc<str>,
+        conn: Arc<Conn>,
+        since: Option<u64>,
+        now_ms: i64,
+        room: usize,
+        metrics: &Metrics,
+        first: impl FnOnce() -> R,
+    ) -> Option<R> {
+        let b = self.backlogs.entry(user);
+        let replay = self.backlogs.replay(&b, since, now_ms, room);
+        for m in replay.messages.into_iter().chain(replay.resumed) {
+            conn.send(m, metrics);
+        }
+        let r = self.attach(user, conn, first);
+        drop(b);
+        r
+    }
+
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -158,8 +194,20 @@ impl Hub {
         }
     }
 
-    fn to_user(&self, user: &str, m: &Outbound, metrics: &Metrics, seen: &mut Vec<u64>) {
-        if let Some(conns) = self.users.get(user) {
+    /// Records the message in the user's backlog and delivers it to the
+    /// user's sockets, under the backlog entry (see [`Hub::attach_resume`]).
+    fn to_user(
+        &self,
+        user: &str,
+        m: &Outbound,
+        (seq, at_ms): (u64, i64),
+        metrics: &Metrics,
+        seen: &mut Vec<u64>,
+    ) {
+        let user: Arc<str> = Arc::from(user);
+        let mut b = self.backlogs.entry(&user);
+        self.backlogs.record(&mut b, seq, at_ms, m);
+        if let Some(conns) = self.users.get(&user) {
             for c in conns.iter() {
                 if !seen.contains(&c.id) {
                     seen.push(c.id);
@@ -174,8 +222,13 @@ impl Hub {
     /// events about one job, a `job` message with its state to its resident,
     /// its subscribers and its assigned worker.
     pub fn publish(&self, engine: &Engine, events: &[Event], metrics: &Metrics) {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            return;
+        };
+        self.backlogs.published(first.seq, last.seq, first.at.0);
         let mut seen = Vec::new();
         for (i, e) in events.iter().enumerate() {
+            let stamp = (e.seq, e.at.0);
             match &e.kind {
                 EventKind::JobOffered {
                     job_id,
@@ -192,9 +245,10 @@ impl Hub {
                             description: job.description.clone(),
                             distance_m: *distance_m,
                             expires_at: rfc3339(*expires_at),
+                            seq: e.seq,
                         });
                         seen.clear();
-                        self.to_user(worker_id.as_str(), &m, metrics, &mut seen);
+                        self.to_user(worker_id.as_str(), &m, stamp, metrics, &mut seen);
                     }
                 }
                 EventKind::OfferRevoked {
@@ -205,9 +259,10 @@ impl Hub {
                     let m = Arc::new(ServerMsg::OfferRevoked {
                         job_id: job_id.as_str().to_string(),
                         reason: reason.api_name().to_string(),
+                        seq: e.seq,
                     });
                     seen.clear();
-                    self.to_user(worker_id.as_str(), &m, metrics, &mut seen);
+                    self.to_user(worker_id.as_str(), &m, stamp, metrics, &mut seen);
                 }
                 EventKind::JobAccepted { job_id, .. } => {
                     if let Some(offered) = engine.job(job_id).and_then(|j| j.offered_at) {
@@ -224,18 +279,26 @@ impl Hub {
                 .get(i + 1)
                 .is_some_and(|n| n.kind.job_id() == Some(id));
             if !run_continues {
-                self.job_update(engine, id, metrics, &mut seen);
+                self.job_update(engine, id, stamp, metrics, &mut seen);
             }
         }
     }
 
-    fn job_update(&self, engine: &Engine, id: &JobId, metrics: &Metrics, seen: &mut Vec<u64>) {
+    fn job_update(
+        &self,
+        engine: &Engine,
+        id: &JobId,
+        stamp: (u64, i64),
+        metrics: &Metrics,
+        seen: &mut Vec<u64>,
+    ) {
         let Some(job) = engine.job(id) else { return };
         let m = Arc::new(ServerMsg::Job {
             job: Box::new(JobView::from(&job)),
+            seq: stamp.0,
         });
         seen.clear();
-        self.to_user(job.resident_id.as_str(), &m, metrics, seen);
+        self.to_user(job.resident_id.as_str(), &m, stamp, metrics, seen);
         if let Some(w) = &job.worker_id {
             let assigned = match job.status {
                 JobStatus::Accepted | JobStatus::Arrived | JobStatus::Completed => true,
@@ -243,7 +306,7 @@ impl Hub {
                 JobStatus::Searching | JobStatus::Offered | JobStatus::Unmatched => false,
             };
             if assigned {
-                self.to_user(w.as_str(), &m, metrics, seen);
+                self.to_user(w.as_str(), &m, stamp, metrics, seen);
             }
         }
         if let Some(subs) = self.subs.get(id) {
@@ -263,7 +326,7 @@ mod tests {
 
     #[test]
     fn attach_detach_report_first_and_last() {
-        let hub = Hub::default();
+        let hub = Hub::new(300);
         let u: Arc<str> = "w1".into();
         let (tx, _rx) = mpsc::channel(1);
         let a = Arc::new(Conn::new(hub.next_id(), tx.clone()));

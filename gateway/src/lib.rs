@@ -14,6 +14,7 @@
 //! * [`app`] — shared state; the engine and backend once recovered.
 //! * [`backend`] — the one seam every command goes through: the embedded
 //!   sled store, or several nodes over one Redis stream (`[redis] url`).
+//! * [`resume`] — per-user backlogs for `?since=` resumes; the open offer.
 //! * [`hub`] — which socket gets which event; bounded per-connection queues.
 //! * [`ws`] — one WebSocket connection.
 //! * [`routes`] — the HTTP handlers.
@@ -35,6 +36,7 @@ pub mod hub;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
+pub mod resume;
 pub mod routes;
 pub mod server;
 pub mod timers;

@@ -16,6 +16,8 @@ const RESOLUTION: Duration = Duration::from_millis(100);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often finished jobs past their retention are moved to the archive.
 const ARCHIVE_EVERY: Duration = Duration::from_secs(1);
+/// Shortest time a finished job stays in memory, whatever `keep_finished_s`.
+const MIN_KEEP_MS: i64 = 3_000;
 
 pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(RESOLUTION);
@@ -34,6 +36,7 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {
             app.limits.sweep();
+            app.hub.backlogs.sweep(app.clock.now().0);
             last_sweep = Instant::now();
         }
     }
@@ -56,7 +59,11 @@ pub async fn archive(app: &AppState) -> usize {
     if !core.backend.drives_time() {
         return 0;
     }
-    let keep_ms = (app.cfg.storage.keep_finished_s as i64).saturating_mul(1000);
+    // At least a few seconds, so the publisher has pushed a job's last
+    // update before the job leaves memory.
+    let keep_ms = (app.cfg.storage.keep_finished_s as i64)
+        .saturating_mul(1000)
+        .max(MIN_KEEP_MS);
     let cutoff = Millis(app.clock.now().0.saturating_sub(keep_ms));
     match core.backend.archive_due(app, &core.engine, cutoff).await {
         Ok(n) => {

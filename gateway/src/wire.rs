@@ -327,13 +327,24 @@ pub enum ServerMsg {
         description: String,
         distance_m: f64,
         expires_at: String,
+        /// The change that caused it (resume with `?since=`).
+        seq: u64,
     },
     OfferRevoked {
         job_id: String,
         reason: String,
+        seq: u64,
     },
     Job {
         job: Box<JobView>,
+        seq: u64,
+    },
+    /// After a `?since=` replay: the latest `seq`; `gap` when the client
+    /// must re-read its jobs over HTTP.
+    Resumed {
+        seq: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        gap: bool,
     },
     Error {
         code: String,
@@ -362,13 +373,22 @@ impl ServerMsg {
 
     /// Metric label.
     /// Every [`ServerMsg::name`], for metrics.
-    pub const NAMES: [&'static str; 6] = ["offer", "offer_revoked", "job", "error", "ack", "pong"];
+    pub const NAMES: [&'static str; 7] = [
+        "offer",
+        "offer_revoked",
+        "job",
+        "resumed",
+        "error",
+        "ack",
+        "pong",
+    ];
 
     pub fn name(&self) -> &'static str {
         match self {
             ServerMsg::Offer { .. } => "offer",
             ServerMsg::OfferRevoked { .. } => "offer_revoked",
             ServerMsg::Job { .. } => "job",
+            ServerMsg::Resumed { .. } => "resumed",
             ServerMsg::Error { .. } => "error",
             ServerMsg::Ack { .. } => "ack",
             ServerMsg::Pong => "pong",

@@ -53,6 +53,8 @@ pub async fn upgrade(
         Some("msgpack") => Format::Msgpack,
         Some(_) => return Err(ApiError::invalid("format", "must be json or msgpack")),
     };
+    // The last `seq` the client saw: replay what it missed (resume).
+    let since = params.num("since", 0u64..=u64::MAX)?;
     let ws =
         ws.map_err(|e| ApiError::InvalidInput(format!("upgrade: {}", e.body_text()).into()))?;
     let core = app.core()?;
@@ -70,7 +72,7 @@ pub async fn upgrade(
         .max_write_buffer_size(wc.max_write_buffer_bytes)
         .max_message_size(hard_cap)
         .max_frame_size(hard_cap);
-    Ok(upgrade.on_upgrade(move |socket| run(app, user, format, handle, socket)))
+    Ok(upgrade.on_upgrade(move |socket| run(app, user, format, handle, since, socket)))
 }
 
 struct Session {
@@ -88,6 +90,7 @@ async fn run(
     user: User,
     format: Format,
     handle: Option<WorkerHandle>,
+    since: Option<u64>,
     socket: WebSocket,
 ) {
     app.socket_opened();
@@ -95,7 +98,7 @@ async fn run(
     let (tx, rx) = mpsc::channel(app.cfg.websocket.outbound_queue);
     let conn = Arc::new(Conn::new(app.hub.next_id(), tx));
     if let Some(core) = app.core_any() {
-        presence(&app, core, &user, handle.as_ref(), &conn, true).await;
+        presence(&app, core, &user, handle.as_ref(), &conn, Some(since)).await;
     }
     let (sink, stream) = socket.split();
     let last_seen = Arc::new(AtomicI64::new(app.clock.now().0));
@@ -125,7 +128,7 @@ async fn run(
     // Gone as far as dispatch is concerned, before any close handshake wait.
     unsubscribe_all(&app, &conn, &subs);
     if let Some(core) = app.core_any() {
-        presence(&app, core, &user, handle.as_ref(), &conn, false).await;
+        presence(&app, core, &user, handle.as_ref(), &conn, None).await;
     }
     if peer_ended {
         if conn.close_reason().is_some() {
@@ -151,28 +154,46 @@ fn unsubscribe_all(app: &AppState, conn: &Conn, subs: &Mutex<HashSet<JobId>>) {
     }
 }
 
-/// Attaches (`open`) or detaches the connection in the hub and keeps the
-/// worker's presence: the user's first socket sets it, the last clears it,
-/// one at a time per worker so a connect and a disconnect cannot reorder.
+/// Attaches (`open`: `Some(since)`) or detaches (`None`) the connection in
+/// the hub — attaching replays what a resuming client missed and the open
+/// offer — and keeps the worker's presence: the user's first socket sets
+/// it, the last clears it, one at a time per worker so a connect and a
+/// disconnect cannot reorder.
 async fn presence(
     app: &AppState,
     core: &Core,
     user: &User,
     handle: Option<&WorkerHandle>,
     conn: &Arc<Conn>,
-    open: bool,
+    open: Option<Option<u64>>,
 ) {
+    let attach = |since: Option<u64>| {
+        let room = app.cfg.websocket.outbound_queue;
+        let now = app.clock.now().0;
+        app.hub.attach_resume(
+            &user.id,
+            conn.clone(),
+            since,
+            now,
+            room,
+            &app.metrics,
+            || (),
+        )
+    };
     let Some(h) = handle else {
-        if open {
-            app.hub.attach(&user.id, conn.clone(), || ());
-        } else {
-            app.hub.detach(&user.id, conn.id, || ());
+        match open {
+            Some(since) => {
+                attach(since);
+            }
+            None => {
+                app.hub.detach(&user.id, conn.id, || ());
+            }
         }
         return;
     };
     core.with_presence(h.id(), || async {
-        if open {
-            if app.hub.attach(&user.id, conn.clone(), || ()).is_some() {
+        if let Some(since) = open {
+            if attach(since).is_some() {
                 if let Err(e) = core.backend.connected(app, &core.engine, h.id()).await {
                     tracing::warn!(error = %e, "presence not recorded");
                 }
@@ -395,6 +416,7 @@ impl Session {
         // The current state first, so the client never waits for a change to see it.
         self.reply(ServerMsg::Job {
             job: Box::new(JobView::from(&current)),
+            seq: self.app.hub.backlogs.last_seq(),
         });
         Ok(())
     }

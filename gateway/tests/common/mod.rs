@@ -416,6 +416,15 @@ impl Ws {
         }
     }
 
+    /// A JSON socket with extra query parameters (`since=N` …).
+    pub async fn connect_query(srv: &Server, token: &str, query: &str) -> Ws {
+        let url = format!("ws://{}/v1/ws?token={token}&{query}", srv.addr);
+        let (inner, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
+        Ws::from_stream(inner, false)
+    }
+
     pub fn from_stream(inner: Stream, msgpack: bool) -> Ws {
         Ws {
             inner,

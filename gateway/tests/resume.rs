@@ -1,0 +1,100 @@
+//! Resuming after a reconnect (API.md v1.1): `seq` on every offer,
+//! offer_revoked and job message; `?since=N` replays what was missed, in
+//! order, then `resumed`, then live messages with nothing skipped or
+//! repeated; the open offer is re-sent on every connect; a resume from
+//! before the server's memory is a gap. Runs on both backends.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn seq(m: &Value) -> u64 {
+    m["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {m}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_with_since_replays_what_was_missed() {
+    let mut s = Server::start(&[]).await;
+    let (_, r) = s.user("resident", &[]).await;
+    let mut w = s.worker_online(&["plumbing"], 52.52, 13.405).await;
+    let mut rs = Ws::connect(&s, &r, false).await;
+    let job = s.create_job(&r, 52.521, 13.405, "plumbing").await;
+    let id = job["id"].as_str().unwrap().to_string();
+    let offer = w.ws.next_of("offer").await;
+    assert_eq!(offer["job_id"], json!(id));
+    let offer_seq = seq(&offer);
+    let first = rs.next_where("job", |m| m["job"]["id"] == json!(id)).await;
+    assert!(seq(&first) >= offer_seq);
+
+    // The worker's phone drops: on reconnect the open offer comes again,
+    // with the deadline it had.
+    drop(w.ws);
+    let mut ws2 = Ws::connect(&s, &w.token, false).await;
+    let again = ws2.next_of("offer").await;
+    assert_eq!(again["job_id"], json!(id));
+    assert_eq!(again["expires_at"], offer["expires_at"]);
+    assert_eq!(seq(&again), offer_seq);
+
+    // The resident is away while the job moves on.
+    let last_seen = seq(&first);
+    drop(rs);
+    ws2.request(json!({"type": "accept", "job_id": id})).await;
+    ws2.request(json!({"type": "arrive", "job_id": id})).await;
+    // Let both changes be published before the resident comes back.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut back = Ws::connect_query(&s, &r, &format!("since={last_seen}")).await;
+    let mut got = Vec::new();
+    let resumed = loop {
+        let m = back.recv().await;
+        if m["type"] == "resumed" {
+            break m;
+        }
+        got.push(m);
+    };
+    let statuses: Vec<&str> = got
+        .iter()
+        .map(|m| m["job"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["accepted", "arrived"], "{got:?}");
+    assert!(got.windows(2).all(|p| seq(&p[0]) < seq(&p[1])), "in order");
+    assert!(got.iter().all(|m| seq(m) > last_seen));
+    assert_eq!(resumed["gap"], Value::Null, "{resumed}");
+    let resumed_at = seq(&resumed);
+    assert!(resumed_at >= seq(got.last().unwrap()));
+    // Live again: the next change, once.
+    ws2.request(json!({"type": "complete", "job_id": id})).await;
+    let done = back.next_of("job").await;
+    assert_eq!(done["job"]["status"], "completed");
+    assert!(seq(&done) > resumed_at);
+    assert!(
+        back.recv_within(Duration::from_millis(300)).await.is_none(),
+        "nothing repeated"
+    );
+
+    // Nothing missed: an empty replay.
+    let mut quiet = Ws::connect_query(&s, &r, &format!("since={}", seq(&done))).await;
+    let m = quiet.recv().await;
+    assert_eq!(m["type"], "resumed", "{m}");
+    assert_eq!(m["gap"], Value::Null);
+
+    // A bad `since` is refused at the upgrade.
+    let url = format!("ws://{}/v1/ws?token={r}&since=minus-one", s.addr);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST)
+        }
+        other => panic!("bad since accepted: {:?}", other.map(|_| ())),
+    }
+
+    // After a restart the server no longer holds what it sent before: a gap.
+    drop((back, quiet, ws2));
+    s.restart().await;
+    let mut late = Ws::connect_query(&s, &r, &format!("since={last_seen}")).await;
+    let m = late.recv().await;
+    assert_eq!(m["type"], "resumed", "{m}");
+    assert_eq!(m["gap"], true);
+}
