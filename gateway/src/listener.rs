@@ -121,6 +121,8 @@ struct Activity {
     /// When the last answer left (0: none yet, the connection is new).
     idle_since: AtomicU64,
     served: AtomicU64,
+    /// Answered 101: the socket is a WebSocket now.
+    upgraded: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -131,6 +133,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             served: AtomicU64::new(0),
+            upgraded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -177,7 +180,12 @@ impl AsyncRead for Watched {
         let r = Pin::new(&mut self.io).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             let a = &self.activity;
-            if a.in_flight.load(Ordering::Relaxed) == 0 {
+            // Only the first byte of a head between requests matters (and
+            // nothing once the socket is a WebSocket): no clock read per frame.
+            if a.head_started.load(Ordering::Relaxed) == NONE
+                && a.in_flight.load(Ordering::Relaxed) == 0
+                && !a.upgraded.load(Ordering::Relaxed)
+            {
                 let now = a.now_ms();
                 let _ =
                     a.head_started
@@ -315,6 +323,11 @@ async fn connection(
         let mut router = router.clone();
         async move {
             let r = router.call(req).await;
+            if let Ok(resp) = &r {
+                if resp.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
+                    guard.0.upgraded.store(true, Ordering::Release);
+                }
+            }
             drop(guard);
             r
         }

@@ -25,7 +25,7 @@ use crate::hub::Outbound;
 use crate::wire::ServerMsg;
 
 /// Most messages one user's backlog keeps (older ones make a resume a gap).
-pub const CAP: usize = 512;
+pub const CAP: usize = 128;
 
 #[derive(Default)]
 pub struct Backlog {
@@ -61,7 +61,7 @@ pub struct Replay {
 }
 
 pub struct Backlogs {
-    users: DashMap<Arc<str>, Backlog>,
+    users: DashMap<Arc<str>, Backlog, ahash::RandomState>,
     window_ms: i64,
     /// The last seq published.
     last_seq: AtomicU64,
@@ -76,7 +76,7 @@ pub struct Backlogs {
 impl Backlogs {
     pub fn new(window_s: u64) -> Backlogs {
         Backlogs {
-            users: DashMap::new(),
+            users: DashMap::with_hasher(ahash::RandomState::new()),
             window_ms: (window_s as i64).saturating_mul(1000),
             last_seq: AtomicU64::new(0),
             started_after: AtomicU64::new(0),

@@ -204,12 +204,11 @@ async fn connection_caps_refuse_new_sockets_and_health_still_answers() {
         .local_address("127.0.0.10".parse::<IpAddr>().unwrap())
         .build()
         .unwrap();
-    let r = other
-        .get(format!("{}/healthz", srv.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let health = || async {
+        let r = other.get(format!("{}/healthz", srv.base)).send().await;
+        r.unwrap().status()
+    };
+    assert_eq!(health().await, StatusCode::OK);
     // The held sockets still work.
     let req = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", srv.addr);
     held[0].write_all(req.as_bytes()).await.unwrap();
@@ -227,12 +226,7 @@ async fn connection_caps_refuse_new_sockets_and_health_still_answers() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = srv.metric("dispatchd_connections_refused_total").await;
     assert!(refused >= 2.0, "refusals counted: {refused}");
-    let r = other
-        .get(format!("{}/healthz", srv.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(health().await, StatusCode::OK);
 }
 
 /// A retried create (same Idempotency-Key) answered 200 must be as durable

@@ -26,6 +26,20 @@ async fn wait_archived(s: &Server, n: f64) {
     }
 }
 
+/// `POST /v1/jobs` with the same `Idempotency-Key` every time.
+async fn keyed_create(s: &Server, token: &str) -> (StatusCode, serde_json::Value) {
+    let resp = s
+        .http
+        .post(format!("{}/v1/jobs", s.base))
+        .bearer_auth(token)
+        .header("idempotency-key", "history-1")
+        .json(&json!({"lat": 52.5, "lng": 13.4, "skill": "roofing"}))
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archived_jobs_answer_as_before() {
     let mut s = Server::start(&[
@@ -53,17 +67,8 @@ async fn archived_jobs_answer_as_before() {
     let unmatched = s.create_job(&r, 52.5, 13.4, "roofing").await;
     let unmatched_id = unmatched["id"].as_str().unwrap().to_string();
     // And one with an idempotency key, cancelled.
-    let keyed = s
-        .http
-        .post(format!("{}/v1/jobs", s.base))
-        .bearer_auth(&r)
-        .header("idempotency-key", "history-1")
-        .json(&json!({"lat": 52.5, "lng": 13.4, "skill": "roofing"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(keyed.status(), StatusCode::CREATED);
-    let keyed: serde_json::Value = keyed.json().await.unwrap();
+    let (st, keyed) = keyed_create(&s, &r).await;
+    assert_eq!(st, StatusCode::CREATED);
     let keyed_id = keyed["id"].as_str().unwrap().to_string();
     s.post(&format!("/v1/jobs/{keyed_id}/cancel"), &r, json!({}))
         .await;
@@ -114,17 +119,8 @@ async fn archived_jobs_answer_as_before() {
             .await;
         assert_eq!(st, StatusCode::CONFLICT, "{v}");
         // An idempotent retry finds the archived job.
-        let again = s
-            .http
-            .post(format!("{}/v1/jobs", s.base))
-            .bearer_auth(&r)
-            .header("idempotency-key", "history-1")
-            .json(&json!({"lat": 52.5, "lng": 13.4, "skill": "roofing"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(again.status(), StatusCode::OK);
-        let again: serde_json::Value = again.json().await.unwrap();
+        let (st, again) = keyed_create(&s, &r).await;
+        assert_eq!(st, StatusCode::OK);
         assert_eq!(again["id"], json!(keyed_id));
         assert_eq!(again["status"], "cancelled");
     }

@@ -3,13 +3,15 @@
 //!
 //! ## Appends
 //! The engine an opened store returns is attached to it: every event the
-//! engine emits is pushed to the writer's channel as it is emitted, under
-//! the engine lock that assigned its `seq` ([`engine::EventSink`]). So the
-//! channel — and the log — hold the events in engine order with no gaps,
-//! and nobody re-sorts anything. A caller then waits for durability: "every
-//! event up to `seq` is durable" ([`SledStore::durable_through`], or
-//! [`SledStore::append_with`] for the events its command returned). The
-//! writer takes everything queued, writes it, flushes sled once (fsync) and
+//! engine emits is pushed onto the writer's pending list as it is emitted,
+//! under the engine lock that assigned its `seq` ([`engine::EventSink`];
+//! a push, no wake-up). So the list — and the log — hold the events in
+//! engine order with no gaps, and nobody re-sorts anything. A caller then
+//! asks for durability over the writer's channel: "every event up to `seq`
+//! is durable" ([`SledStore::durable_through`], or
+//! [`SledStore::append_with`] for the events its command returned). Each
+//! round, the writer takes the queued requests, then the pending events
+//! (so every requester's events are among them), writes, flushes sled once (fsync) and
 //! then answers the waiters whose `seq` it reached: durability costs one
 //! flush per batch, and a caller is answered only once its events *and
 //! everything before them* are durable (an acknowledged accept never
@@ -77,8 +79,6 @@ pub struct RecoveryReport {
 }
 
 enum Request {
-    /// One event, pushed by the engine in `seq` order.
-    Event(Event),
     /// Answer once these (already pushed) events are durable.
     Events(Vec<Event>, Done),
     /// Answer once every event up to this sequence number is durable.
@@ -102,6 +102,8 @@ struct Epoch {
 pub type DurableSink = Box<dyn FnMut(Vec<Event>) + Send>;
 
 struct Shared {
+    /// Events the engine emitted that the writer has not taken yet.
+    pending: Arc<Mutex<Vec<Event>>>,
     /// Finished jobs that left memory.
     archive: Archive,
     /// Where durable events go, in log order, after each group commit.
@@ -127,7 +129,7 @@ struct Shared {
 
 pub struct SledStore {
     shared: Arc<Shared>,
-    tx: Arc<Mutex<Option<mpsc::Sender<Request>>>>,
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     opts: StoreOptions,
 }
@@ -153,6 +155,7 @@ impl SledStore {
         std::fs::create_dir_all(&log_dir)?;
         let accounts_db = open_db(&dir.join("accounts"))?;
         let shared = Arc::new(Shared {
+            pending: Arc::new(Mutex::new(Vec::new())),
             archive: Archive::open(&dir.join("archive"))?,
             on_durable: Mutex::new(None),
             accounts: accounts_db.open_tree("accounts").map_err(io)?,
@@ -180,11 +183,11 @@ impl SledStore {
         };
         let store = SledStore {
             shared,
-            tx: Arc::new(Mutex::new(Some(tx))),
+            tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             opts,
         };
-        engine.attach(Arc::new(LogSink(store.tx.clone())));
+        engine.attach(Arc::new(LogSink(store.shared.pending.clone())));
         let requeued = engine.requeue_offers(now);
         report.requeued = requeued.len() as u64;
         if !requeued.is_empty() {
@@ -371,13 +374,17 @@ fn wait<T: Send + 'static>(
 
 /// The engine's end of the log: pushes each event to the writer as the
 /// engine emits it (under the engine's job lock, so in `seq` order).
-struct LogSink(Arc<Mutex<Option<mpsc::Sender<Request>>>>);
+///
+/// Only a push onto a vector: no wake-up, no syscall under the engine's
+/// lock. The writer takes the vector on every round, and every caller that
+/// waits for durability sends its request after its events are in it.
+/// (It holds only the list: an engine outliving its store keeps no
+/// database open.)
+struct LogSink(Arc<Mutex<Vec<Event>>>);
 
 impl engine::EventSink for LogSink {
     fn push(&self, ev: &Event) {
-        if let Some(tx) = self.0.lock().expect("tx lock").as_ref() {
-            let _ = tx.send(Request::Event(ev.clone()));
-        }
+        self.0.lock().expect("pending").push(ev.clone());
     }
 }
 
@@ -723,37 +730,41 @@ fn write_loop(
         let mut error: Option<StoreError> = None;
         let mut written: Vec<Event> = Vec::new();
         let mut wrote_archive = false;
+        // The engine's events, in seq order, that arrived before these
+        // requests (a caller asks for durability after its events are here).
+        let events = std::mem::take(&mut *shared.pending.lock().expect("pending"));
+        for e in events {
+            if e.seq < next_event {
+                continue; // recovered already
+            }
+            if e.seq > next_event {
+                // The engine pushes under the lock that assigns seq, so this
+                // is a bug: never write a gap.
+                tracing::error!(
+                    seq = e.seq,
+                    expected = next_event,
+                    "event out of order; not logged"
+                );
+                error = Some(StoreError::Gap(next_event));
+                break;
+            }
+            if let engine::EventKind::JobArchived { job } = &e.kind {
+                if let Err(err) = shared.archive.put(job) {
+                    error = Some(err);
+                    break;
+                }
+                wrote_archive = true;
+            }
+            if write_event(&shared, &log, e, &mut next_log, &mut written) {
+                next_event += 1;
+                wrote = true;
+            } else {
+                error = Some(StoreError::Io("log write failed".into()));
+                break;
+            }
+        }
         for req in batch {
             match req {
-                Request::Event(e) => {
-                    if e.seq < next_event {
-                        continue; // recovered already
-                    }
-                    if e.seq > next_event {
-                        // The engine pushes under the lock that assigns seq,
-                        // so this is a bug: never write a gap.
-                        tracing::error!(
-                            seq = e.seq,
-                            expected = next_event,
-                            "event out of order; not logged"
-                        );
-                        error = Some(StoreError::Gap(next_event));
-                        continue;
-                    }
-                    if let engine::EventKind::JobArchived { job } = &e.kind {
-                        if let Err(err) = shared.archive.put(job) {
-                            error = Some(err);
-                            continue;
-                        }
-                        wrote_archive = true;
-                    }
-                    if write_event(&shared, &log, e, &mut next_log, &mut written) {
-                        next_event += 1;
-                        wrote = true;
-                    } else {
-                        error = Some(StoreError::Io("log write failed".into()));
-                    }
-                }
                 Request::Events(events, done) => {
                     let max = events.iter().map(|e| e.seq).max().unwrap_or(0);
                     parked.push((max, done));
@@ -873,7 +884,23 @@ fn write_loop(
             parked_since = None;
         }
     }
-    let _ = current(&shared).1.flush();
+    // Whatever the engine emitted last (nobody waits for it any more, but a
+    // clean stop keeps it).
+    let log = current(&shared).1;
+    let mut written = Vec::new();
+    for e in std::mem::take(&mut *shared.pending.lock().expect("pending")) {
+        if e.seq != next_event {
+            continue;
+        }
+        if let engine::EventKind::JobArchived { job } = &e.kind {
+            let _ = shared.archive.put(job);
+        }
+        if write_event(&shared, &log, e, &mut next_log, &mut written) {
+            next_event += 1;
+        }
+    }
+    let _ = shared.archive.flush();
+    let _ = log.flush();
     let _ = shared.accounts_db.flush();
     for (_, done) in parked {
         done(Err(StoreError::Closed));

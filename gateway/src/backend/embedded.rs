@@ -8,9 +8,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::{Applied, Engine, Event, Holders, Op, WorkerId, LOCAL_NODE};
+use engine::{Applied, Engine, Holders, Op, WorkerId, LOCAL_NODE};
 use persistence::{Account, SledStore, Snapshotter, StoreError, StoreOptions};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::{apply_timed, ExecError};
 use crate::app::AppState;
@@ -64,12 +64,10 @@ impl Embedded {
     }
 
     /// The publisher (the log's order is the one order) and the snapshotter.
-    pub fn start(&self, app: AppState, engine: Arc<Engine>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn start(&self, publish: super::Publisher, engine: Arc<Engine>) {
         self.store.on_durable(Box::new(move |events| {
-            let _ = tx.send(events);
+            let _ = publish.send(events);
         }));
-        tokio::spawn(publish_loop(app, engine.clone(), rx));
         let s = Snapshotter::start(self.store.clone(), engine, Duration::from_secs(1));
         *self.snapshotter.lock().expect("snapshotter") = Some(s);
     }
@@ -80,9 +78,11 @@ impl Embedded {
         engine: &Engine,
         op: Op,
     ) -> Result<Applied, ExecError> {
-        // What the answer rests on: for a command that reports state (a job,
-        // a refusal, a duplicate) everything applied so far; for soft state
-        // and presence only its own events.
+        // What the answer rests on: a command that changed something reports
+        // its own events (and, the log being in order, all before them); one
+        // that changed nothing — a duplicate, a refusal — reports state that
+        // other commands made, so everything applied so far. Soft state and
+        // presence without events report nothing.
         let reports_state = !matches!(
             op,
             Op::Positions(_)
@@ -106,14 +106,15 @@ impl Embedded {
                 &app.metrics,
             )
         };
-        let target = if reports_state {
-            engine.last_seq()
-        } else {
-            result
-                .as_ref()
-                .ok()
-                .and_then(|a| a.events.last())
-                .map_or(0, |e| e.seq)
+        let own = result
+            .as_ref()
+            .ok()
+            .and_then(|a| a.events.last())
+            .map(|e| e.seq);
+        let target = match own {
+            Some(seq) => seq,
+            None if reports_state => engine.last_seq(),
+            None => 0,
         };
         self.durable_through(target, &app.metrics)
             .await
@@ -208,18 +209,5 @@ impl Embedded {
             store.close();
         })
         .await;
-    }
-}
-
-/// Publishes durable events — in the log's order, which is engine order
-/// without gaps — to sockets and metrics.
-async fn publish_loop(
-    app: AppState,
-    engine: Arc<Engine>,
-    mut rx: mpsc::UnboundedReceiver<Vec<Event>>,
-) {
-    while let Some(events) = rx.recv().await {
-        app.metrics.events(&events);
-        app.hub.publish(&engine, &events, &app.metrics);
     }
 }

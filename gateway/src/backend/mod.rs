@@ -64,6 +64,22 @@ pub enum OpenError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// Where a backend hands its durable events, in order.
+pub type Publisher = tokio::sync::mpsc::UnboundedSender<Vec<engine::Event>>;
+
+/// The one publisher: durable events, in the one order the backend made
+/// them durable in, to sockets (`Hub::publish`) and metrics.
+async fn publish_loop(
+    app: AppState,
+    engine: Arc<Engine>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<engine::Event>>,
+) {
+    while let Some(events) = rx.recv().await {
+        app.metrics.events(&events);
+        app.hub.publish(&engine, &events, &app.metrics);
+    }
+}
+
 /// Where commands go.
 pub enum Backend {
     Embedded(embedded::Embedded),
@@ -118,12 +134,15 @@ impl Backend {
         }
     }
 
-    /// Starts the publisher of durable events (and, in a cluster, the
-    /// stream applier, heartbeats and the timer lease).
+    /// Starts the one publisher of durable events, fed by the log writer
+    /// (embedded) or the stream applier (cluster), and, in a cluster, the
+    /// applier, heartbeats and the timer lease.
     pub fn start(&self, app: AppState, engine: Arc<Engine>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(publish_loop(app.clone(), engine.clone(), rx));
         match self {
-            Backend::Embedded(b) => b.start(app, engine),
-            Backend::Cluster(c) => c.start(app, engine),
+            Backend::Embedded(b) => b.start(tx, engine),
+            Backend::Cluster(c) => c.start(app, engine, tx),
         }
     }
 

@@ -90,6 +90,8 @@ pub struct Cluster {
     /// Last applied stream id.
     last_id: Mutex<String>,
     is_timer: AtomicBool,
+    /// The one publisher, set when serving starts.
+    publish: std::sync::OnceLock<super::Publisher>,
     /// The application's clock, set when serving starts.
     clock: std::sync::OnceLock<Arc<dyn Clock>>,
     /// `dispatchd_log_append_duration_seconds`, set when serving starts.
@@ -161,6 +163,7 @@ impl Cluster {
             is_timer: AtomicBool::new(false),
             append_latency: std::sync::OnceLock::new(),
             clock: std::sync::OnceLock::new(),
+            publish: std::sync::OnceLock::new(),
         });
         // Catch up before serving: apply everything already in the stream.
         let mut reader = c.reader().await?;
@@ -188,7 +191,8 @@ impl Cluster {
     }
 
     /// Starts the stream applier, the position batcher, heartbeats and the timer.
-    pub fn start(self: &Arc<Self>, app: AppState, engine: Arc<Engine>) {
+    pub fn start(self: &Arc<Self>, app: AppState, engine: Arc<Engine>, publish: super::Publisher) {
+        let _ = self.publish.set(publish);
         let _ = self.append_latency.set(app.metrics.append_latency.clone());
         let _ = self.clock.set(app.clock.clone());
         let c = self.clone();
@@ -383,9 +387,8 @@ impl Cluster {
                 }
             }
         }
-        if let (Some(app), false) = (app, published.is_empty()) {
-            app.metrics.events(&published);
-            app.hub.publish(engine, &published, &app.metrics);
+        if let (Some(publish), false) = (self.publish.get(), published.is_empty()) {
+            let _ = publish.send(published);
         }
         Ok(n)
     }
