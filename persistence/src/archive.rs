@@ -49,7 +49,9 @@ fn owner_prefix(owner: &str) -> Vec<u8> {
 
 impl Archive {
     pub fn open(dir: &Path) -> Result<Archive, StoreError> {
-        let db = open_db_with(dir, 64 << 20)?;
+        // Reads are point lookups and short listings: a small cache (a larger
+        // one measurably raised the soak's RSS, BENCHMARKS.md).
+        let db = open_db_with(dir, 8 << 20)?;
         Ok(Archive {
             jobs: db.open_tree("jobs").map_err(io)?,
             by_resident: db.open_tree("by_resident").map_err(io)?,
