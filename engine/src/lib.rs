@@ -14,7 +14,9 @@
 //! * [`job`] — [`Job`], [`JobStatus`], the one transition function
 //!   [`job::next`], and [`Billing`].
 //! * [`event`] — [`Event`]: the record of every change.
-//! * `engine` — [`Engine`]: state, worker updates, job commands, matching.
+//! * `engine` — [`Engine`]: state, the event sink, worker updates, matching.
+//! * `jobs` — job commands with their receipts; archive and restore.
+//! * [`command`] — every change as a value ([`Op`]) and its one `apply`.
 //! * `apply` — the event applier, shared by commands and replay.
 //! * `queries` — read-only views: jobs for a viewer, workers, nearby, stats.
 //! * [`snapshot`] — export, restore and replay.
@@ -30,6 +32,7 @@ pub mod event;
 pub mod geo;
 mod index;
 pub mod job;
+mod jobs;
 mod queries;
 pub mod snapshot;
 pub mod types;

@@ -204,10 +204,9 @@ impl Hub {
         metrics: &Metrics,
         seen: &mut Vec<u64>,
     ) {
-        let user: Arc<str> = Arc::from(user);
-        let mut b = self.backlogs.entry(&user);
+        let mut b = self.backlogs.entry(user);
         self.backlogs.record(&mut b, seq, at_ms, m);
-        if let Some(conns) = self.users.get(&user) {
+        if let Some(conns) = self.users.get(user) {
             for c in conns.iter() {
                 if !seen.contains(&c.id) {
                     seen.push(c.id);

@@ -108,10 +108,11 @@ impl Backlogs {
     }
 
     /// The user's backlog entry, locked (records and attaches happen under it).
-    pub fn entry(&self, user: &Arc<str>) -> RefMut<'_, Arc<str>, Backlog> {
+    pub fn entry(&self, user: &str) -> RefMut<'_, Arc<str>, Backlog> {
+        // A lookup by `&str` first: no allocation per message for a known user.
         match self.users.get_mut(user) {
             Some(e) => e,
-            None => self.users.entry(user.clone()).or_default(),
+            None => self.users.entry(Arc::from(user)).or_default(),
         }
     }
 

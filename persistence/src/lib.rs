@@ -8,8 +8,9 @@
 //! log after it rebuild the engine, dropping a torn tail.
 //!
 //! ## Layout
-//! * [`store`] — [`SledStore`]: the writer, appends, accounts, snapshots,
-//!   recovery; [`Snapshotter`] runs the snapshot policy and the final
+//! * [`store`] — [`SledStore`]: appends and durability waits, accounts,
+//!   snapshots (`store/writer.rs`: the log writer thread; `store/recovery.rs`:
+//!   snapshot + replay); [`Snapshotter`] runs the snapshot policy and the final
 //!   snapshot at shutdown. The rest of dispatchd uses only these methods
 //!   (append, create account, look up accounts, snapshot, open, close), so
 //!   the store behind them can change without touching the engine or the
@@ -17,6 +18,7 @@
 //! * `snapshot` — snapshot files: atomic write, newest-good load, pruning.
 //! * [`codec`] — on-disk framing (`crc32 | MessagePack`) and [`Entry`].
 //! * [`account`] — [`Account`], [`Role`].
+//! * [`archive`] — finished jobs that left the engine, indexed for queries.
 //!
 //! Worker positions are soft state: they are not logged (apps resend them
 //! every few seconds), but snapshots carry the latest ones.
