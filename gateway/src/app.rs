@@ -83,6 +83,7 @@ impl AppState {
     pub fn set_ready(&self, engine: Arc<Engine>, backend: Backend) {
         // Messages of earlier processes are not in the resume backlogs.
         self.hub.backlogs.start_after(engine.last_seq());
+        self.hub.seed_open_offers(&engine);
         backend.start(self.clone(), engine.clone());
         let core = Core {
             engine,

@@ -216,6 +216,35 @@ impl Hub {
         }
     }
 
+    /// Remembers the offers open in `engine` (recovered, or caught up on a
+    /// node that just joined) so that their workers get them again on
+    /// connect, like offers made while this process ran.
+    pub fn seed_open_offers(&self, engine: &Engine) {
+        let q = engine::JobQuery {
+            viewer: engine::Viewer::Ops,
+            status: Some(JobStatus::Offered),
+            limit: usize::MAX,
+        };
+        let seq = engine.last_seq();
+        for job in engine.list_jobs(&q) {
+            let (Some(worker), Some(expires)) = (&job.worker_id, job.offer_expires_at) else {
+                continue;
+            };
+            let m = Arc::new(ServerMsg::Offer {
+                job_id: job.id.as_str().to_string(),
+                lat: job.lat,
+                lng: job.lng,
+                skill: job.skill.as_str().to_string(),
+                description: job.description.clone(),
+                distance_m: job.offer_distance_m.unwrap_or(0.0),
+                expires_at: rfc3339(expires),
+                seq,
+            });
+            let mut b = self.backlogs.entry(worker.as_str());
+            self.backlogs.remember_offer(&mut b, job.id.clone(), m);
+        }
+    }
+
     /// Pushes what `events` mean to the sockets concerned, in engine order:
     /// `offer` and `offer_revoked` to the worker, and after each run of
     /// events about one job, a `job` message with its state to its resident,

@@ -9,6 +9,11 @@ use gateway::auth::Auth;
 use gateway::config::Config;
 use persistence::Role;
 
+/// mimalloc returns freed pages to the system: under a steady load the
+/// process's RSS stays flat where glibc's malloc let it creep (BENCHMARKS.md, soak).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// dispatchd — a real-time dispatch engine: live worker positions, nearest
 /// available matching, offers over WebSocket, and the job lifecycle.
 #[derive(Parser)]

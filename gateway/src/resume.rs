@@ -146,6 +146,11 @@ impl Backlogs {
         b.prune(at_ms - self.window_ms);
     }
 
+    /// Sets the open offer without a backlog message (seeded from the engine).
+    pub fn remember_offer(&self, b: &mut Backlog, job: JobId, m: Outbound) {
+        b.open_offer = Some((job, m));
+    }
+
     /// What a connecting socket gets before live messages: the backlog after
     /// `since` (or a gap), the open offer, and `resumed` when it asked.
     pub fn replay(&self, b: &Backlog, since: Option<u64>, now_ms: i64, room: usize) -> Replay {

@@ -320,7 +320,7 @@ async fn a_node_joins_from_the_shared_snapshot() {
     let mut n = nodes(&redis, 2, &extra).await;
     let (_, r) = n[0].user("resident", &[]).await;
     let mut near = n[0].worker_online(&["hvac"], 45.0, 7.0).await;
-    let far = n[1].worker_online(&["hvac"], 45.05, 7.0).await;
+    let mut far = n[1].worker_online(&["hvac"], 45.05, 7.0).await;
     // Enough commands for a snapshot and a trim; some jobs end, one stays open.
     let mut ids = Vec::new();
     for _ in 0..4 {
@@ -351,9 +351,24 @@ async fn a_node_joins_from_the_shared_snapshot() {
         .await
         .unwrap();
     assert!(len < 26, "stream not trimmed: {len} entries");
+    // An offer open before the third node starts (near is busy: far gets it).
+    let pending = n[0].create_job(&r, 45.05, 7.0, "hvac").await;
+    let offer = far.ws.next_of("offer").await;
+    assert_eq!(offer["job_id"], pending["id"]);
     // A third node joins: snapshot + the stream after it.
     n.push(Server::start(&[("DISPATCHD_REDIS_URL", redis.url().as_str()), extra[0]]).await);
     let c = &n[2];
+    // The worker's app connecting to the new node gets its open offer again,
+    // as it would from a node that saw the offer made (API.md, resume).
+    let mut again = Ws::connect(c, &far.token, false).await;
+    let resent = again.next_of("offer").await;
+    assert_eq!(
+        (&resent["job_id"], &resent["expires_at"]),
+        (&offer["job_id"], &offer["expires_at"])
+    );
+    far.ws
+        .request(json!({"type": "decline", "job_id": pending["id"]}))
+        .await;
     for id in &ids {
         assert_eq!(c.job(id, &r).await["status"], "completed");
     }

@@ -58,7 +58,8 @@ pub fn message(m: &Value) -> Result<&str, &'static str> {
     let t = m["type"].as_str().ok_or("message_without_type")?;
     let ok = match t {
         "offer" => {
-            m["job_id"].is_string()
+            m["seq"].is_u64()
+                && m["job_id"].is_string()
                 && m["lat"].is_number()
                 && m["lng"].is_number()
                 && m["skill"].is_string()
@@ -67,14 +68,17 @@ pub fn message(m: &Value) -> Result<&str, &'static str> {
                 && is_time(&m["expires_at"])
         }
         "offer_revoked" => {
-            m["job_id"].is_string()
+            m["seq"].is_u64()
+                && m["job_id"].is_string()
                 && m["reason"]
                     .as_str()
                     .is_some_and(|r| ["expired", "cancelled", "declined"].contains(&r))
         }
+        "job" if !m["seq"].is_u64() => false,
         "job" => return job(&m["job"]).map(|_| t),
         "error" => m["code"].is_string() && m["message"].is_string(),
         "ack" => m["req_id"].is_string() || m["req_id"].is_i64() || m["req_id"].is_u64(),
+        "resumed" => m["seq"].is_u64() && (m["gap"].is_null() || m["gap"].is_boolean()),
         "pong" => true,
         _ => return Err("unknown_message_type"),
     };
@@ -103,7 +107,12 @@ mod tests {
         let mut bad = j.clone();
         bad.as_object_mut().unwrap().remove("cancelled_at");
         assert!(job(&bad).is_err());
-        assert_eq!(message(&json!({"type":"job","job":j})), Ok("job"));
+        assert_eq!(message(&json!({"type":"job","job":j,"seq":7})), Ok("job"));
+        assert!(message(&json!({"type":"job","job":j})).is_err());
+        assert_eq!(
+            message(&json!({"type":"resumed","seq":7,"gap":true})),
+            Ok("resumed")
+        );
         assert_eq!(message(&json!({"type":"ack","req_id":3})), Ok("ack"));
         assert!(message(&json!({"type":"offer","job_id":"j"})).is_err());
         assert!(message(&json!({"type":"hello"})).is_err());

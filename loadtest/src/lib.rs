@@ -12,10 +12,12 @@
 //! * [`net`] — open-files limit, source addresses, small-buffer WebSockets.
 //! * [`target`] — the server under test (started here or already running).
 //! * [`run`] — ramp, run, drain, saturate, stop; the [`run::Report`].
+//! * [`chaos`] — the crash loop (`--chaos-kill-every-s`) and its audit.
 //! * [`baseline`] — the Redis-GEO baseline.
 //! * [`report`] — the printed summary.
 
 pub mod baseline;
+pub mod chaos;
 pub mod check;
 pub mod net;
 pub mod opts;

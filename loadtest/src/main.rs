@@ -100,6 +100,15 @@ struct Cli {
     /// Seed of every random choice (positions, skills, answers).
     #[arg(long)]
     seed: Option<u64>,
+    /// Chaos mode (needs --server-bin): kill -9 a node (with --nodes, a random
+    /// one) every this many seconds during the run and start it again on the
+    /// same data directory; the apps reconnect with `?since=` and carry on,
+    /// and every acknowledged write is audited at the end.
+    #[arg(long, requires = "server_bin")]
+    chaos_kill_every_s: Option<f64>,
+    /// Chaos mode: how many kills (the run lasts at least (cycles + 1) × the period).
+    #[arg(long, default_value_t = 20, requires = "chaos_kill_every_s")]
+    chaos_cycles: usize,
     /// Run the same workload against Redis GEO too.
     #[arg(long, value_parser = ["redis-geo"])]
     baseline: Option<String>,
@@ -158,6 +167,15 @@ fn options(c: &Cli) -> Options {
     );
     if c.no_follow {
         o.follow = false;
+    }
+    if let Some(every) = c.chaos_kill_every_s {
+        let chaos = loadtest::opts::Chaos {
+            kill_every: s(every.max(0.5)),
+            cycles: c.chaos_cycles.max(1),
+        };
+        o.duration = o.duration.max(chaos.kill_every * (chaos.cycles as u32 + 1));
+        o.drain = o.drain.max(Duration::from_secs(60));
+        o.chaos = Some(chaos);
     }
     o
 }

@@ -55,6 +55,17 @@ pub struct Options {
     /// 127.0.0.x source addresses to spread client sockets over.
     pub source_ips: usize,
     pub seed: u64,
+    /// Crash loop: kill -9 a node this often, this many times (`None`: no chaos).
+    pub chaos: Option<Chaos>,
+}
+
+/// The chaos mode: during the run a started node is killed with SIGKILL
+/// every `kill_every` and started again on the same data directory; the
+/// apps reconnect with `?since=` and carry on, and an audit follows.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Chaos {
+    pub kill_every: Duration,
+    pub cycles: usize,
 }
 
 impl Options {
@@ -91,6 +102,7 @@ impl Options {
             saturate_clients: 32,
             source_ips: 8,
             seed: 1,
+            chaos: None,
         };
         match s {
             Scenario::City => base,

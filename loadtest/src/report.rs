@@ -108,6 +108,32 @@ pub fn summary(r: &Report) -> String {
             if positions > 0.0 { u.cpu_s * 1e6 / positions } else { 0.0 },
         );
     }
+    if let Some(c) = &r.chaos {
+        let ready: Vec<u64> = c.cycles.iter().map(|c| c.ready_ms).collect();
+        let mean = ready.iter().sum::<u64>() as f64 / ready.len().max(1) as f64;
+        let _ = writeln!(
+            o,
+            "\nchaos: {} kill -9 cycles survived ({} restart failures); time to ready after a kill: mean {:.0} ms, max {} ms ({:?})",
+            c.cycles.len(),
+            c.restart_failures,
+            mean,
+            ready.iter().max().copied().unwrap_or(0),
+            ready,
+        );
+        let _ = writeln!(
+            o,
+            "  apps: {} reconnects, {} resumed without a gap, {} with a gap (jobs re-read); creates: {} retried, {} answered from the original",
+            c.reconnects, c.resumed_without_gap, c.resumed_with_gap, c.creates_retried, c.creates_replayed
+        );
+        let _ = writeln!(
+            o,
+            "  audit: {} acknowledged jobs and {} acknowledged steps checked: lost jobs {}, lost steps {}, double-booked {}, unfinished {} (offers lost with idle workers {})",
+            c.jobs_acknowledged, c.steps_acknowledged, c.lost_jobs, c.lost_steps, c.double_booked, c.unfinished, c.offers_lost
+        );
+        for e in &c.examples {
+            let _ = writeln!(o, "    {e}");
+        }
+    }
     if let Some(m) = r.saturate_matches_per_s {
         let _ = writeln!(
             o,

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::baseline::BaselineReport;
+use crate::chaos::{self, ChaosReport};
 use crate::net::raise_nofile;
 use crate::opts::Options;
 use crate::sim::{self, mint, Shared};
@@ -83,6 +84,8 @@ pub struct Report {
     pub baseline: Option<BaselineReport>,
     /// The cluster's Redis over the whole run (several nodes only).
     pub cluster_redis: Option<crate::baseline::RedisUsage>,
+    /// The crash loop and its audit (`--chaos-kill-every-s`).
+    pub chaos: Option<ChaosReport>,
 }
 
 impl Report {
@@ -165,12 +168,21 @@ pub async fn run(
     // Server samples every second.
     let samples: Arc<Mutex<Vec<(Instant, ServerSample)>>> = Arc::default();
     let pids = target.pids();
+    let restarter = target.restarter();
+    if opts.chaos.is_some() && restarter.is_none() {
+        anyhow::bail!("the chaos mode kills and restarts the server: start it with --server-bin");
+    }
     let sampler = (!pids.is_empty()).then(|| {
         let pids = pids.clone();
+        let restarter = restarter.clone();
         let samples = samples.clone();
         let mut stop = sh.stop.clone();
         tokio::spawn(async move {
             loop {
+                // A restarted node has a new pid.
+                let pids = restarter
+                    .as_ref()
+                    .map_or_else(|| pids.clone(), |r| r.pids());
                 if let Some(s) = sample_all(&pids) {
                     samples.lock().expect("samples").push((Instant::now(), s));
                 }
@@ -254,6 +266,10 @@ pub async fn run(
     let cpu_before = sample_all(&pids);
     let run_start = Instant::now();
     let run_end = run_start + opts.duration;
+    let killer = opts
+        .chaos
+        .zip(restarter.clone())
+        .map(|(c, r)| tokio::spawn(chaos::kill_loop(r, c, opts.seed, sh.stop.clone())));
     let mut seq: u64 = 0;
     let mut creators = Vec::new();
     if opts.jobs_per_s > 0.0 {
@@ -327,6 +343,16 @@ pub async fn run(
         }
     }
     let idle_at_end = stats.workers_idle.load(Ordering::Relaxed);
+    let chaos_report = match killer {
+        Some(k) => {
+            let (cycles, restart_failures) = k.await.unwrap_or_default();
+            let mut rep = chaos::audit(&sh, idle_at_end).await;
+            rep.cycles = cycles;
+            rep.restart_failures = restart_failures;
+            Some(rep)
+        }
+        None => None,
+    };
 
     // Saturation: back-to-back creates, instant workers.
     let saturate = if opts.saturate > Duration::ZERO && opts.workers > 0 {
@@ -468,5 +494,6 @@ pub async fn run(
         },
         baseline: None,
         cluster_redis: None,
+        chaos: chaos_report,
     })
 }

@@ -114,6 +114,7 @@ fn static_in(t: &str) -> &'static str {
         "error" => "in.error",
         "ack" => "in.ack",
         "pong" => "in.pong",
+        "resumed" => "in.resumed",
         _ => "in.other",
     }
 }
@@ -170,11 +171,22 @@ struct WorkerSim {
     sh: Arc<Shared>,
     ws: Socket,
     rng: StdRng,
-    /// The job offered or held, if any.
+    /// Client index and user id.
+    i: usize,
+    id: String,
+    token: String,
+    /// The job offered or held, if any (what the worker acts on).
     holding: Option<String>,
     actions: VecDeque<(tokio::time::Instant, Action)>,
     pending_acks: HashMap<u64, Instant>,
     next_req: u64,
+    /// Chaos mode: the job the worker's own message stream says it holds
+    /// (`None` after a resume gap: unknown until the next message).
+    view: Option<String>,
+    /// The last `seq` seen (resume with `?since=`).
+    last_seq: u64,
+    /// Steps sent with a `req_id`, awaiting their ack: req → (job, step).
+    steps: HashMap<u64, (String, u8)>,
 }
 
 /// Who worker `i` is: its city, starting point and skills. The same for
@@ -232,27 +244,103 @@ pub async fn worker(sh: Arc<Shared>, i: usize) {
         sh: sh.clone(),
         ws,
         rng,
+        i,
+        id,
+        token,
         holding: None,
         actions: VecDeque::new(),
         pending_acks: HashMap::new(),
         next_req: 0,
+        view: None,
+        last_seq: 0,
+        steps: HashMap::new(),
     };
-    let ok = w
-        .send(
-            json!({"type": "availability", "available": true, "req_id": "avail"}),
-            "out.availability",
-        )
-        .await
-        && w.send(
-            json!({"type": "location", "lat": pos.0, "lng": pos.1}),
-            "out.location",
-        )
-        .await;
-    if ok {
+    if w.hello(pos).await {
         sh.stats.workers_idle.fetch_add(1, Ordering::Relaxed);
         w.run(&mut pos, &mut heading, centre).await;
     }
     sh.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Chaos mode: opens client `i`'s socket again after its node went away —
+/// its own node first, then the others — with `?since=` its last `seq`;
+/// gives up only when the run stops.
+async fn reopen_socket(sh: &Shared, i: usize, token: &str, since: u64) -> Option<(Socket, usize)> {
+    let t0 = Instant::now();
+    let n = sh.servers.len();
+    let query = if since > 0 {
+        format!("/v1/ws?token={token}&since={since}")
+    } else {
+        format!("/v1/ws?token={token}")
+    };
+    let mut attempt = 0usize;
+    while !*sh.stop.borrow() {
+        let node = (i + attempt) % n;
+        let connect = connect_ws(sh.servers[node], source_ip(i, sh.opts.source_ips), &query);
+        if let Ok(Ok(ws)) = tokio::time::timeout(Duration::from_secs(5), connect).await {
+            sh.stats.reconnect.record(t0.elapsed());
+            sh.stats.msgs.add("chaos.reconnected", 1);
+            return Some((ws, node));
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// Chaos mode: reads a resuming socket up to its `resumed`, handing every
+/// replayed message to `each`; true when the server said there is a gap.
+async fn read_resume(sh: &Shared, ws: &mut Socket, mut each: impl FnMut(Value)) -> Option<bool> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .ok()??
+            .ok()?;
+        let Ok(Some(v)) = decode(&sh.stats, m) else {
+            continue;
+        };
+        if v["type"] == "resumed" {
+            let gap = v["gap"].as_bool().unwrap_or(false);
+            sh.stats.msgs.add(
+                if gap {
+                    "chaos.resumed_with_gap"
+                } else {
+                    "chaos.resumed_without_gap"
+                },
+                1,
+            );
+            return Some(gap);
+        }
+        each(v);
+    }
+}
+
+/// Chaos mode: a user's jobs as the server has them now (the re-read after a gap).
+async fn my_jobs(sh: &Shared, node: usize, token: &str) -> Option<Vec<Value>> {
+    let r = sh
+        .http
+        .get(format!("{}/v1/jobs?limit=50", sh.bases[node]))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    let v: Value = r.json().await.ok()?;
+    sh.stats.msgs.add("chaos.jobs_reread", 1);
+    v["jobs"].as_array().cloned()
+}
+
+/// How far a job's status is along accept → arrive → complete.
+pub fn step_of(status: &str) -> u8 {
+    match status {
+        "accepted" => 1,
+        "arrived" => 2,
+        "completed" => 3,
+        _ => 0,
+    }
 }
 
 /// Client `i`'s socket to its node, from its source address; counted.
@@ -282,6 +370,116 @@ async fn open_socket(sh: &Shared, i: usize, token: &str) -> Option<Socket> {
 }
 
 impl WorkerSim {
+    fn chaos(&self) -> bool {
+        self.sh.opts.chaos.is_some()
+    }
+
+    /// What an app sends on every (re)connect: available, and where it is.
+    async fn hello(&mut self, pos: (f64, f64)) -> bool {
+        self.send(
+            json!({"type": "availability", "available": true, "req_id": "avail"}),
+            "out.availability",
+        )
+        .await
+            && self
+                .send(
+                    json!({"type": "location", "lat": pos.0, "lng": pos.1}),
+                    "out.location",
+                )
+                .await
+    }
+
+    fn set_holding(&mut self, job: Option<String>) {
+        let was = self.holding.is_some();
+        self.holding = job;
+        match (was, self.holding.is_some()) {
+            (true, false) => {
+                self.sh.stats.workers_idle.fetch_add(1, Ordering::Relaxed);
+            }
+            (false, true) => {
+                self.sh.stats.workers_idle.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+
+    /// Chaos mode: the socket went away. Opens it again with `?since=`,
+    /// takes the replay, then — the unacknowledged steps being unknown —
+    /// re-reads its jobs over HTTP and carries on from what the server has.
+    /// False when the run stopped meanwhile.
+    async fn reconnect(&mut self, pos: (f64, f64)) -> bool {
+        self.sh.stats.msgs.add("chaos.disconnected", 1);
+        self.actions.clear();
+        self.steps.clear();
+        self.pending_acks.clear();
+        let sh = self.sh.clone();
+        let Some((ws, node)) = reopen_socket(&sh, self.i, &self.token, self.last_seq).await else {
+            return false;
+        };
+        self.ws = ws;
+        let mut replayed = Vec::new();
+        let gap = if self.last_seq > 0 {
+            match read_resume(&sh, &mut self.ws, |v| replayed.push(v)).await {
+                Some(g) => g,
+                None => return !*sh.stop.borrow() && Box::pin(self.reconnect(pos)).await,
+            }
+        } else {
+            true
+        };
+        if gap {
+            // What was missed is unknown: the stream's view starts afresh.
+            self.view = None;
+        }
+        for v in replayed {
+            self.on_message(v);
+        }
+        if !self.hello(pos).await {
+            return !*sh.stop.borrow() && Box::pin(self.reconnect(pos)).await;
+        }
+        self.resync(node).await;
+        true
+    }
+
+    /// Chaos mode: sets what the worker holds, and its next step, from the
+    /// server's copy of its jobs.
+    async fn resync(&mut self, node: usize) {
+        let Some(jobs) = my_jobs(&self.sh, node, &self.token).await else {
+            return;
+        };
+        let mine: Vec<(String, String)> = jobs
+            .iter()
+            .filter(|j| j["worker_id"].as_str() == Some(self.id.as_str()))
+            .filter_map(|j| {
+                let st = j["status"].as_str()?;
+                matches!(st, "offered" | "accepted" | "arrived").then(|| {
+                    (
+                        j["id"].as_str().unwrap_or_default().to_string(),
+                        st.to_string(),
+                    )
+                })
+            })
+            .collect();
+        if mine.len() > 1 {
+            self.sh.stats.double_booked.fetch_add(1, Ordering::Relaxed);
+            self.sh.stats.error("double_booked");
+        }
+        self.actions.clear();
+        let Some((job, status)) = mine.into_iter().next() else {
+            self.set_holding(None);
+            return;
+        };
+        self.set_holding(Some(job.clone()));
+        if let Some(seq) = self.sh.stats.seq_of(&job) {
+            self.sh.stats.track(seq, |t| t.offered = true);
+        }
+        let o = self.sh.opts.clone();
+        match status.as_str() {
+            "offered" => self.decide(job),
+            "accepted" => self.schedule(o.travel, Action::Arrive(job)),
+            _ => self.schedule(o.session, Action::Complete(job)),
+        }
+    }
+
     async fn send(&mut self, v: Value, kind: &'static str) -> bool {
         match self.ws.send(Message::Text(v.to_string().into())).await {
             Ok(()) => {
@@ -310,17 +508,19 @@ impl WorkerSim {
             let next_action = self.actions.front().map(|(t, _)| *t);
             tokio::select! {
                 m = self.ws.next() => {
-                    let Some(Ok(m)) = m else {
-                        self.closed_by_server();
-                        return;
-                    };
-                    match decode(&self.sh.stats, m) {
-                        Ok(Some(v)) => self.on_message(v),
-                        Ok(None) => {}
-                        Err(()) => {
+                    let v = match m.map(|m| m.map(|m| decode(&self.sh.stats, m))) {
+                        Some(Ok(Ok(v))) => v,
+                        _ if self.chaos() => {
+                            if !self.reconnect(*pos).await { return; }
+                            continue;
+                        }
+                        _ => {
                             self.closed_by_server();
                             return;
                         }
+                    };
+                    if let Some(v) = v {
+                        self.on_message(v);
                     }
                 }
                 _ = tick.tick() => {
@@ -331,11 +531,11 @@ impl WorkerSim {
                         msg["req_id"] = json!(self.next_req);
                         self.pending_acks.insert(self.next_req, Instant::now());
                     }
-                    if !self.send(msg, "out.location").await { return; }
+                    if !self.send(msg, "out.location").await && !self.chaos() { return; }
                 }
                 _ = async { tokio::time::sleep_until(next_action.unwrap()).await }, if next_action.is_some() => {
                     let (_, a) = self.actions.pop_front().expect("front exists");
-                    if !self.act(a).await { return; }
+                    if !self.act(a).await && !self.chaos() { return; }
                 }
                 _ = async { let _ = stop.wait_for(|s| *s).await; } => {
                     let _ = self.ws.close(None).await;
@@ -362,20 +562,86 @@ impl WorkerSim {
         self.actions.insert(idx, (at, a));
     }
 
-    fn on_message(&mut self, v: Value) {
+    /// Chaos mode: what the worker's own stream of messages says it holds.
+    /// An offer while it still holds another job is a double booking (or
+    /// a skipped message); both are failures.
+    fn follow_stream(&mut self, v: &Value) {
+        if let Some(seq) = v["seq"].as_u64() {
+            self.last_seq = self.last_seq.max(seq);
+        }
         let stats = &self.sh.stats;
+        match v["type"].as_str().unwrap_or("") {
+            "offer" => {
+                let job = v["job_id"].as_str().unwrap_or_default();
+                if self.view.as_deref().is_some_and(|h| h != job) {
+                    stats.double_booked.fetch_add(1, Ordering::Relaxed);
+                    stats.error("double_booked");
+                }
+                self.view = Some(job.to_string());
+            }
+            "offer_revoked" if self.view.as_deref() == v["job_id"].as_str() => self.view = None,
+            "job" => {
+                let j = &v["job"];
+                let still_mine = j["worker_id"].as_str() == Some(self.id.as_str())
+                    && matches!(
+                        j["status"].as_str(),
+                        Some("offered" | "accepted" | "arrived")
+                    );
+                if self.view.as_deref() == j["id"].as_str() && !still_mine {
+                    self.view = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Accept, decline or let lapse an offer of `job` (held).
+    fn decide(&mut self, job: String) {
+        let o = &self.sh.opts;
+        if self.sh.fast.load(Ordering::Relaxed) {
+            self.schedule(Duration::ZERO, Action::Accept(job));
+            return;
+        }
+        let (think, decline, ignore) = (o.think, o.decline_ratio, o.ignore_ratio);
+        let roll = self.rng.random::<f64>();
+        if roll < decline {
+            self.schedule(think, Action::Decline(job));
+        } else if roll < decline + ignore {
+            // Let it expire.
+        } else {
+            self.schedule(think, Action::Accept(job));
+        }
+    }
+
+    fn on_message(&mut self, v: Value) {
+        let chaos = self.chaos();
+        if chaos {
+            self.follow_stream(&v);
+        }
+        let stats = self.sh.stats.clone();
         match v["type"].as_str().unwrap_or("") {
             "ack" => {
                 if let Some(n) = v["req_id"].as_u64() {
                     if let Some(t) = self.pending_acks.remove(&n) {
                         stats.location_ack.record(t.elapsed());
                     }
+                    if let Some((job, step)) = self.steps.remove(&n) {
+                        stats.acked_step(&job, step, &self.id);
+                        if step == 3 {
+                            if let Some(seq) = stats.seq_of(&job) {
+                                stats.track(seq, |t| t.completed_sent = true);
+                            }
+                        }
+                    }
                 }
             }
             "offer" => {
                 let job = v["job_id"].as_str().unwrap_or_default().to_string();
                 if let Some(h) = &self.holding {
-                    if *h != job {
+                    if *h == job && chaos {
+                        return; // sent again on a reconnect: already decided
+                    }
+                    if *h != job && !chaos {
                         stats.error("double_offer");
                     }
                 }
@@ -394,31 +660,36 @@ impl WorkerSim {
                             .record(Instant::now().saturating_duration_since(sched));
                     }
                 }
-                stats.workers_idle.fetch_sub(1, Ordering::Relaxed);
-                self.holding = Some(job.clone());
-                let o = &self.sh.opts;
-                if self.sh.fast.load(Ordering::Relaxed) {
-                    self.schedule(Duration::ZERO, Action::Accept(job));
-                    return;
-                }
-                let roll = self.rng.random::<f64>();
-                if roll < o.decline_ratio {
-                    self.schedule(o.think, Action::Decline(job));
-                } else if roll < o.decline_ratio + o.ignore_ratio {
-                    // Let it expire.
-                } else {
-                    self.schedule(o.think, Action::Accept(job));
-                }
+                self.actions.clear();
+                self.set_holding(Some(job.clone()));
+                self.decide(job);
             }
             "offer_revoked" if self.holding.as_deref() == v["job_id"].as_str() => self.release(),
             "job" => {
                 let j = &v["job"];
-                if j["status"] == "cancelled" && self.holding.as_deref() == j["id"].as_str() {
+                if self.holding.as_deref() != j["id"].as_str() {
+                    return;
+                }
+                let gone = if chaos {
+                    // Released by the server's word only: a step lost in a
+                    // crash is taken up again after the re-read.
+                    j["worker_id"].as_str() != Some(self.id.as_str())
+                        || !matches!(
+                            j["status"].as_str(),
+                            Some("offered" | "accepted" | "arrived")
+                        )
+                } else {
+                    j["status"] == "cancelled"
+                };
+                if gone {
                     self.release();
                 }
             }
             "error" => {
                 let code = v["code"].as_str().unwrap_or("");
+                if let Some(n) = v["req_id"].as_u64() {
+                    self.steps.remove(&n);
+                }
                 stats.error(server_error(code));
             }
             _ => {}
@@ -426,10 +697,19 @@ impl WorkerSim {
     }
 
     fn release(&mut self) {
-        if self.holding.take().is_some() {
-            self.sh.stats.workers_idle.fetch_add(1, Ordering::Relaxed);
-        }
+        self.set_holding(None);
         self.actions.clear();
+    }
+
+    /// A job step; in chaos mode with a `req_id`, so its ack can be audited.
+    async fn step(&mut self, kind: &'static str, job: &str, step: u8) -> bool {
+        let mut msg = json!({"type": &kind[4..], "job_id": job});
+        if self.chaos() {
+            self.next_req += 1;
+            msg["req_id"] = json!(self.next_req);
+            self.steps.insert(self.next_req, (job.to_string(), step));
+        }
+        self.send(msg, kind).await
     }
 
     async fn act(&mut self, a: Action) -> bool {
@@ -447,9 +727,7 @@ impl WorkerSim {
                         .accepted_at
                         .insert(job.clone(), Instant::now());
                 }
-                let ok = self
-                    .send(json!({"type": "accept", "job_id": job}), "out.accept")
-                    .await;
+                let ok = self.step("out.accept", &job, 1).await;
                 if let Some(seq) = self.sh.stats.seq_of(&job) {
                     self.sh.stats.track(seq, |t| t.accepted = true);
                 }
@@ -460,45 +738,78 @@ impl WorkerSim {
                 let ok = self
                     .send(json!({"type": "decline", "job_id": job}), "out.decline")
                     .await;
-                self.release();
+                if !self.chaos() {
+                    self.release();
+                }
                 ok
             }
             Action::Arrive(job) => {
-                let ok = self
-                    .send(json!({"type": "arrive", "job_id": job}), "out.arrive")
-                    .await;
+                let ok = self.step("out.arrive", &job, 2).await;
                 self.schedule(session, Action::Complete(job));
                 ok
             }
             Action::Complete(job) => {
-                let ok = self
-                    .send(json!({"type": "complete", "job_id": job}), "out.complete")
-                    .await;
-                if let Some(seq) = self.sh.stats.seq_of(&job) {
-                    self.sh.stats.track(seq, |t| t.completed_sent = true);
+                let ok = self.step("out.complete", &job, 3).await;
+                if !self.chaos() {
+                    if let Some(seq) = self.sh.stats.seq_of(&job) {
+                        self.sh.stats.track(seq, |t| t.completed_sent = true);
+                    }
+                    self.release();
                 }
-                self.release();
                 ok
             }
         }
     }
 }
 
-/// A resident's socket: its jobs are pushed without subscribing.
+/// A resident's socket: its jobs are pushed without subscribing. In chaos
+/// mode it reconnects with `?since=` and re-reads its jobs after a gap.
 pub async fn resident_socket(sh: Arc<Shared>, i: usize) {
     let token = mint(&sh.secret, &format!("lt-r-{i}"), "resident", None);
-    let Some(mut ws) = open_socket(&sh, sh.opts.workers + i, &token).await else {
+    let client = sh.opts.workers + i;
+    let Some(mut ws) = open_socket(&sh, client, &token).await else {
         return;
     };
     let mut stop = sh.stop.clone();
+    let mut last_seq = 0u64;
     loop {
         tokio::select! {
             m = ws.next() => {
-                let Some(Ok(m)) = m else { break };
-                match decode(&sh.stats, m) {
-                    Ok(Some(v)) => on_resident_message(&sh, &v),
-                    Ok(None) => {}
-                    Err(()) => break,
+                match m.map(|m| m.map(|m| decode(&sh.stats, m))) {
+                    Some(Ok(Ok(Some(v)))) => {
+                        if let Some(s) = v["seq"].as_u64() {
+                            last_seq = last_seq.max(s);
+                        }
+                        on_resident_message(&sh, &v);
+                    }
+                    Some(Ok(Ok(None))) => {}
+                    _ if sh.opts.chaos.is_some() => {
+                        sh.stats.msgs.add("chaos.disconnected", 1);
+                        let Some((again, node)) = reopen_socket(&sh, client, &token, last_seq).await else {
+                            break;
+                        };
+                        ws = again;
+                        let mut gap = last_seq == 0;
+                        if last_seq > 0 {
+                            let mut replayed = Vec::new();
+                            match read_resume(&sh, &mut ws, |v| replayed.push(v)).await {
+                                Some(g) => gap = g,
+                                None => continue, // closed again: the next read reconnects
+                            }
+                            for v in replayed {
+                                if let Some(s) = v["seq"].as_u64() {
+                                    last_seq = last_seq.max(s);
+                                }
+                                on_resident_message(&sh, &v);
+                            }
+                        }
+                        if gap {
+                            for j in my_jobs(&sh, node, &token).await.unwrap_or_default() {
+                                on_resident_message(&sh, &json!({"type": "job", "job": j}));
+                            }
+                        }
+                    }
+                    _ => break,
                 }
             }
             _ = async { let _ = stop.wait_for(|s| *s).await; } => {
@@ -565,43 +876,72 @@ pub async fn create_job(sh: Arc<Shared>, seq: u64, sched: Instant, rng_seed: u64
     let sched_us = sched.duration_since(sh.start).as_micros() as u64;
     let body = json!({"lat": home.0, "lng": home.1, "skill": skill, "description": describe(seq, sched_us)});
     sh.stats.msgs.add("out.create", 1);
-    let resp = sh
-        .http
-        .post(format!(
-            "{}/v1/jobs",
-            sh.bases[seq as usize % sh.bases.len()]
-        ))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await;
-    match resp {
-        Ok(r) if r.status() == reqwest::StatusCode::CREATED => {
-            if seq < SATURATE_BASE {
-                sh.stats
-                    .job_create
-                    .record(Instant::now().saturating_duration_since(sched));
-            }
-            if let Ok(v) = r.json::<Value>().await {
-                if check::job(&v).is_err() {
-                    sh.stats.error("bad_job_shape");
-                }
-                if let Some(id) = v["id"].as_str() {
-                    sh.stats.job_ids.insert(id.to_string(), seq);
-                }
-                sh.stats.track(seq, |t| t.created = true);
-            }
+    let chaos = o.chaos.is_some();
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let mut attempt = 0usize;
+    loop {
+        let node = (seq as usize + attempt) % sh.bases.len();
+        let mut req = sh
+            .http
+            .post(format!("{}/v1/jobs", sh.bases[node]))
+            .bearer_auth(&token)
+            .json(&body);
+        if chaos {
+            // A retry after a crash must not create the job twice.
+            req = req.header("Idempotency-Key", format!("lt-{seq}"));
         }
-        Ok(r) => {
-            let kind = match r.status().as_u16() {
-                429 => "create_rate_limited",
-                503 => "create_unavailable",
-                s if s >= 500 => "create_5xx",
-                _ => "create_4xx",
-            };
-            sh.stats.error(kind);
+        let resp = req.send().await;
+        let retry = match resp {
+            Ok(r)
+                if r.status() == reqwest::StatusCode::CREATED
+                    || (chaos && r.status() == reqwest::StatusCode::OK) =>
+            {
+                if r.status() == reqwest::StatusCode::OK {
+                    sh.stats.msgs.add("chaos.create_replayed", 1);
+                }
+                if seq < SATURATE_BASE {
+                    sh.stats
+                        .job_create
+                        .record(Instant::now().saturating_duration_since(sched));
+                }
+                if let Ok(v) = r.json::<Value>().await {
+                    if check::job(&v).is_err() {
+                        sh.stats.error("bad_job_shape");
+                    }
+                    if let Some(id) = v["id"].as_str() {
+                        sh.stats.job_ids.insert(id.to_string(), seq);
+                    }
+                    sh.stats.track(seq, |t| t.created = true);
+                }
+                false
+            }
+            Ok(r) if chaos && r.status().is_server_error() => true,
+            Ok(r) => {
+                let kind = match r.status().as_u16() {
+                    429 => "create_rate_limited",
+                    503 => "create_unavailable",
+                    s if s >= 500 => "create_5xx",
+                    _ => "create_4xx",
+                };
+                sh.stats.error(kind);
+                false
+            }
+            Err(_) if chaos => true,
+            Err(_) => {
+                sh.stats.error("create_transport_error");
+                false
+            }
+        };
+        if !retry {
+            return;
         }
-        Err(_) => sh.stats.error("create_transport_error"),
+        if Instant::now() > give_up || *sh.stop.borrow() {
+            sh.stats.error("create_never_acknowledged");
+            return;
+        }
+        sh.stats.msgs.add("chaos.create_retried", 1);
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -120,6 +120,14 @@ pub struct Stats {
     pub job_ids: DashMap<String, u64>,
     pub connections_open: AtomicU64,
     pub workers_idle: AtomicU64,
+    /// Chaos mode: per job, the furthest step its worker had acknowledged
+    /// (1 accepted, 2 arrived, 3 completed) and that worker.
+    pub acked_steps: DashMap<String, (u8, String)>,
+    /// Offers that came while the worker's own message stream said it still
+    /// held another job (a double booking, or a message skipped).
+    pub double_booked: AtomicU64,
+    /// Chaos mode: socket closed → open again (and resumed).
+    pub reconnect: Latency,
 }
 
 impl Stats {
@@ -129,6 +137,17 @@ impl Stats {
 
     pub fn track(&self, seq: u64, f: impl FnOnce(&mut JobTrack)) {
         f(&mut self.jobs.entry(seq).or_default());
+    }
+
+    pub fn acked_step(&self, job_id: &str, step: u8, worker: &str) {
+        self.msgs.add("chaos.step_acknowledged", 1);
+        let mut e = self
+            .acked_steps
+            .entry(job_id.to_string())
+            .or_insert((0, String::new()));
+        if step > e.0 {
+            *e = (step, worker.to_string());
+        }
     }
 
     pub fn seq_of(&self, job_id: &str) -> Option<u64> {

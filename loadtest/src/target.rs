@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -19,11 +20,79 @@ pub struct Node {
     pub pid: Option<u32>,
 }
 
+/// How a started node is started (again, after a kill).
+#[derive(Debug, Clone)]
+struct Spec {
+    bin: PathBuf,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Spec {
+    fn spawn(&self) -> anyhow::Result<Child> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.current_dir(&self.dir).stdout(Stdio::null()).stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join("server.log"))?,
+        );
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.spawn()
+            .with_context(|| format!("starting {}", self.bin.display()))
+    }
+}
+
 /// The server under test: one node, or several behind one Redis.
 pub struct Target {
     pub nodes: Vec<Node>,
-    children: Vec<Child>,
+    /// The started nodes' processes (index = node), shared with [`Restarter`]s.
+    children: Arc<Mutex<Vec<Option<Child>>>>,
+    specs: Arc<Vec<Spec>>,
     dir: Option<PathBuf>,
+}
+
+/// Kills a started node with SIGKILL and starts it again on the same port
+/// and data directory (the chaos mode).
+#[derive(Clone)]
+pub struct Restarter {
+    nodes: Vec<Node>,
+    children: Arc<Mutex<Vec<Option<Child>>>>,
+    specs: Arc<Vec<Spec>>,
+}
+
+impl Restarter {
+    pub fn nodes(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// The nodes' current processes.
+    pub fn pids(&self) -> Vec<u32> {
+        let c = self.children.lock().expect("children");
+        c.iter().flatten().map(|c| c.id()).collect()
+    }
+
+    /// `kill -9` node `k`, start it again and wait until it is ready;
+    /// returns the time from the kill to ready.
+    pub async fn kill_and_restart(
+        &self,
+        k: usize,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<Duration> {
+        let old = self.children.lock().expect("children")[k].take();
+        let killed = Instant::now();
+        if let Some(mut c) = old {
+            let _ = c.kill(); // SIGKILL
+            let _ = c.wait();
+        }
+        let mut child = self.specs[k].spawn()?;
+        let ready = wait_ready(http, &self.nodes[k].base, Some(&mut child)).await;
+        self.children.lock().expect("children")[k] = Some(child);
+        ready?;
+        Ok(killed.elapsed())
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -82,31 +151,38 @@ impl Target {
         std::fs::create_dir_all(&dir)?;
         let mut t = Target {
             nodes: Vec::new(),
-            children: Vec::new(),
+            children: Arc::default(),
+            specs: Arc::default(),
             dir: Some(dir.clone()),
         };
+        let mut specs = Vec::new();
         for k in 0..nodes.max(1) {
             let port = free_port()?;
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
             let ndir = dir.join(format!("node{k}"));
             std::fs::create_dir_all(&ndir)?;
-            let mut cmd = Command::new(&bin);
-            cmd.current_dir(&ndir)
-                .env("DISPATCHD_SERVER_ADDR", addr.to_string())
-                .env("DISPATCHD_STORAGE_DATA_DIR", ndir.join("data"))
-                .env("DISPATCHD_AUTH_JWT_SECRET", secret)
-                .env("DISPATCHD_LOG_LEVEL", "warn")
+            let mut env: Vec<(String, String)> = vec![
+                ("DISPATCHD_SERVER_ADDR".into(), addr.to_string()),
+                (
+                    "DISPATCHD_STORAGE_DATA_DIR".into(),
+                    ndir.join("data").display().to_string(),
+                ),
+                ("DISPATCHD_AUTH_JWT_SECRET".into(), secret.into()),
+                ("DISPATCHD_LOG_LEVEL".into(), "warn".into()),
                 // Thousands of simulated apps share a handful of loopback
                 // source addresses: lift the per-address connection cap.
-                .env("DISPATCHD_SERVER_MAX_CONNECTIONS_PER_IP", "1000000")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(ndir.join("server.log"))?);
-            for (k, v) in extra {
-                cmd.env(k, v);
-            }
-            let mut child = cmd
-                .spawn()
-                .with_context(|| format!("starting {}", bin.display()))?;
+                (
+                    "DISPATCHD_SERVER_MAX_CONNECTIONS_PER_IP".into(),
+                    "1000000".into(),
+                ),
+            ];
+            env.extend(extra.iter().cloned());
+            let spec = Spec {
+                bin: bin.clone(),
+                dir: ndir,
+                env,
+            };
+            let mut child = spec.spawn()?;
             let base = format!("http://{addr}");
             wait_ready(http, &base, Some(&mut child)).await?;
             t.nodes.push(Node {
@@ -114,8 +190,10 @@ impl Target {
                 addr,
                 pid: Some(child.id()),
             });
-            t.children.push(child);
+            t.children.lock().expect("children").push(Some(child));
+            specs.push(spec);
         }
+        t.specs = Arc::new(specs);
         Ok(t)
     }
 
@@ -138,7 +216,8 @@ impl Target {
         }
         Ok(Target {
             nodes,
-            children: Vec::new(),
+            children: Arc::default(),
+            specs: Arc::default(),
             dir: None,
         })
     }
@@ -147,13 +226,26 @@ impl Target {
         self.nodes.iter().filter_map(|n| n.pid).collect()
     }
 
+    /// Started nodes can be killed and restarted; running ones (`--url`) cannot.
+    pub fn restarter(&self) -> Option<Restarter> {
+        (!self.specs.is_empty()).then(|| Restarter {
+            nodes: self.nodes.clone(),
+            children: self.children.clone(),
+            specs: self.specs.clone(),
+        })
+    }
+
     /// SIGTERM every started node and wait; true when all exited 0.
     pub fn stop(&mut self) -> Option<bool> {
-        if self.children.is_empty() {
+        let children: Vec<Child> = {
+            let mut c = self.children.lock().expect("children");
+            c.drain(..).flatten().collect()
+        };
+        if children.is_empty() {
             return None;
         }
         let mut all = true;
-        for mut c in self.children.drain(..) {
+        for mut c in children {
             // SAFETY: signalling our own child.
             unsafe {
                 libc::kill(c.id() as i32, libc::SIGTERM);
@@ -179,7 +271,11 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        for mut c in self.children.drain(..) {
+        let children: Vec<Child> = match self.children.lock() {
+            Ok(mut c) => c.drain(..).flatten().collect(),
+            Err(_) => Vec::new(),
+        };
+        for mut c in children {
             let _ = c.kill();
             let _ = c.wait();
         }
