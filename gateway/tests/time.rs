@@ -3,6 +3,8 @@
 //! An offer lapses after `offer_timeout_s` and goes to the next nearest
 //! worker; a job nobody accepts within `search_timeout_s` becomes a dead
 //! letter; `keep_finished_s` later it leaves memory and is still read.
+//! On the backend of `E2E_BACKEND` (the embedded store, or a one-node
+//! cluster on its own redis-server).
 
 mod common;
 
@@ -21,12 +23,24 @@ async fn deadlines_and_retention_follow_the_clock() {
     let dir = std::env::temp_dir().join(common::unique("dispatchd-time-"));
     let mut cfg = Config::default();
     cfg.storage.data_dir = dir.join("data");
+    let redis = common::redis_backend().then(common::Redis::start);
+    cfg.redis.url = redis.as_ref().map(|r| r.url());
     let t0 = Millis(1_800_000_000_000);
     let clock = Arc::new(ManualClock::new(t0));
     let app = AppState::with_clock(cfg.clone(), Metrics::install(), clock.clone());
     let (backend, engine) = Backend::open(&cfg, t0).await.unwrap();
     app.set_ready(engine, backend);
     let core = app.core().unwrap();
+    assert_eq!(
+        matches!(core.backend, Backend::Cluster(_)),
+        common::redis_backend()
+    );
+    // A cluster node drives time once it holds the timer lease.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !core.backend.drives_time() {
+        assert!(std::time::Instant::now() < deadline, "no timer lease");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let skill = Skill::new("plumbing").unwrap();
     for (w, lat) in [("near", 52.5201), ("far", 52.53)] {
         let worker = WorkerId::from(w);
@@ -97,5 +111,6 @@ async fn deadlines_and_retention_follow_the_clock() {
     assert!(core.engine.job(&id).is_none(), "left memory");
     assert_eq!(read().await.status, JobStatus::Unmatched);
     core.backend.close().await;
+    drop(redis);
     let _ = std::fs::remove_dir_all(dir);
 }
