@@ -36,6 +36,7 @@ pub mod hub;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
+pub mod notify;
 pub mod resume;
 pub mod routes;
 pub mod server;

@@ -283,7 +283,11 @@ async fn reopen_socket(sh: &Shared, i: usize, token: &str, since: u64) -> Option
             return Some((ws, node));
         }
         attempt += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Backing off (50 ms doubling to 1 s, jittered): a fleet whose node
+        // died must not hammer it while it restarts.
+        let base = 50u64 << attempt.min(5);
+        let ms = base.min(1000) / 2 + rand::random_range(0..=base.min(1000) / 2);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     None
 }
