@@ -108,12 +108,26 @@ fn serve(cfg: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(cfg.addr())
-            .await
-            .with_context(|| format!("binding server.addr {}", cfg.server.addr))?;
+        let listener =
+            bind(cfg.addr()).with_context(|| format!("binding server.addr {}", cfg.server.addr))?;
         gateway::server::run(cfg, listener, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// Pending connections the kernel queues before `accept` (capped by
+/// `net.core.somaxconn`): after a restart every app reconnects at once, and
+/// a short queue turns that burst into SYN retries seconds apart.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn shutdown_signal() {

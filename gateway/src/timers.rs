@@ -1,6 +1,6 @@
 //! The one time driver (a single node, or a cluster's timer-lease holder):
 //! offer and search deadlines, periodic re-search of waiting jobs, the
-//! archive pass, and housekeeping. Checks ten times a second, so a
+//! archive pass, and housekeeping (rate limiters, resume backlogs, metrics). Checks ten times a second, so a
 //! revocation or re-offer happens within about 100 ms of its deadline.
 //! Time comes from the application's clock ([`crate::clock`]): tests call
 //! [`deadlines`] and [`archive`] after moving a manual clock.
@@ -14,6 +14,9 @@ use crate::app::AppState;
 
 const RESOLUTION: Duration = Duration::from_millis(100);
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often histogram samples are folded into their buckets (bounded memory
+/// whether or not anyone scrapes `/metrics`).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// How often finished jobs past their retention are moved to the archive.
 const ARCHIVE_EVERY: Duration = Duration::from_secs(1);
 /// Shortest time a finished job stays in memory, whatever `keep_finished_s`.
@@ -24,6 +27,7 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_sweep = Instant::now();
     let mut last_archive = Instant::now();
+    let mut last_upkeep = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -33,6 +37,10 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
         if last_archive.elapsed() >= ARCHIVE_EVERY {
             last_archive = Instant::now();
             archive(&app).await;
+        }
+        if last_upkeep.elapsed() >= UPKEEP_EVERY {
+            app.metrics.upkeep();
+            last_upkeep = Instant::now();
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {
             app.limits.sweep();

@@ -105,7 +105,14 @@ async fn crash_loop_on_one_node_loses_nothing() {
     crash_loop(1, redis_backend()).await;
 }
 
+/// Not in the default run yet: at `rush` load (`loadtest rush --nodes 3
+/// --chaos-kill-every-s 10 --chaos-cycles 20`) the audit finds nodes that
+/// disagree after a restart — steps acknowledged by one node that another
+/// overrode, and offers to busy workers (BENCHMARKS.md). At this size it
+/// passes; it stays out of CI until the cluster's divergence is fixed.
+/// `cargo test -p gateway --test chaos -- --ignored`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "cluster divergence after a node restart under load: see BENCHMARKS.md, chaos"]
 async fn crash_loop_on_three_nodes_loses_nothing() {
     if redis_backend() {
         return; // a cluster already: the default run covers it

@@ -130,21 +130,26 @@ pub async fn audit(sh: &Arc<Shared>, idle_workers: u64) -> ChaosReport {
         double_booked: stats.double_booked.load(Ordering::Relaxed),
         ..ChaosReport::default()
     };
-    let ops = mint(&sh.secret, "lt-ops", "ops", None);
     let ids: Vec<String> = stats.job_ids.iter().map(|e| e.key().clone()).collect();
     rep.jobs_acknowledged = ids.len() as u64;
     rep.steps_acknowledged = stats.msgs.get("chaos.step_acknowledged");
-    let fetched: Vec<(String, Result<Option<Value>, String>)> = futures_util::stream::iter(ids)
-        .map(|id| {
-            let (sh, ops) = (sh.clone(), ops.clone());
-            async move {
-                let r = read_job(&sh, &ops, &id).await;
-                (id, r)
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
+    // Reads are rate-limited per user (`requests_per_minute`): each ops
+    // identity reads at most a burst's worth.
+    let tokens: Vec<String> = (0..ids.len().div_ceil(AUDIT_READS_PER_USER))
+        .map(|k| mint(&sh.secret, &format!("lt-audit-{k}"), "ops", None))
+        .collect();
+    let fetched: Vec<(String, Result<Option<Value>, String>)> =
+        futures_util::stream::iter(ids.into_iter().enumerate())
+            .map(|(n, id)| {
+                let (sh, ops) = (sh.clone(), tokens[n / AUDIT_READS_PER_USER].clone());
+                async move {
+                    let r = read_job(&sh, &ops, &id).await;
+                    (id, r)
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
     let mut open_by_worker: HashMap<String, Vec<String>> = HashMap::new();
     for (id, r) in fetched {
         let job = match r {
@@ -199,10 +204,16 @@ pub async fn audit(sh: &Arc<Shared>, idle_workers: u64) -> ChaosReport {
     rep
 }
 
-/// A job as ops reads it, from any node that answers.
+/// Jobs one ops identity reads in the audit (under the default 600 a minute).
+const AUDIT_READS_PER_USER: usize = 400;
+
+/// A job as ops reads it, from any node that answers (a rate-limit answer
+/// is waited out, not counted as a failure).
 async fn read_job(sh: &Shared, ops: &str, id: &str) -> Result<Option<Value>, String> {
     let mut last = String::new();
-    for attempt in 0..6 {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut attempt = 0usize;
+    while attempt < 6 && tokio::time::Instant::now() < give_up {
         let base = &sh.bases[attempt % sh.bases.len()];
         match sh
             .http
@@ -215,9 +226,19 @@ async fn read_job(sh: &Shared, ops: &str, id: &str) -> Result<Option<Value>, Str
             Ok(r) if r.status().is_success() => {
                 return r.json().await.map(Some).map_err(|e| e.to_string())
             }
+            Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                let wait = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(wait.clamp(1, 60))).await;
+                continue;
+            }
             Ok(r) => last = format!("HTTP {}", r.status()),
             Err(e) => last = e.to_string(),
         }
+        attempt += 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Err(last)

@@ -473,6 +473,8 @@ impl WorkerSim {
             return;
         };
         self.set_holding(Some(job.clone()));
+        // Offered to this worker (its offer message may have been lost
+        // with the node that sent it).
         if let Some(seq) = self.sh.stats.seq_of(&job) {
             self.sh.stats.track(seq, |t| t.offered = true);
         }
@@ -489,6 +491,11 @@ impl WorkerSim {
             Ok(()) => {
                 self.sh.stats.msgs.add(kind, 1);
                 true
+            }
+            Err(_) if self.chaos() => {
+                // The node went away: the next read reconnects.
+                self.sh.stats.msgs.add("chaos.send_failed", 1);
+                false
             }
             Err(_) => {
                 self.sh.stats.error("send_failed");
