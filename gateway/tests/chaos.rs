@@ -84,6 +84,7 @@ async fn crash_loop(nodes: usize, cluster: bool) {
     assert_eq!(c.lost_steps, 0, "{text}");
     assert_eq!(c.double_booked, 0, "{text}");
     assert_eq!(c.offers_lost, 0, "{text}");
+    assert_eq!(c.diverged_jobs, 0, "{text}");
     // The audit had something to check, and the apps really came back.
     assert!(c.jobs_acknowledged >= 100, "{text}");
     assert!(c.steps_acknowledged >= 50, "{text}");

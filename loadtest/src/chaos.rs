@@ -61,6 +61,9 @@ pub struct ChaosReport {
     pub double_booked: u64,
     /// Acknowledged jobs not finished after the drain.
     pub unfinished: u64,
+    /// With several nodes: jobs the nodes do not agree on (status, worker
+    /// or attempts) — every node applies the same commands, so any is a bug.
+    pub diverged_jobs: u64,
     /// … of which while some worker was idle.
     pub offers_lost: u64,
     /// The first few failures, for the report.
@@ -138,20 +141,35 @@ pub async fn audit(sh: &Arc<Shared>, idle_workers: u64) -> ChaosReport {
     let tokens: Vec<String> = (0..ids.len().div_ceil(AUDIT_READS_PER_USER))
         .map(|k| mint(&sh.secret, &format!("lt-audit-{k}"), "ops", None))
         .collect();
-    let fetched: Vec<(String, Result<Option<Value>, String>)> =
+    let fetched: Vec<(String, Result<Option<Value>, String>, bool)> =
         futures_util::stream::iter(ids.into_iter().enumerate())
             .map(|(n, id)| {
                 let (sh, ops) = (sh.clone(), tokens[n / AUDIT_READS_PER_USER].clone());
                 async move {
-                    let r = read_job(&sh, &ops, &id).await;
-                    (id, r)
+                    let r = read_job(&sh, &ops, &id, 0).await;
+                    // Every other node must say the same.
+                    let mut same = true;
+                    if let Ok(Some(j)) = &r {
+                        for node in 1..sh.bases.len() {
+                            if let Ok(Some(o)) = read_job(&sh, &ops, &id, node).await {
+                                same &= ["status", "worker_id", "attempts"]
+                                    .iter()
+                                    .all(|k| o[*k] == j[*k]);
+                            }
+                        }
+                    }
+                    (id, r, same)
                 }
             })
             .buffer_unordered(32)
             .collect()
             .await;
     let mut open_by_worker: HashMap<String, Vec<String>> = HashMap::new();
-    for (id, r) in fetched {
+    for (id, r, same) in fetched {
+        if !same {
+            rep.diverged_jobs += 1;
+            rep.example(format!("job {id}: the nodes disagree on it"));
+        }
         let job = match r {
             Ok(Some(j)) => j,
             Ok(None) => {
@@ -207,14 +225,14 @@ pub async fn audit(sh: &Arc<Shared>, idle_workers: u64) -> ChaosReport {
 /// Jobs one ops identity reads in the audit (under the default 600 a minute).
 const AUDIT_READS_PER_USER: usize = 400;
 
-/// A job as ops reads it, from any node that answers (a rate-limit answer
-/// is waited out, not counted as a failure).
-async fn read_job(sh: &Shared, ops: &str, id: &str) -> Result<Option<Value>, String> {
+/// A job as ops reads it, from node `first` or (if it does not answer) the
+/// next ones; a rate-limit answer is waited out, not counted as a failure.
+async fn read_job(sh: &Shared, ops: &str, id: &str, first: usize) -> Result<Option<Value>, String> {
     let mut last = String::new();
     let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
     let mut attempt = 0usize;
     while attempt < 6 && tokio::time::Instant::now() < give_up {
-        let base = &sh.bases[attempt % sh.bases.len()];
+        let base = &sh.bases[(first + attempt) % sh.bases.len()];
         match sh
             .http
             .get(format!("{base}/v1/jobs/{id}"))

@@ -127,8 +127,8 @@ pub fn summary(r: &Report) -> String {
         );
         let _ = writeln!(
             o,
-            "  audit: {} acknowledged jobs and {} acknowledged steps checked: lost jobs {}, lost steps {}, double-booked {}, unfinished {} (offers lost with idle workers {})",
-            c.jobs_acknowledged, c.steps_acknowledged, c.lost_jobs, c.lost_steps, c.double_booked, c.unfinished, c.offers_lost
+            "  audit: {} acknowledged jobs and {} acknowledged steps checked: lost jobs {}, lost steps {}, double-booked {}, unfinished {} (offers lost with idle workers {}), jobs the nodes disagree on {}",
+            c.jobs_acknowledged, c.steps_acknowledged, c.lost_jobs, c.lost_steps, c.double_booked, c.unfinished, c.offers_lost, c.diverged_jobs
         );
         for e in &c.examples {
             let _ = writeln!(o, "    {e}");
