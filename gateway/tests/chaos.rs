@@ -90,7 +90,10 @@ async fn crash_loop(nodes: usize, cluster: bool) {
     assert!(c.jobs_acknowledged >= 100, "{text}");
     assert!(c.steps_acknowledged >= 50, "{text}");
     assert!(c.reconnects > 0, "{text}");
-    assert_eq!(rep.lost.never_offered_with_idle_workers, 0, "{text}");
+    // (The generator's own "never offered" count is not asserted here: an
+    // offer lost with its node is answered through the re-read, possibly
+    // before the create's answer names the job; `offers_lost` above is the
+    // server's word.)
     assert_eq!(rep.lost.accepted_without_resident_update, 0, "{text}");
     assert_eq!(rep.lost.completed_without_resident_update, 0, "{text}");
     assert!(

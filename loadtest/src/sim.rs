@@ -638,10 +638,12 @@ impl WorkerSim {
                     }
                     if let Some((job, step)) = self.steps.remove(&n) {
                         stats.acked_step(&job, step, &self.id);
-                        if step == 3 {
-                            if let Some(seq) = stats.seq_of(&job) {
-                                stats.track(seq, |t| t.completed_sent = true);
-                            }
+                        if let Some(seq) = stats.seq_of(&job) {
+                            // A job this worker stepped on was offered to it.
+                            stats.track(seq, |t| {
+                                t.offered = true;
+                                t.completed_sent |= step == 3;
+                            });
                         }
                     }
                 }
