@@ -1,91 +1,179 @@
 //! The archive: finished jobs that left the engine's memory, on disk and
 //! indexed for the queries the API answers — by id, by resident, by worker
 //! and by creation order (newest first). Written by the log writer when it
-//! logs a `JobArchived` event, and flushed *before* the log, so a durable
-//! `JobArchived` always has its job here (a crash in between leaves the job
-//! both here and live after replay; the live copy wins and a later archive
-//! pass overwrites this one).
+//! logs a `JobArchived` event, and committed *before* the log is flushed, so
+//! a durable `JobArchived` always has its job here (a crash in between leaves
+//! the job both here and live after replay; the live copy wins and a later
+//! archive pass overwrites this one).
+//!
+//! It lives in a redb file (`archive.redb`): a B-tree with a bounded page
+//! cache, so the server's memory does not grow with the history on disk
+//! (sled, used before, keeps per-page metadata in RAM: ≈ 85 MiB for the
+//! first 100 000 jobs and more after — BENCHMARKS.md, the soak). A data
+//! directory from before (a sled `archive/` directory) is copied over once
+//! at open.
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use engine::{Job, JobId, JobQuery, JobStatus, Viewer};
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
 
 use crate::codec;
-use crate::store::open_db_with;
 use crate::StoreError;
 
 /// Most archived entries one listing looks at (a status filter skips some).
 const SCAN_LIMIT: usize = 20_000;
+/// The page cache: reads are point lookups and short listings.
+const CACHE_BYTES: usize = 16 << 20;
+
+/// id → job.
+const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
+/// (resident, seq) → id.
+const BY_RESIDENT: TableDefinition<(&str, u64), &str> = TableDefinition::new("by_resident");
+/// (worker, seq) → id (the job's final worker).
+const BY_WORKER: TableDefinition<(&str, u64), &str> = TableDefinition::new("by_worker");
+/// seq → id.
+const BY_SEQ: TableDefinition<u64, &str> = TableDefinition::new("by_seq");
+
+/// A job waiting for the next commit, encoded.
+struct Pending {
+    id: String,
+    resident: String,
+    worker: Option<String>,
+    seq: u64,
+    bytes: Vec<u8>,
+}
+
+impl Pending {
+    fn of(job: &Job) -> Pending {
+        Pending {
+            id: job.id.as_str().to_owned(),
+            resident: job.resident_id.as_str().to_owned(),
+            worker: job.worker_id.as_ref().map(|w| w.as_str().to_owned()),
+            seq: job.seq,
+            bytes: codec::encode(job),
+        }
+    }
+}
 
 pub struct Archive {
-    db: sled::Db,
-    /// id → job.
-    jobs: sled::Tree,
-    /// resident \0 seq → id.
-    by_resident: sled::Tree,
-    /// worker \0 seq → id (the job's final worker).
-    by_worker: sled::Tree,
-    /// seq → id.
-    by_seq: sled::Tree,
+    db: Database,
+    /// Put since the last commit (written by [`Archive::flush`]).
+    pending: Mutex<Vec<Pending>>,
 }
 
-fn io(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(format!("archive: {e}"))
 }
 
-fn owner_key(owner: &str, seq: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(owner.len() + 9);
-    k.extend_from_slice(owner.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-fn owner_prefix(owner: &str) -> Vec<u8> {
-    let mut k = owner.as_bytes().to_vec();
-    k.push(0);
-    k
+/// Opens (or creates) the redb file, waiting briefly for a lock that a
+/// store just dropped in this process may still hold.
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Database::builder().set_cache_size(CACHE_BYTES).create(path) {
+            Ok(db) => return Ok(db),
+            Err(DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
 }
 
 impl Archive {
+    /// Opens the archive in `dir` (its file is `dir/../archive.redb` beside
+    /// the old sled directory `dir`, which is migrated once if present).
     pub fn open(dir: &Path) -> Result<Archive, StoreError> {
-        // Reads are point lookups and short listings: a small cache (a larger
-        // one measurably raised the soak's RSS, BENCHMARKS.md).
-        let db = open_db_with(dir, 8 << 20)?;
-        Ok(Archive {
-            jobs: db.open_tree("jobs").map_err(io)?,
-            by_resident: db.open_tree("by_resident").map_err(io)?,
-            by_worker: db.open_tree("by_worker").map_err(io)?,
-            by_seq: db.open_tree("by_seq").map_err(io)?,
-            db,
-        })
+        let file = dir.with_extension("redb");
+        let archive = Archive {
+            db: open_file(&file)?,
+            pending: Mutex::new(Vec::new()),
+        };
+        // Every table exists from the start, so reads never meet a missing one.
+        let tx = archive.db.begin_write().map_err(io)?;
+        tx.open_table(JOBS).map_err(io)?;
+        tx.open_table(BY_RESIDENT).map_err(io)?;
+        tx.open_table(BY_WORKER).map_err(io)?;
+        tx.open_table(BY_SEQ).map_err(io)?;
+        tx.commit().map_err(io)?;
+        if dir.is_dir() {
+            archive.migrate_from_sled(dir)?;
+        }
+        Ok(archive)
     }
 
-    /// Stores (or replaces) a finished job. Not durable until [`Archive::flush`].
-    pub fn put(&self, job: &Job) -> Result<(), StoreError> {
-        let id = job.id.as_str().as_bytes();
-        self.jobs.insert(id, codec::encode(job)).map_err(io)?;
-        self.by_resident
-            .insert(owner_key(job.resident_id.as_str(), job.seq), id)
-            .map_err(io)?;
-        if let Some(w) = &job.worker_id {
-            self.by_worker
-                .insert(owner_key(w.as_str(), job.seq), id)
-                .map_err(io)?;
+    /// Copies a sled archive (the format before redb) in, then moves its
+    /// directory aside; a crash in between copies it again (puts replace).
+    fn migrate_from_sled(&self, dir: &Path) -> Result<(), StoreError> {
+        let old = crate::store::open_db_with(dir, 8 << 20)?;
+        let jobs = old.open_tree("jobs").map_err(io)?;
+        let mut n = 0usize;
+        for kv in jobs.iter() {
+            let (_, v) = kv.map_err(io)?;
+            let job: Job = codec::decode(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            self.put(&job)?;
+            n += 1;
+            if n % 10_000 == 0 {
+                self.flush()?;
+            }
         }
-        self.by_seq.insert(job.seq.to_be_bytes(), id).map_err(io)?;
+        self.flush()?;
+        drop(jobs);
+        drop(old);
+        let aside = dir.with_extension("sled-migrated");
+        std::fs::rename(dir, &aside).map_err(io)?;
+        tracing::info!(jobs = n, moved_to = %aside.display(), "sled archive migrated to redb");
         Ok(())
     }
 
+    /// Stores (or replaces) a finished job. Not durable, nor readable,
+    /// until [`Archive::flush`].
+    pub fn put(&self, job: &Job) -> Result<(), StoreError> {
+        self.pending.lock().expect("archive pending").push(Pending::of(job));
+        Ok(())
+    }
+
+    /// Commits every put so far in one durable transaction.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io)
+        let batch = std::mem::take(&mut *self.pending.lock().expect("archive pending"));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().map_err(io)?;
+        tx.set_durability(Durability::Immediate).map_err(io)?;
+        // A crash never makes the next open walk the whole file.
+        tx.set_quick_repair(true);
+        {
+            let mut jobs = tx.open_table(JOBS).map_err(io)?;
+            let mut by_resident = tx.open_table(BY_RESIDENT).map_err(io)?;
+            let mut by_worker = tx.open_table(BY_WORKER).map_err(io)?;
+            let mut by_seq = tx.open_table(BY_SEQ).map_err(io)?;
+            for p in &batch {
+                jobs.insert(p.id.as_str(), p.bytes.as_slice()).map_err(io)?;
+                by_resident
+                    .insert((p.resident.as_str(), p.seq), p.id.as_str())
+                    .map_err(io)?;
+                if let Some(w) = &p.worker {
+                    by_worker.insert((w.as_str(), p.seq), p.id.as_str()).map_err(io)?;
+                }
+                by_seq.insert(p.seq, p.id.as_str()).map_err(io)?;
+            }
+        }
+        tx.commit().map_err(io)
     }
 
     pub fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
-        self.jobs
-            .get(id.as_str().as_bytes())
-            .map_err(io)?
-            .map(|b| codec::decode(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
+        let tx = self.db.begin_read().map_err(io)?;
+        let jobs = tx.open_table(JOBS).map_err(io)?;
+        let found = jobs.get(id.as_str()).map_err(io)?;
+        found
+            .map(|b| codec::decode(b.value()).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
     }
 
@@ -105,25 +193,36 @@ impl Archive {
         }) {
             return Ok(Vec::new()); // only finished jobs are archived
         }
-        let ids: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = match &q.viewer
-        {
-            Viewer::Resident(r) => {
-                Box::new(self.by_resident.scan_prefix(owner_prefix(r.as_str())).rev())
-            }
-            Viewer::Worker(w) => {
-                Box::new(self.by_worker.scan_prefix(owner_prefix(w.as_str())).rev())
-            }
-            Viewer::Ops => Box::new(self.by_seq.iter().rev()),
-        };
+        let tx = self.db.begin_read().map_err(io)?;
+        let jobs = tx.open_table(JOBS).map_err(io)?;
         let mut out = Vec::new();
-        for entry in ids.take(SCAN_LIMIT) {
-            let (_, id) = entry.map_err(io)?;
-            let id = JobId::from(String::from_utf8_lossy(&id).as_ref());
-            let Some(job) = self.get(&id)? else { continue };
+        let mut take = |id: &str| -> Result<bool, StoreError> {
+            let Some(bytes) = jobs.get(id).map_err(io)? else {
+                return Ok(false);
+            };
+            let job: Job =
+                codec::decode(bytes.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             if q.status.is_none_or(|s| job.status == s) && q.viewer.lists(&job) {
                 out.push(job);
-                if out.len() >= q.limit {
-                    break;
+            }
+            Ok(out.len() >= q.limit)
+        };
+        match &q.viewer {
+            Viewer::Resident(r) => {
+                let t = tx.open_table(BY_RESIDENT).map_err(io)?;
+                owned_range(&t, r.as_str(), &mut take)?;
+            }
+            Viewer::Worker(w) => {
+                let t = tx.open_table(BY_WORKER).map_err(io)?;
+                owned_range(&t, w.as_str(), &mut take)?;
+            }
+            Viewer::Ops => {
+                let t = tx.open_table(BY_SEQ).map_err(io)?;
+                for entry in t.iter().map_err(io)?.rev().take(SCAN_LIMIT) {
+                    let (_, id) = entry.map_err(io)?;
+                    if take(id.value())? {
+                        break;
+                    }
                 }
             }
         }
@@ -132,10 +231,30 @@ impl Archive {
 
     /// Jobs archived (for stats and tests).
     pub fn len(&self) -> usize {
-        self.jobs.len()
+        let count = || -> Result<u64, StoreError> {
+            let tx = self.db.begin_read().map_err(io)?;
+            tx.open_table(JOBS).map_err(io)?.len().map_err(io)
+        };
+        count().unwrap_or(0) as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
+        self.len() == 0
     }
+}
+
+/// One owner's index entries, newest first, fed to `take` until it says stop.
+fn owned_range(
+    t: &redb::ReadOnlyTable<(&str, u64), &str>,
+    owner: &str,
+    take: &mut impl FnMut(&str) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let range = t.range((owner, 0u64)..=(owner, u64::MAX)).map_err(io)?;
+    for entry in range.rev().take(SCAN_LIMIT) {
+        let (_, id) = entry.map_err(io)?;
+        if take(id.value())? {
+            break;
+        }
+    }
+    Ok(())
 }

@@ -18,7 +18,8 @@
 //! * `snapshot` — snapshot files: atomic write, newest-good load, pruning.
 //! * [`codec`] — on-disk framing (`crc32 | MessagePack`) and [`Entry`].
 //! * [`account`] — [`Account`], [`Role`].
-//! * [`archive`] — finished jobs that left the engine, indexed for queries.
+//! * [`archive`] — finished jobs that left the engine, indexed for queries
+//!   (a redb file: its memory does not grow with history).
 //!
 //! Worker positions are soft state: they are not logged (apps resend them
 //! every few seconds), but snapshots carry the latest ones.

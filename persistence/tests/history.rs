@@ -173,3 +173,46 @@ fn finished_jobs_leave_memory_and_stay_readable() {
         .unwrap();
     assert_eq!(next.job.unwrap().seq, total + 1);
 }
+
+/// A data directory from before the redb archive (a sled `archive/`) keeps
+/// its history: copied over once at open, the old directory moved aside.
+#[test]
+fn a_sled_archive_from_before_is_migrated() {
+    let dir = temp_dir("archive-migrate");
+    std::fs::create_dir_all(&dir).unwrap();
+    let t0 = Millis(1_700_000_000_000);
+    let e = Engine::new(EngineConfig::default()).unwrap();
+    let mut h = Holders::default();
+    let mut jobs = Vec::new();
+    for k in 0..3 {
+        let r = Op::CreateJob(new_job(&format!("old{k}"), k))
+            .apply(&e, t0, &mut h)
+            .unwrap();
+        jobs.push(r.job.unwrap());
+    }
+    {
+        let old = sled::open(dir.join("archive")).unwrap();
+        let tree = old.open_tree("jobs").unwrap();
+        for j in &jobs {
+            tree.insert(j.id.as_str(), persistence::codec::encode(j))
+                .unwrap();
+        }
+        old.flush().unwrap();
+    }
+    let (store, _, _) = SledStore::open(&dir, EngineConfig::default(), StoreOptions::default(), t0)
+        .unwrap();
+    assert_eq!(store.archive().len(), 3);
+    let got = store.archive().get(&jobs[1].id).unwrap().expect("migrated");
+    assert_eq!(got, jobs[1]);
+    let listed = store
+        .archive()
+        .list(&JobQuery {
+            viewer: Viewer::Ops,
+            status: None,
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 3, "indexes rebuilt");
+    assert!(!dir.join("archive").exists(), "old directory moved aside");
+    assert!(dir.join("archive.sled-migrated").is_dir());
+}
