@@ -342,15 +342,33 @@ async fn a_node_joins_from_the_shared_snapshot() {
         assert!(Instant::now() < deadline, "no shared snapshot was written");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The stream was trimmed behind the snapshot: a joiner cannot replay it all.
+    // The stream is trimmed behind the snapshot (as far as the other node
+    // has reported applying it: a few more commands, matching nobody, let
+    // the next snapshots catch up): a joiner cannot replay it all.
     let client = redis::Client::open(redis.url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let len: u64 = redis::cmd("XLEN")
-        .arg("dispatchd:log")
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    assert!(len < 26, "stream not trimmed: {len} entries");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let len: u64 = redis::cmd("XLEN")
+            .arg("dispatchd:log")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        if len < 26 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stream not trimmed: {len} entries");
+        let filler = n[0].create_job(&r, 45.0, 7.0, "nobody-has-this").await;
+        let (st, _) = n[0]
+            .post(
+                &format!("/v1/jobs/{}/cancel", filler["id"].as_str().unwrap()),
+                &r,
+                json!({}),
+            )
+            .await;
+        assert!(st.is_success());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     // An offer open before the third node starts (near is busy: far gets it).
     let pending = n[0].create_job(&r, 45.05, 7.0, "hvac").await;
     let offer = far.ws.next_of("offer").await;
@@ -419,6 +437,98 @@ async fn redis_back_without_its_data_keeps_nodes_not_ready() {
             &r,
             json!({"lat": 1.0, "lng": 1.0, "skill": "x"}),
         )
+        .await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+}
+
+/// The stream is never trimmed past a live node's position (here a slow
+/// one, simulated by its report), is trimmed once that node is gone, and a
+/// node that finds the stream trimmed past it stops being ready instead of
+/// applying entries after a hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_waits_for_slow_nodes_and_a_trim_past_a_node_is_caught() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 1, &[("DISPATCHD_REDIS_SNAPSHOT_EVERY", "10")]).await;
+    let (_, r) = n[0].user("resident", &[]).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let first = |mut con: redis::aio::MultiplexedConnection| async move {
+        let r: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg("dispatchd:log")
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        r.ids.first().map(|e| e.id.clone())
+    };
+    // A slow node that has applied nothing yet.
+    let (secs, micros): (String, String) = redis::cmd("TIME").query_async(&mut con).await.unwrap();
+    let ms = secs.parse::<u64>().unwrap() * 1000 + micros.parse::<u64>().unwrap() / 1000;
+    let _: () = redis::cmd("HSET")
+        .arg("dispatchd:applied")
+        .arg("slow")
+        .arg(format!("{ms} 0-1"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let mut burst = || async {
+        for _ in 0..8 {
+            let j = n[0].create_job(&r, 10.0, 10.0, "nobody-has-this").await;
+            let (st, _) = n[0]
+                .post(&format!("/v1/jobs/{}/cancel", j["id"].as_str().unwrap()), &r, json!({}))
+                .await;
+            assert!(st.is_success());
+        }
+    };
+    burst().await;
+    let start = first(con.clone()).await.expect("entries");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !redis.exists("dispatchd:snap").await {
+        assert!(Instant::now() < deadline, "no shared snapshot was written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    burst().await;
+    assert_eq!(
+        first(con.clone()).await.as_deref(),
+        Some(start.as_str()),
+        "trimmed past a live node's position"
+    );
+    // The slow node goes away: the next snapshots trim.
+    let _: () = redis::cmd("HDEL")
+        .arg("dispatchd:applied")
+        .arg("slow")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while first(con.clone()).await.as_deref() == Some(start.as_str()) {
+        assert!(Instant::now() < deadline, "never trimmed");
+        burst().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (st, _) = n[0].call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    // Someone trims past this node (as if it had been away too long).
+    let _: () = redis::cmd("SET")
+        .arg("dispatchd:trimmed")
+        .arg("99999999999999-0")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (st, _) = n[0].call(Method::GET, "/readyz", None, None).await;
+        if st == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still ready after the stream was trimmed past it");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (st, v) = n[0]
+        .post("/v1/jobs", &r, json!({"lat": 1.0, "lng": 1.0, "skill": "x"}))
         .await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
 }

@@ -62,6 +62,8 @@ pub enum OpenError {
     Snapshot(#[from] rmp_serde::decode::Error),
     #[error("recovery task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("shared stream: {0}")]
+    Stream(String),
 }
 
 /// Where a backend hands its durable events, in order.
@@ -296,10 +298,12 @@ impl Backend {
         }
     }
 
-    /// Shutdown: the embedded store takes its final snapshot and closes.
+    /// Shutdown: the embedded store takes its final snapshot and closes; a
+    /// cluster node stops holding the stream's trim back.
     pub async fn close(&self) {
-        if let Backend::Embedded(b) = self {
-            b.close().await;
+        match self {
+            Backend::Embedded(b) => b.close().await,
+            Backend::Cluster(c) => c.forget_applied().await,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Liveness: each node's heartbeat (and presence refresh, and the check
-//! that Redis still holds what this node applied), and the timer lease —
+//! Liveness: each node's heartbeat (and presence refresh, how far it has
+//! applied the stream, and the check that Redis still holds what this node
+//! applied), and the timer lease —
 //! its holder drives time and notices dead nodes.
 
 use super::*;
@@ -45,7 +46,13 @@ impl Cluster {
                 .arg(1);
             let r: redis::RedisResult<(redis::streams::StreamRangeReply,)> =
                 p.query_async(&mut con).await;
-            match r {
+            let reported = if r.is_ok() {
+                let at = self.last_id.lock().expect("id lock").clone();
+                self.report_applied(&at).await
+            } else {
+                Ok(())
+            };
+            match r.and_then(|r| reported.map(|_| r)) {
                 Ok((last,)) => {
                     let theirs = last.ids.first().map(|e| parse_id(&e.id)).unwrap_or((0, 0));
                     if theirs < ours {

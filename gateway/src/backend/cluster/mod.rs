@@ -3,12 +3,14 @@
 //! that every node applies, in order, to its own engine (joining from the
 //! shared snapshot, the position batcher, the applier, snapshots).
 //! [`liveness`]: heartbeats and the timer lease; [`presence`]: which node
-//! holds a worker's socket; [`accounts`]; [`archive`]: finished jobs.
+//! holds a worker's socket; [`accounts`]; [`archive`]: finished jobs;
+//! [`retention`]: what the stream keeps (the snapshot guard and the trim).
 
 mod accounts;
 mod archive;
 mod liveness;
 mod presence;
+mod retention;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +34,8 @@ const LOG: &str = "dispatchd:log";
 const SNAP: &str = "dispatchd:snap";
 const TIMER: &str = "dispatchd:timer";
 const LEASE_MS: u64 = 3000;
+/// How often the applier reports its position (`retention.rs`).
+const REPORT_EVERY: Duration = Duration::from_millis(200);
 /// Most positions one stream entry carries.
 const POSITION_BATCH: usize = 2000;
 
@@ -129,6 +133,10 @@ impl Cluster {
             .set_connection_timeout(Duration::from_secs(2));
         let mut con = ConnectionManager::new_with_config(client.clone(), mcfg).await?;
         check_persistence(&mut con).await;
+        let node = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        // Hold the trim back before reading the snapshot, so that nothing
+        // after it leaves the stream before this node has read it.
+        retention::report_joining(&mut con, &node).await?;
         let (engine, last_id, holders) = match con.get::<_, Option<Vec<u8>>>(SNAP).await? {
             Some(bytes) => {
                 let s: SnapEntry = rmp_serde::from_slice(&bytes)?;
@@ -146,7 +154,7 @@ impl Cluster {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let c = Arc::new(Cluster {
-            node: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            node,
             con,
             client,
             stale_ms: engine.config().stale_after_s * 1000,
@@ -169,6 +177,13 @@ impl Cluster {
         let mut reader = c.reader().await?;
         loop {
             let n = c.read_once(&mut reader, &engine, None, 0).await?;
+            if c.diverged.load(Ordering::Acquire) {
+                return Err(super::OpenError::Stream(
+                    "the stream was trimmed while this node joined".into(),
+                ));
+            }
+            let at = c.last_id.lock().expect("id lock").clone();
+            c.report_applied(&at).await?;
             if n == 0 {
                 break;
             }
@@ -348,7 +363,16 @@ impl Cluster {
             cmd.arg("BLOCK").arg(block_ms);
         }
         cmd.arg("STREAMS").arg(LOG).arg(&last);
-        let reply: Option<redis::streams::StreamReadReply> = cmd.query_async(con).await?;
+        // The trim mark, read right after the entries (same connection, in
+        // order): at most this far was trimmed before the read.
+        let mut p = redis::pipe();
+        p.add_command(cmd).cmd("GET").arg(retention::TRIM_MARK);
+        let (reply, mark): (Option<redis::streams::StreamReadReply>, Option<String>) =
+            p.query_async(con).await?;
+        if Self::trimmed_past(mark.as_deref(), &last) {
+            self.lost_the_stream(&last, mark.as_deref().unwrap_or_default());
+            return Ok(0);
+        }
         let Some(reply) = reply else { return Ok(0) };
         let mut n = 0;
         let mut published = Vec::new();
@@ -396,6 +420,7 @@ impl Cluster {
     async fn apply_loop(self: Arc<Self>, app: AppState, engine: Arc<Engine>) {
         let mut backoff = Duration::from_millis(100);
         let mut since_snapshot = 0u64;
+        let mut last_report = Instant::now();
         loop {
             let mut con = match self.reader().await {
                 Ok(c) => c,
@@ -408,9 +433,21 @@ impl Cluster {
                 }
             };
             loop {
+                if self.diverged.load(Ordering::Acquire) {
+                    // Not ready until restarted; nothing more is applied.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
                 match self.read_once(&mut con, &engine, Some(&app), 1000).await {
                     Ok(n) => {
                         backoff = Duration::from_millis(100);
+                        // How far we are, a few times a second (the
+                        // heartbeat says it too): the trim follows closely.
+                        if n > 0 && last_report.elapsed() >= REPORT_EVERY {
+                            last_report = Instant::now();
+                            let at = self.last_id.lock().expect("id lock").clone();
+                            let _ = self.report_applied(&at).await;
+                        }
                         since_snapshot += n as u64;
                         if since_snapshot >= self.snapshot_every
                             && self.is_timer.load(Ordering::Acquire)
@@ -431,8 +468,10 @@ impl Cluster {
         }
     }
 
-    /// Writes the shared snapshot (state after the last applied entry) and
-    /// trims the stream before it. Called from the applier, between entries.
+    /// Writes the shared snapshot (state after the last applied entry) if
+    /// it is newer than the stored one, and trims the stream as far as
+    /// every live node allows (`retention.rs`). Called from the applier,
+    /// between entries.
     async fn snapshot(&self, engine: &Engine) {
         let id = self.last_id.lock().expect("id lock").clone();
         let entry = SnapEntry {
@@ -441,19 +480,11 @@ impl Cluster {
             holders: self.holders.lock().expect("holders lock").entries(),
         };
         let bytes = rmp_serde::to_vec(&entry).expect("snapshot serialises");
-        let mut con = self.con.clone();
-        let r: redis::RedisResult<()> = async {
-            con.set::<_, _, ()>(SNAP, bytes).await?;
-            redis::cmd("XTRIM")
-                .arg(LOG)
-                .arg("MINID")
-                .arg(&id)
-                .query_async::<()>(&mut con)
-                .await
-        }
-        .await;
-        match r {
-            Ok(()) => tracing::info!(%id, "cluster snapshot written; stream trimmed"),
+        match self.write_snapshot(&id, bytes).await {
+            Ok(Some(trimmed_to)) => {
+                tracing::info!(%id, %trimmed_to, "cluster snapshot written; stream trimmed")
+            }
+            Ok(None) => tracing::info!(%id, "a newer cluster snapshot was there; kept it"),
             Err(e) => tracing::warn!(error = %e, "cluster snapshot failed"),
         }
     }
