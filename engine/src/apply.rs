@@ -28,7 +28,25 @@ impl Engine {
         if let Some(sink) = self.sink.get() {
             sink.push(&ev);
         }
+        // A job event someone listens to raises a notification, emitted
+        // right after it under the same lock (so durable with it).
+        let notice = if t.notify.is_empty() {
+            None
+        } else {
+            let job = ev
+                .kind
+                .job_id()
+                .and_then(|id| t.ids.get(id))
+                .and_then(|s| t.jobs.get(s));
+            t.notify.notice_for(&ev.kind, job, t.last_event + 1)
+        };
         out.push(ev);
+        if let Some(notice) = notice {
+            let kind = EventKind::NotificationQueued {
+                notice: Box::new(notice),
+            };
+            self.emit(t, out, at, kind)?;
+        }
         Ok(())
     }
 
@@ -43,6 +61,16 @@ impl Engine {
         }
         let at = ev.at;
         let job_id = match &ev.kind {
+            k @ (EventKind::NotifyPrefsSet { .. }
+            | EventKind::WebhookAdded { .. }
+            | EventKind::WebhookRemoved { .. }
+            | EventKind::WebhookDisabled { .. }
+            | EventKind::NotificationQueued { .. }) => {
+                t.notify.check(k)?;
+                t.notify.apply(k);
+                t.last_event = ev.seq;
+                return Ok(());
+            }
             EventKind::WorkerRegistered { worker_id, skills } => {
                 self.register_locked(worker_id, skills);
                 t.last_event = ev.seq;
@@ -183,7 +211,12 @@ impl Engine {
             EventKind::WorkerRegistered { .. }
             | EventKind::JobCreated { .. }
             | EventKind::JobArchived { .. }
-            | EventKind::JobRestored { .. } => {
+            | EventKind::JobRestored { .. }
+            | EventKind::NotifyPrefsSet { .. }
+            | EventKind::WebhookAdded { .. }
+            | EventKind::WebhookRemoved { .. }
+            | EventKind::WebhookDisabled { .. }
+            | EventKind::NotificationQueued { .. } => {
                 unreachable!("handled above")
             }
         };
@@ -261,7 +294,12 @@ impl Engine {
             EventKind::WorkerRegistered { .. }
             | EventKind::JobCreated { .. }
             | EventKind::JobArchived { .. }
-            | EventKind::JobRestored { .. } => {
+            | EventKind::JobRestored { .. }
+            | EventKind::NotifyPrefsSet { .. }
+            | EventKind::WebhookAdded { .. }
+            | EventKind::WebhookRemoved { .. }
+            | EventKind::WebhookDisabled { .. }
+            | EventKind::NotificationQueued { .. } => {
                 unreachable!("handled above")
             }
         }

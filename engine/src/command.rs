@@ -14,6 +14,7 @@ use crate::engine::{Engine, NewJob};
 use crate::error::EngineError;
 use crate::event::Event;
 use crate::job::{Job, Step};
+use crate::notify::{NotifyPrefs, Webhook};
 use crate::types::{JobId, Millis, Skill, WorkerId};
 
 /// A worker's step on a job it was offered or holds.
@@ -100,6 +101,20 @@ pub enum Op {
         jobs: Vec<JobId>,
     },
     Tick,
+    /// `PUT /v1/me/notifications`.
+    SetNotifyPrefs {
+        user: String,
+        prefs: NotifyPrefs,
+    },
+    /// `POST /v1/ops/webhooks` (the id and secret chosen by the caller).
+    AddWebhook(Webhook),
+    RemoveWebhook {
+        id: String,
+    },
+    /// A delivery met 410 Gone.
+    DisableWebhook {
+        id: String,
+    },
 }
 
 /// What an applied command did: its events and, for a job command, the job
@@ -161,6 +176,10 @@ impl Op {
             Op::Retry { .. } => "retry",
             Op::Archive { .. } => "archive",
             Op::Tick => "tick",
+            Op::SetNotifyPrefs { .. } => "set_notify_prefs",
+            Op::AddWebhook(_) => "add_webhook",
+            Op::RemoveWebhook { .. } => "remove_webhook",
+            Op::DisableWebhook { .. } => "disable_webhook",
         }
     }
 
@@ -235,6 +254,12 @@ impl Op {
             } => engine.retry_archived_receipt(*archived, now).map(job),
             Op::Archive { jobs } => engine.archive(&jobs, now).map(Applied::from),
             Op::Tick => Ok(engine.tick(now).into()),
+            Op::SetNotifyPrefs { user, prefs } => engine
+                .set_notify_prefs(&user, prefs, now)
+                .map(Applied::from),
+            Op::AddWebhook(w) => engine.add_webhook(w, now).map(Applied::from),
+            Op::RemoveWebhook { id } => engine.remove_webhook(&id, now).map(Applied::from),
+            Op::DisableWebhook { id } => engine.disable_webhook(&id, now).map(Applied::from),
         }
     }
 }

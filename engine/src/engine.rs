@@ -98,6 +98,8 @@ pub(crate) struct JobTable {
     pub(crate) search_deadlines: BTreeSet<(Millis, u64)>,
     /// Finished jobs by when they finished: what the archive takes next.
     pub(crate) finished: BTreeSet<(Millis, u64)>,
+    /// Who hears about what beyond the socket (`notify`).
+    pub(crate) notify: crate::notify::NotifyState,
 }
 
 /// A job as a resident creates it.

@@ -22,6 +22,13 @@ pub enum EngineError {
     InvalidTransition { from: JobStatus, step: Step },
     #[error("the offer for this job expired")]
     OfferExpired,
+    /// Another domain's thing (webhook, property …) that does not exist;
+    /// the message says which ("webhook not found").
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The change contradicts the state (an id taken, a limit reached).
+    #[error("{0}")]
+    Conflict(&'static str),
     /// A snapshot or event log that does not describe a reachable state.
     #[error("inconsistent state: {0}")]
     Corrupt(String),

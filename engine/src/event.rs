@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::job::Job;
+use crate::notify::{Notice, NotifyPrefs, Webhook};
 use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
 
 /// One change, stamped with its place in the engine's total order.
@@ -81,6 +82,26 @@ pub enum EventKind {
     JobRestored {
         job: Box<Job>,
     },
+    /// A user's notification channels (all default: none kept).
+    NotifyPrefsSet {
+        user: String,
+        prefs: NotifyPrefs,
+    },
+    WebhookAdded {
+        webhook: Webhook,
+    },
+    WebhookRemoved {
+        id: String,
+    },
+    /// The endpoint answered 410 Gone.
+    WebhookDisabled {
+        id: String,
+    },
+    /// The change just before raised a notification (its outbox entries
+    /// are written from this event, in the same durable write).
+    NotificationQueued {
+        notice: Box<Notice>,
+    },
 }
 
 /// Why an offer ended without acceptance.
@@ -114,7 +135,12 @@ impl EventKind {
     /// The job this event is about, if any.
     pub fn job_id(&self) -> Option<&JobId> {
         match self {
-            EventKind::WorkerRegistered { .. } => None,
+            EventKind::WorkerRegistered { .. }
+            | EventKind::NotifyPrefsSet { .. }
+            | EventKind::WebhookAdded { .. }
+            | EventKind::WebhookRemoved { .. }
+            | EventKind::WebhookDisabled { .. }
+            | EventKind::NotificationQueued { .. } => None,
             EventKind::JobCreated { job_id, .. }
             | EventKind::JobOffered { job_id, .. }
             | EventKind::OfferRevoked { job_id, .. }
@@ -143,11 +169,16 @@ impl EventKind {
             EventKind::JobRetried { .. } => "job_retried",
             EventKind::JobArchived { .. } => "job_archived",
             EventKind::JobRestored { .. } => "job_restored",
+            EventKind::NotifyPrefsSet { .. } => "notify_prefs_set",
+            EventKind::WebhookAdded { .. } => "webhook_added",
+            EventKind::WebhookRemoved { .. } => "webhook_removed",
+            EventKind::WebhookDisabled { .. } => "webhook_disabled",
+            EventKind::NotificationQueued { .. } => "notification_queued",
         }
     }
 
     /// Every [`EventKind::name`], for metrics that pre-register their labels.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 17] = [
         "worker_registered",
         "job_created",
         "job_offered",
@@ -160,5 +191,10 @@ impl EventKind {
         "job_retried",
         "job_archived",
         "job_restored",
+        "notify_prefs_set",
+        "webhook_added",
+        "webhook_removed",
+        "webhook_disabled",
+        "notification_queued",
     ];
 }

@@ -20,6 +20,8 @@
 //! * `apply` — the event applier, shared by commands and replay.
 //! * `queries` — read-only views: jobs for a viewer, workers, nearby, stats.
 //! * [`snapshot`] — export, restore and replay.
+//! * [`notify`] — notification preferences, webhook endpoints, and the
+//!   notifications job events raise (a domain in its own folder).
 //! * [`config`] — [`EngineConfig`].
 //! * [`error`] — [`EngineError`].
 
@@ -33,6 +35,7 @@ pub mod geo;
 mod index;
 pub mod job;
 mod jobs;
+pub mod notify;
 mod queries;
 pub mod snapshot;
 pub mod types;
@@ -44,6 +47,7 @@ pub use engine::{Engine, EventSink, JobReceipt, NewJob, WorkerHandle};
 pub use error::EngineError;
 pub use event::{Event, EventKind, RevokeReason};
 pub use job::{Billing, Job, JobStatus, Pass, Step};
+pub use notify::{Channel, Delivery, Notice, NoticeData, NotifyPrefs, Webhook};
 pub use queries::{merge_history, JobQuery, NearbyWorker, Stats, Viewer, WorkerView};
 pub use snapshot::{PositionSnapshot, Snapshot, WorkerSnapshot};
 pub use types::{JobId, Millis, ResidentId, Skill, WorkerId};

@@ -32,6 +32,10 @@ pub struct Snapshot {
     /// new jobs must still number after them. Absent in older snapshots.
     #[serde(default)]
     pub last_job: u64,
+    /// Notification preferences and webhook endpoints. Absent in older
+    /// snapshots.
+    #[serde(default)]
+    pub notify: crate::notify::NotifyState,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +83,7 @@ impl Engine {
             jobs: t.jobs.values().cloned().collect(),
             last_searches: t.waiting.iter().map(|(s, w)| (*s, w.last_search)).collect(),
             last_job: t.last_job,
+            notify: t.notify.clone(),
         }
     }
 
@@ -113,6 +118,7 @@ impl Engine {
             let mut t = engine.jobs.lock();
             t.last_event = snap.last_seq;
             t.last_job = snap.last_job;
+            t.notify = snap.notify.clone();
             for job in &snap.jobs {
                 engine.insert_restored(&mut t, job.clone())?;
             }

@@ -103,6 +103,8 @@ impl From<EngineError> for ApiError {
             EngineError::DuplicateJob => ApiError::Conflict("a job with this id already exists"),
             e @ EngineError::InvalidTransition { .. } => ApiError::InvalidTransition(e.to_string()),
             EngineError::OfferExpired => ApiError::OfferExpired,
+            EngineError::NotFound(what) => ApiError::NotFound(what),
+            EngineError::Conflict(why) => ApiError::Conflict(why),
             EngineError::Corrupt(m) => {
                 tracing::error!(error = %m, "engine reported inconsistent state");
                 ApiError::Unavailable("internal inconsistency; nothing was changed".into())
@@ -178,6 +180,8 @@ mod tests {
                 "invalid_transition",
             ),
             (EngineError::OfferExpired, 409, "offer_expired"),
+            (EngineError::NotFound("webhook not found"), 404, "not_found"),
+            (EngineError::Conflict("too many webhooks"), 409, "conflict"),
         ];
         for (e, status, code) in cases {
             let a = ApiError::from(e);

@@ -303,8 +303,10 @@ impl Hub {
                 _ => {}
             }
             let Some(id) = e.kind.job_id() else { continue };
-            let run_continues = events
-                .get(i + 1)
+            // (A notification raised by this event does not end its run.)
+            let run_continues = events[i + 1..]
+                .iter()
+                .find(|n| !matches!(n.kind, EventKind::NotificationQueued { .. }))
                 .is_some_and(|n| n.kind.job_id() == Some(id));
             if !run_continues {
                 self.job_update(engine, id, stamp, metrics, &mut seen);

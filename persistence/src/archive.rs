@@ -67,13 +67,13 @@ pub struct Archive {
     pending: Mutex<Vec<Pending>>,
 }
 
-fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(format!("archive: {e}"))
+pub(crate) fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(format!("redb: {e}"))
 }
 
 /// Opens (or creates) the redb file, waiting briefly for a lock that a
 /// store just dropped in this process may still hold.
-fn open_file(path: &Path) -> Result<Database, StoreError> {
+pub(crate) fn open_file(path: &Path) -> Result<Database, StoreError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match Database::builder().set_cache_size(CACHE_BYTES).create(path) {

@@ -20,6 +20,8 @@
 //! * [`account`] — [`Account`], [`Role`].
 //! * [`archive`] — finished jobs that left the engine, indexed for queries
 //!   (a redb file: its memory does not grow with history).
+//! * [`outbox`] — notification deliveries waiting or done (a redb file,
+//!   written with the log, read by the gateway's dispatcher).
 //!
 //! Worker positions are soft state: they are not logged (apps resend them
 //! every few seconds), but snapshots carry the latest ones.
@@ -27,11 +29,13 @@
 pub mod account;
 pub mod archive;
 pub mod codec;
+pub mod outbox;
 mod snapshot;
 pub mod store;
 
 pub use account::{Account, Role};
 pub use archive::Archive;
+pub use outbox::Outbox;
 pub use codec::Entry;
 pub use store::{
     AccountDone, Done, DurableSink, RecoveryReport, SledStore, Snapshotter, StoreOptions,

@@ -113,6 +113,8 @@ struct Shared {
     pending: Arc<Mutex<Vec<Event>>>,
     /// Finished jobs that left memory.
     archive: Archive,
+    /// Notification deliveries (written with the log, see `outbox.rs`).
+    outbox: crate::Outbox,
     /// Where durable events go, in log order, after each group commit.
     on_durable: Mutex<Option<DurableSink>>,
     /// Accounts live in their own database, never rotated.
@@ -164,6 +166,7 @@ impl SledStore {
         let shared = Arc::new(Shared {
             pending: Arc::new(Mutex::new(Vec::new())),
             archive: Archive::open(&dir.join("archive"))?,
+            outbox: crate::Outbox::open(&dir.join("outbox.redb"))?,
             on_durable: Mutex::new(None),
             accounts: accounts_db.open_tree("accounts").map_err(io)?,
             emails: accounts_db.open_tree("emails").map_err(io)?,
@@ -179,6 +182,14 @@ impl SledStore {
         });
         let (engine, mut report, next_log) = recover(&shared, cfg)?;
         shared.durable.store(engine.last_seq(), Ordering::Release);
+        // Deliveries whose notification was lost with the log's tail.
+        let phantom = shared.outbox.drop_after(engine.last_seq())?;
+        if phantom > 0 {
+            tracing::warn!(
+                entries = phantom,
+                "outbox entries for events lost with the log's tail removed"
+            );
+        }
         let (tx, rx) = mpsc::channel();
         let writer = {
             let shared = shared.clone();
@@ -235,6 +246,11 @@ impl SledStore {
     /// Finished jobs that left the engine (see [`Archive`]).
     pub fn archive(&self) -> &Archive {
         &self.shared.archive
+    }
+
+    /// Notification deliveries (see [`crate::Outbox`]).
+    pub fn outbox(&self) -> &crate::Outbox {
+        &self.shared.outbox
     }
 
     /// Highest engine sequence number known to be durable.

@@ -1,8 +1,7 @@
-//! Notifications beyond the socket (API.md v1.1) — the parts that do not
-//! depend on where the outbox lives: Standard Webhooks signing
-//! ([`sign`]), the retry schedule ([`schedule`]) and the guard against
-//! requests to internal addresses ([`target`]).
+//! Notifications beyond the socket (API.md v1.1) — the gateway's side:
+//! Standard Webhooks signing ([`sign`]) and the guard against requests to
+//! internal addresses ([`target`]). The retry schedule and the outbox
+//! records are the engine's (`engine::notify`).
 
-pub mod schedule;
 pub mod sign;
 pub mod target;

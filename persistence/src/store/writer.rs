@@ -4,6 +4,7 @@
 //! durable events handed on in order.
 
 use super::*;
+use engine::notify::outbox::DeliveryRecord;
 
 /// The engine's end of the log: pushes each event to the writer as the
 /// engine emits it (under the engine's job lock, so in `seq` order).
@@ -61,6 +62,7 @@ pub(super) fn write_loop(
         let mut error: Option<StoreError> = None;
         let mut written: Vec<Event> = Vec::new();
         let mut wrote_archive = false;
+        let mut wrote_outbox = false;
         // The engine's events, in seq order, that arrived before these
         // requests (a caller asks for durability after its events are here).
         let events = std::mem::take(&mut *shared.pending.lock().expect("pending"));
@@ -79,12 +81,19 @@ pub(super) fn write_loop(
                 error = Some(StoreError::Gap(next_event));
                 break;
             }
-            if let engine::EventKind::JobArchived { job } = &e.kind {
-                if let Err(err) = shared.archive.put(job) {
-                    error = Some(err);
-                    break;
+            match &e.kind {
+                engine::EventKind::JobArchived { job } => {
+                    if let Err(err) = shared.archive.put(job) {
+                        error = Some(err);
+                        break;
+                    }
+                    wrote_archive = true;
                 }
-                wrote_archive = true;
+                engine::EventKind::NotificationQueued { notice } => {
+                    shared.outbox.put_new(DeliveryRecord::from_notice(notice, e.at));
+                    wrote_outbox = true;
+                }
+                _ => {}
             }
             if write_event(&shared, &log, e, &mut next_log, &mut written) {
                 next_event += 1;
@@ -129,9 +138,15 @@ pub(super) fn write_loop(
                 }
             }
         }
-        // The archive first: a durable `JobArchived` always has its job there.
+        // The archive and the outbox first: a durable `JobArchived` always
+        // has its job there, a durable notification its deliveries.
         if wrote_archive && error.is_none() {
             if let Err(e) = shared.archive.flush() {
+                error = Some(e);
+            }
+        }
+        if wrote_outbox && error.is_none() {
+            if let Err(e) = shared.outbox.flush() {
                 error = Some(e);
             }
         }
@@ -223,14 +238,21 @@ pub(super) fn write_loop(
         if e.seq != next_event {
             continue;
         }
-        if let engine::EventKind::JobArchived { job } = &e.kind {
-            let _ = shared.archive.put(job);
+        match &e.kind {
+            engine::EventKind::JobArchived { job } => {
+                let _ = shared.archive.put(job);
+            }
+            engine::EventKind::NotificationQueued { notice } => {
+                shared.outbox.put_new(DeliveryRecord::from_notice(notice, e.at));
+            }
+            _ => {}
         }
         if write_event(&shared, &log, e, &mut next_log, &mut written) {
             next_event += 1;
         }
     }
     let _ = shared.archive.flush();
+    let _ = shared.outbox.flush();
     let _ = log.flush();
     let _ = shared.accounts_db.flush();
     for (_, done) in parked {

@@ -28,7 +28,18 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// or `None` when that was the last. `jitter` in [-1, 1] scales the ±10 %;
 /// `retry_after` is the receiver's wish.
 pub fn next_delay(failed: u32, jitter: f64, retry_after: Option<Duration>) -> Option<Duration> {
-    let base = *DELAYS.get(failed.checked_sub(1)? as usize)?;
+    next_delay_in(&DELAYS, failed, jitter, retry_after)
+}
+
+/// [`next_delay`] over another list of delays (a deployment's or a
+/// test's; [`DELAYS`] is the contract's).
+pub fn next_delay_in(
+    delays: &[Duration],
+    failed: u32,
+    jitter: f64,
+    retry_after: Option<Duration>,
+) -> Option<Duration> {
+    let base = *delays.get(failed.checked_sub(1)? as usize)?;
     let j = jitter.clamp(-1.0, 1.0) * 0.1;
     let delay = base.mul_f64(1.0 + j);
     Some(match retry_after {
