@@ -21,6 +21,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub websocket: WebSocketConfig,
     pub redis: RedisConfig,
+    pub notify: NotifyConfig,
     pub log: LogConfig,
 }
 
@@ -147,6 +148,55 @@ pub struct RedisConfig {
     pub snapshot_every: u64,
 }
 
+/// Notifications beyond the socket (API.md): e-mail, SMS, webhooks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// SMTP server for e-mail, e.g. `smtp://mail.example.com:587?tls=required`
+    /// or `smtps://user:pass@host` (empty: e-mail is skipped and counted).
+    pub smtp_url: String,
+    /// The sender of notification e-mails.
+    pub email_from: String,
+    /// An HTTP SMS provider that receives `POST {to, body}` (empty: SMS is
+    /// skipped and counted).
+    pub sms_url: String,
+    /// Allow webhook targets on loopback and private networks (off: 400 at
+    /// registration, refused again at delivery).
+    pub allow_private_targets: bool,
+    /// Deliveries in flight at once.
+    pub max_in_flight: usize,
+    /// One attempt's time limit, seconds.
+    pub timeout_s: u64,
+    /// Delivered and failed entries are kept this long, then pruned.
+    pub keep_delivered_s: u64,
+    /// The waits between attempts, comma-separated seconds (empty: the
+    /// contract's 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
+    pub retry_delays_s: String,
+}
+
+impl NotifyConfig {
+    /// The retry schedule: the configured one, or the contract's.
+    pub fn delays(&self) -> Vec<std::time::Duration> {
+        parse_delays(&self.retry_delays_s)
+            .unwrap_or_else(|| engine::notify::schedule::DELAYS.to_vec())
+    }
+}
+
+fn parse_delays(s: &str) -> Option<Vec<std::time::Duration>> {
+    if s.trim().is_empty() {
+        return None;
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0 && *v <= 7.0 * 86_400.0)
+                .map(std::time::Duration::from_secs_f64)
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -258,6 +308,21 @@ impl Default for RedisConfig {
         RedisConfig {
             url: None,
             snapshot_every: 50_000,
+        }
+    }
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            smtp_url: String::new(),
+            email_from: "dispatchd <dispatchd@localhost>".into(),
+            sms_url: String::new(),
+            allow_private_targets: false,
+            max_in_flight: 16,
+            timeout_s: 15,
+            keep_delivered_s: 7 * 86_400,
+            retry_delays_s: String::new(),
         }
     }
 }
@@ -452,6 +517,37 @@ impl Config {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return Err(invalid("redis.url", "must start with redis://"));
             }
+        }
+        let n = &self.notify;
+        let smtp_ok = n.smtp_url.is_empty()
+            || n.smtp_url.starts_with("smtp://")
+            || n.smtp_url.starts_with("smtps://");
+        if !smtp_ok {
+            return Err(invalid(
+                "notify.smtp_url",
+                "must start with smtp:// or smtps://",
+            ));
+        }
+        if n.email_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(invalid(
+                "notify.email_from",
+                "must be an e-mail address (\"Name <a@b>\" or a@b)",
+            ));
+        }
+        if !n.sms_url.is_empty() && crate::notify::target::parse(&n.sms_url).is_err() {
+            return Err(invalid("notify.sms_url", "must be an http(s) URL"));
+        }
+        if n.max_in_flight == 0 {
+            return Err(invalid("notify.max_in_flight", "must be at least 1"));
+        }
+        if n.timeout_s == 0 {
+            return Err(invalid("notify.timeout_s", "must be at least 1"));
+        }
+        if !n.retry_delays_s.trim().is_empty() && parse_delays(&n.retry_delays_s).is_none() {
+            return Err(invalid(
+                "notify.retry_delays_s",
+                "must be comma-separated seconds, each above 0 and at most a week",
+            ));
         }
         self.engine()
             .validate()

@@ -143,6 +143,20 @@ impl Metrics {
     pub fn offer_accepted_after(&self, d: Duration) {
         self.offer_to_accept.record(d.as_secs_f64());
     }
+
+    /// A delivery attempt's outcome (`delivered`, `retried`, `failed`,
+    /// `skipped`: its channel is not configured) and how long it took.
+    pub fn notification(&self, channel: &'static str, outcome: &'static str, took: Duration) {
+        metrics::counter!("dispatchd_notifications_total", "channel" => channel, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("dispatchd_notification_attempt_duration_seconds", "channel" => channel)
+            .record(took.as_secs_f64());
+    }
+
+    /// Deliveries waiting in the outbox (due or scheduled for a retry).
+    pub fn outbox_pending(&self, n: usize) {
+        metrics::gauge!("dispatchd_outbox_pending").set(n as f64);
+    }
 }
 
 fn describe() {
@@ -209,6 +223,18 @@ fn describe() {
     describe_counter!(
         "dispatchd_position_updates_total",
         "Worker position reports applied."
+    );
+    describe_counter!(
+        "dispatchd_notifications_total",
+        "Notification delivery attempts by channel (webhook, email, sms) and outcome (delivered, retried, failed, skipped)."
+    );
+    describe_histogram!(
+        "dispatchd_notification_attempt_duration_seconds",
+        "Time one delivery attempt took, by channel."
+    );
+    describe_gauge!(
+        "dispatchd_outbox_pending",
+        "Notification deliveries waiting in the outbox (alert on a growing backlog)."
     );
     describe_gauge!("dispatchd_jobs", "Jobs in memory by status.");
     describe_gauge!("dispatchd_workers", "Registered workers.");

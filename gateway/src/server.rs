@@ -49,6 +49,7 @@ pub async fn run(
     let (backend, engine) = crate::backend::Backend::open(&cfg, app.clock.now()).await?;
     app.set_ready(engine, backend);
     let timers = tokio::spawn(crate::timers::run(app.clone(), stop_rx.clone()));
+    let notifier = tokio::spawn(crate::notify::dispatch::run(app.clone(), stop_rx.clone()));
 
     shutdown.await;
     let grace = Duration::from_secs(cfg.server.shutdown_grace_s);
@@ -65,6 +66,8 @@ pub async fn run(
         Err(_) => tracing::warn!("in-flight requests did not finish in time"),
     }
     let _ = timers.await;
+    // Deliveries in flight finish or are sent again after their claim.
+    let _ = tokio::time::timeout(Duration::from_secs(2), notifier).await;
     if let Some(core) = app.core_any() {
         core.backend.close().await;
     }

@@ -357,7 +357,10 @@ async fn a_node_joins_from_the_shared_snapshot() {
         if len < 26 {
             break;
         }
-        assert!(Instant::now() < deadline, "stream not trimmed: {len} entries");
+        assert!(
+            Instant::now() < deadline,
+            "stream not trimmed: {len} entries"
+        );
         let filler = n[0].create_job(&r, 45.0, 7.0, "nobody-has-this").await;
         let (st, _) = n[0]
             .post(
@@ -474,11 +477,15 @@ async fn the_stream_waits_for_slow_nodes_and_a_trim_past_a_node_is_caught() {
         .query_async(&mut con)
         .await
         .unwrap();
-    let mut burst = || async {
+    let burst = || async {
         for _ in 0..8 {
             let j = n[0].create_job(&r, 10.0, 10.0, "nobody-has-this").await;
             let (st, _) = n[0]
-                .post(&format!("/v1/jobs/{}/cancel", j["id"].as_str().unwrap()), &r, json!({}))
+                .post(
+                    &format!("/v1/jobs/{}/cancel", j["id"].as_str().unwrap()),
+                    &r,
+                    json!({}),
+                )
                 .await;
             assert!(st.is_success());
         }
@@ -524,11 +531,97 @@ async fn the_stream_waits_for_slow_nodes_and_a_trim_past_a_node_is_caught() {
         if st == StatusCode::SERVICE_UNAVAILABLE {
             break;
         }
-        assert!(Instant::now() < deadline, "still ready after the stream was trimmed past it");
+        assert!(
+            Instant::now() < deadline,
+            "still ready after the stream was trimmed past it"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (st, v) = n[0]
-        .post("/v1/jobs", &r, json!({"lat": 1.0, "lng": 1.0, "skill": "x"}))
+        .post(
+            "/v1/jobs",
+            &r,
+            json!({"lat": 1.0, "lng": 1.0, "skill": "x"}),
+        )
         .await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+}
+
+/// Notifications on three nodes: whichever node applies the command, the
+/// deliveries are in the shared outbox; only the timer-lease holder sends;
+/// when it is killed, the next holder delivers each notification once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_delivered_once_when_the_delivering_node_dies() {
+    use common::sinks::Receiver;
+    let redis = Redis::start();
+    let extra = [
+        ("DISPATCHD_NOTIFY_ALLOW_PRIVATE_TARGETS", "true"),
+        (
+            "DISPATCHD_NOTIFY_RETRY_DELAYS_S",
+            "0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3",
+        ),
+        ("DISPATCHD_NOTIFY_TIMEOUT_S", "2"),
+    ];
+    let mut n = nodes(&redis, 3, &extra).await;
+    let hooks = Receiver::start().await;
+    hooks.answer(503);
+    let url = format!("{}/hook", hooks.url);
+    let (st, v) = n[0]
+        .post(
+            "/v1/ops/webhooks",
+            &n[0].ops(),
+            json!({"url": url, "events": ["job.created"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (_, r) = n[1].user("resident", &[]).await;
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        let j = n[i % 3].create_job(&r, 10.0, 10.0, "nobody").await;
+        jobs.push(j["id"].as_str().unwrap().to_string());
+    }
+    // Attempts are being made (and refused): find the node making them.
+    hooks
+        .wait_for("/hook", Duration::from_secs(15), |g| g.len() >= 6)
+        .await;
+    let mut sender = None;
+    for (i, node) in n.iter().enumerate() {
+        if node.metric("dispatchd_notifications_total").await > 0.0 {
+            assert!(sender.is_none(), "two nodes deliver at once");
+            sender = Some(i);
+        }
+    }
+    let sender = sender.expect("one node delivers");
+    n[sender].kill9();
+    let switched = hooks.received("/hook").len();
+    hooks.answer(200);
+    let done = |g: &[common::sinks::Received]| {
+        let ok: HashSet<String> = g[switched.min(g.len())..]
+            .iter()
+            .map(|h| h.json()["data"]["id"].as_str().unwrap().to_string())
+            .collect();
+        jobs.iter().all(|j| ok.contains(j))
+    };
+    hooks.wait_for("/hook", Duration::from_secs(40), done).await;
+    // Accepted (200) once each: nothing answered 200 twice.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = hooks.received("/hook");
+    let after: Vec<String> = got[switched..]
+        .iter()
+        .map(|h| h.headers["webhook-id"].clone())
+        .collect();
+    let unique: HashSet<&String> = after.iter().collect();
+    assert_eq!(
+        unique.len(),
+        after.len(),
+        "a notification delivered twice: {after:?}"
+    );
+    assert_eq!(unique.len(), jobs.len());
+    // The log agrees on a surviving node.
+    let live = n.iter().enumerate().find(|(i, _)| *i != sender).unwrap().1;
+    let (st, v) = live
+        .get("/v1/ops/deliveries?status=delivered", &live.ops())
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["deliveries"].as_array().unwrap().len(), jobs.len(), "{v}");
 }

@@ -119,7 +119,7 @@ impl Archive {
             let job: Job = codec::decode(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             self.put(&job)?;
             n += 1;
-            if n % 10_000 == 0 {
+            if n.is_multiple_of(10_000) {
                 self.flush()?;
             }
         }
@@ -135,7 +135,10 @@ impl Archive {
     /// Stores (or replaces) a finished job. Not durable, nor readable,
     /// until [`Archive::flush`].
     pub fn put(&self, job: &Job) -> Result<(), StoreError> {
-        self.pending.lock().expect("archive pending").push(Pending::of(job));
+        self.pending
+            .lock()
+            .expect("archive pending")
+            .push(Pending::of(job));
         Ok(())
     }
 
@@ -160,7 +163,9 @@ impl Archive {
                     .insert((p.resident.as_str(), p.seq), p.id.as_str())
                     .map_err(io)?;
                 if let Some(w) = &p.worker {
-                    by_worker.insert((w.as_str(), p.seq), p.id.as_str()).map_err(io)?;
+                    by_worker
+                        .insert((w.as_str(), p.seq), p.id.as_str())
+                        .map_err(io)?;
                 }
                 by_seq.insert(p.seq, p.id.as_str()).map_err(io)?;
             }

@@ -35,8 +35,8 @@ pub mod store;
 
 pub use account::{Account, Role};
 pub use archive::Archive;
-pub use outbox::Outbox;
 pub use codec::Entry;
+pub use outbox::Outbox;
 pub use store::{
     AccountDone, Done, DurableSink, RecoveryReport, SledStore, Snapshotter, StoreOptions,
 };

@@ -18,8 +18,8 @@ use std::sync::Mutex;
 use engine::notify::outbox::{DeliveryRecord, DeliveryStatus};
 use engine::Millis;
 use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
 };
 
 use crate::archive::{io, open_file};
@@ -59,7 +59,11 @@ fn decode(b: &[u8]) -> Result<DeliveryRecord, StoreError> {
 }
 
 /// Writes `r`, moving its index entries from `old` (if it was there).
-fn write(tx: &WriteTransaction, r: &DeliveryRecord, old: Option<&DeliveryRecord>) -> Result<(), StoreError> {
+fn write(
+    tx: &WriteTransaction,
+    r: &DeliveryRecord,
+    old: Option<&DeliveryRecord>,
+) -> Result<(), StoreError> {
     let mut records = tx.open_table(RECORDS).map_err(io)?;
     let mut due = tx.open_table(DUE).map_err(io)?;
     let mut by_status = tx.open_table(BY_STATUS).map_err(io)?;
@@ -69,10 +73,16 @@ fn write(tx: &WriteTransaction, r: &DeliveryRecord, old: Option<&DeliveryRecord>
     if let Some(o) = old {
         due.remove((o.next_at.0, id)).map_err(io)?;
         ended.remove((o.next_at.0, id)).map_err(io)?;
-        by_status.remove((o.status.code(), o.at.0, id)).map_err(io)?;
+        by_status
+            .remove((o.status.code(), o.at.0, id))
+            .map_err(io)?;
     }
-    records.insert(id, codec::encode(r).as_slice()).map_err(io)?;
-    by_status.insert((r.status.code(), r.at.0, id), ()).map_err(io)?;
+    records
+        .insert(id, codec::encode(r).as_slice())
+        .map_err(io)?;
+    by_status
+        .insert((r.status.code(), r.at.0, id), ())
+        .map_err(io)?;
     by_seq.insert((seq_of(id), id), ()).map_err(io)?;
     if r.status == DeliveryStatus::Pending {
         due.insert((r.next_at.0, id), ()).map_err(io)?;
@@ -85,13 +95,22 @@ fn write(tx: &WriteTransaction, r: &DeliveryRecord, old: Option<&DeliveryRecord>
 fn remove(tx: &WriteTransaction, r: &DeliveryRecord) -> Result<(), StoreError> {
     let id = r.id.as_str();
     tx.open_table(RECORDS).map_err(io)?.remove(id).map_err(io)?;
-    tx.open_table(DUE).map_err(io)?.remove((r.next_at.0, id)).map_err(io)?;
-    tx.open_table(ENDED).map_err(io)?.remove((r.next_at.0, id)).map_err(io)?;
+    tx.open_table(DUE)
+        .map_err(io)?
+        .remove((r.next_at.0, id))
+        .map_err(io)?;
+    tx.open_table(ENDED)
+        .map_err(io)?
+        .remove((r.next_at.0, id))
+        .map_err(io)?;
     tx.open_table(BY_STATUS)
         .map_err(io)?
         .remove((r.status.code(), r.at.0, id))
         .map_err(io)?;
-    tx.open_table(BY_SEQ).map_err(io)?.remove((seq_of(id), id)).map_err(io)?;
+    tx.open_table(BY_SEQ)
+        .map_err(io)?
+        .remove((seq_of(id), id))
+        .map_err(io)?;
     Ok(())
 }
 
@@ -190,7 +209,9 @@ impl Outbox {
         };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(old) = get_in(&tx, &id)? else { continue };
+            let Some(old) = get_in(&tx, &id)? else {
+                continue;
+            };
             let mut r = old.clone();
             r.next_at = claim_until;
             write(&tx, &r, Some(&old))?;
@@ -241,7 +262,9 @@ impl Outbox {
             for e in range.rev().take(SCAN_LIMIT) {
                 let (k, _) = e.map_err(io)?;
                 let id = k.value().2;
-                let Some(b) = records.get(id).map_err(io)? else { continue };
+                let Some(b) = records.get(id).map_err(io)? else {
+                    continue;
+                };
                 let r = decode(b.value())?;
                 if endpoint.is_none_or(|ep| r.endpoint.as_deref() == Some(ep)) {
                     out.push(r);

@@ -199,8 +199,8 @@ fn a_sled_archive_from_before_is_migrated() {
         }
         old.flush().unwrap();
     }
-    let (store, _, _) = SledStore::open(&dir, EngineConfig::default(), StoreOptions::default(), t0)
-        .unwrap();
+    let (store, _, _) =
+        SledStore::open(&dir, EngineConfig::default(), StoreOptions::default(), t0).unwrap();
     assert_eq!(store.archive().len(), 3);
     let got = store.archive().get(&jobs[1].id).unwrap().expect("migrated");
     assert_eq!(got, jobs[1]);

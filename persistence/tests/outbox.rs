@@ -43,7 +43,10 @@ fn deliveries_are_written_with_their_event_and_move_through_the_outbox() {
     let ev = e.create_job(new_job("j1", 1), T0).unwrap();
     store.append(ev).unwrap();
     // job.created and job.offered, each to the webhook and the resident's e-mail.
-    let pending = store.outbox().list(Some(DeliveryStatus::Pending), None, 100).unwrap();
+    let pending = store
+        .outbox()
+        .list(Some(DeliveryStatus::Pending), None, 100)
+        .unwrap();
     assert_eq!(pending.len(), 4, "{pending:?}");
     assert_eq!(store.outbox().pending_len(), 4);
     let hooks = store.outbox().list(None, Some("wh1"), 100).unwrap();
@@ -66,7 +69,13 @@ fn deliveries_are_written_with_their_event_and_move_through_the_outbox() {
 
     // Outcomes recorded: delivered, and one retried on the schedule.
     let mut done: DeliveryRecord = taken[0].clone();
-    done.record(Outcome::Delivered { status: Some(200) }, T0, 5, 0.0, &DELAYS);
+    done.record(
+        Outcome::Delivered { status: Some(200) },
+        T0,
+        5,
+        0.0,
+        &DELAYS,
+    );
     store.outbox().save(&done, false).unwrap();
     let mut again = taken[1].clone();
     let retry = Outcome::Retry {
@@ -77,7 +86,10 @@ fn deliveries_are_written_with_their_event_and_move_through_the_outbox() {
     again.record(retry, T0, 5, 0.0, &DELAYS);
     store.outbox().save(&again, true).unwrap();
     assert_eq!(again.next_at, Millis(T0.0 + 5_000));
-    let delivered = store.outbox().list(Some(DeliveryStatus::Delivered), None, 10).unwrap();
+    let delivered = store
+        .outbox()
+        .list(Some(DeliveryStatus::Delivered), None, 10)
+        .unwrap();
     assert_eq!(delivered, vec![done.clone()]);
     assert_eq!(store.outbox().get(&again.id).unwrap().unwrap(), again);
     assert_eq!(store.outbox().pending_len(), 3);
@@ -111,7 +123,9 @@ fn deliveries_of_events_lost_with_the_log_tail_are_removed_at_open() {
             user: Some("r".into()),
         }],
     };
-    store.outbox().put_new(DeliveryRecord::from_notice(&notice, T0));
+    store
+        .outbox()
+        .put_new(DeliveryRecord::from_notice(&notice, T0));
     store.outbox().flush().unwrap();
     // The real events of "ghost" are never made durable: a crash.
     let before = store.outbox().pending_len();
@@ -120,8 +134,13 @@ fn deliveries_of_events_lost_with_the_log_tail_are_removed_at_open() {
     let (store, e, _) = SledStore::open(&dir, EngineConfig::default(), opts, T0).unwrap();
     let left = store.outbox().list(None, None, 100).unwrap();
     assert!(
-        left.iter().all(|r| persistence::outbox::seq_of(&r.id) <= e.last_seq()),
+        left.iter()
+            .all(|r| persistence::outbox::seq_of(&r.id) <= e.last_seq()),
         "phantom entries kept: {left:?}"
     );
-    assert!(store.outbox().get(&format!("ntf_{}.0", last + 50)).unwrap().is_none());
+    assert!(store
+        .outbox()
+        .get(&format!("ntf_{}.0", last + 50))
+        .unwrap()
+        .is_none());
 }

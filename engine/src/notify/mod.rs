@@ -202,20 +202,26 @@ impl NotifyState {
 
     /// The notification an engine event raises, if anyone listens. `seq`
     /// is the sequence number the notification event itself will take.
-    pub(crate) fn notice_for(&self, kind: &EventKind, job: Option<&Job>, seq: u64) -> Option<Notice> {
+    pub(crate) fn notice_for(
+        &self,
+        kind: &EventKind,
+        job: Option<&Job>,
+        seq: u64,
+    ) -> Option<Notice> {
         let name = job_event_name(kind)?;
         let job = job?;
         let id = format!("ntf_{seq}");
         let mut deliveries = Vec::new();
-        let mut add = |channel: Channel, target: &str, endpoint: Option<&str>, user: Option<&str>| {
-            deliveries.push(Delivery {
-                id: format!("{id}.{}", deliveries.len()),
-                channel,
-                target: target.to_owned(),
-                endpoint: endpoint.map(str::to_owned),
-                user: user.map(str::to_owned),
-            });
-        };
+        let mut add =
+            |channel: Channel, target: &str, endpoint: Option<&str>, user: Option<&str>| {
+                deliveries.push(Delivery {
+                    id: format!("{id}.{}", deliveries.len()),
+                    channel,
+                    target: target.to_owned(),
+                    endpoint: endpoint.map(str::to_owned),
+                    user: user.map(str::to_owned),
+                });
+            };
         for w in self.webhooks.values().filter(|w| w.wants(name)) {
             add(Channel::Webhook, &w.url, Some(&w.id), None);
         }

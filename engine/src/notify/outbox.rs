@@ -241,7 +241,10 @@ mod tests {
     #[test]
     fn retried_on_the_schedule_then_failed() {
         let mut r = record();
-        assert_eq!((r.status, r.next_at), (DeliveryStatus::Pending, Millis(1000)));
+        assert_eq!(
+            (r.status, r.next_at),
+            (DeliveryStatus::Pending, Millis(1000))
+        );
         let mut now = Millis(1000);
         for (i, d) in schedule::DELAYS.iter().enumerate() {
             r.record(retry(), now, 3, 0.0, &schedule::DELAYS);
@@ -254,7 +257,10 @@ mod tests {
         assert_eq!(r.tries, schedule::MAX_ATTEMPTS);
         assert_eq!(r.last().unwrap().status, Some(500));
         r.retry_now(Millis(5));
-        assert_eq!((r.status, r.next_at, r.tries), (DeliveryStatus::Pending, Millis(5), 0));
+        assert_eq!(
+            (r.status, r.next_at, r.tries),
+            (DeliveryStatus::Pending, Millis(5), 0)
+        );
     }
 
     #[test]
@@ -267,7 +273,13 @@ mod tests {
         };
         r.record(ra, Millis(1000), 1, 1.0, &schedule::DELAYS);
         assert_eq!(r.next_at, Millis(1000 + 120_000), "Retry-After beats 5 s");
-        r.record(Outcome::Delivered { status: Some(204) }, Millis(2000), 1, 0.0, &schedule::DELAYS);
+        r.record(
+            Outcome::Delivered { status: Some(204) },
+            Millis(2000),
+            1,
+            0.0,
+            &schedule::DELAYS,
+        );
         assert_eq!(r.status, DeliveryStatus::Delivered);
         let mut g = record();
         let gone = Outcome::GiveUp {
@@ -276,6 +288,9 @@ mod tests {
         };
         g.record(gone, Millis(1000), 1, 0.0, &schedule::DELAYS);
         assert_eq!(g.status, DeliveryStatus::Failed);
-        assert_eq!(g.last().unwrap().error.as_ref().unwrap().len(), MAX_ERROR_BYTES);
+        assert_eq!(
+            g.last().unwrap().error.as_ref().unwrap().len(),
+            MAX_ERROR_BYTES
+        );
     }
 }

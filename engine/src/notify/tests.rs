@@ -87,7 +87,10 @@ fn each_job_event_notifies_whom_it_concerns_right_after_it() {
     for (seq, notice) in &n {
         assert_eq!(notice.id, format!("ntf_{seq}"));
         let before = ev.iter().find(|e| e.seq == seq - 1).unwrap();
-        assert_eq!(job_event_name(&before.kind), Some(notice.event_type.as_str()));
+        assert_eq!(
+            job_event_name(&before.kind),
+            Some(notice.event_type.as_str())
+        );
     }
     let created = &n[0].1;
     let targets: Vec<(Channel, &str)> = created
@@ -128,7 +131,12 @@ fn each_job_event_notifies_whom_it_concerns_right_after_it() {
         .iter()
         .flat_map(|(_, n)| &n.deliveries)
         .all(|d| d.user.as_deref() != Some("w1")));
-    let done: Vec<_> = n[2].1.deliveries.iter().filter_map(|d| d.endpoint.as_deref()).collect();
+    let done: Vec<_> = n[2]
+        .1
+        .deliveries
+        .iter()
+        .filter_map(|d| d.endpoint.as_deref())
+        .collect();
     assert_eq!(done, ["all", "done"]);
 }
 
@@ -147,7 +155,10 @@ fn webhooks_are_checked_disabled_and_removed() {
     assert_eq!(e.disable_webhook("a", T0).unwrap().len(), 1);
     assert!(e.disable_webhook("a", T0).unwrap().is_empty(), "once");
     assert!(e.webhook("a").unwrap().disabled);
-    assert!(notices(&create(&e, "j1")).is_empty(), "a disabled endpoint hears nothing");
+    assert!(
+        notices(&create(&e, "j1")).is_empty(),
+        "a disabled endpoint hears nothing"
+    );
     e.remove_webhook("a", T0).unwrap();
     assert!(e.webhooks().is_empty());
     for i in 0..MAX_WEBHOOKS {
@@ -190,6 +201,7 @@ fn preferences_and_endpoints_survive_snapshot_and_replay() {
     assert_eq!(fresh.notify_prefs("r1"), p);
     assert_eq!(fresh.webhooks(), e.webhooks());
     // Forgetting: all-empty preferences are not kept.
-    e.set_notify_prefs("r1", NotifyPrefs::default(), T0).unwrap();
+    e.set_notify_prefs("r1", NotifyPrefs::default(), T0)
+        .unwrap();
     assert!(e.snapshot().notify.prefs.is_empty());
 }

@@ -186,6 +186,17 @@ impl Embedded {
         self.store.archive()
     }
 
+    /// Runs `f` on the outbox off the async threads (redb commits fsync).
+    pub async fn outbox<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&persistence::Outbox) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.outbox()))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
     pub fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
         self.store.account(id)
     }

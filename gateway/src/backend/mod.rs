@@ -20,6 +20,7 @@ pub mod embedded;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use engine::notify::outbox::{DeliveryRecord, DeliveryStatus};
 use engine::{
     Applied, Engine, EngineError, Holders, Job, JobId, JobQuery, Millis, Op, Viewer, WorkerId,
 };
@@ -274,6 +275,72 @@ impl Backend {
         match self {
             Backend::Embedded(b) => Ok(b.archive().list(q)?),
             Backend::Cluster(c) => c.archived_list(q).await,
+        }
+    }
+
+    /// Whether this node sends the outbox's deliveries (a cluster: the
+    /// holder of the timer lease, so each is sent by one node at a time).
+    pub fn delivers_notifications(&self) -> bool {
+        self.drives_time()
+    }
+
+    /// Takes up to `limit` deliveries due at `now`, claimed until `until`.
+    pub async fn outbox_take_due(
+        &self,
+        now: Millis,
+        until: Millis,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, ApiError> {
+        match self {
+            Backend::Embedded(b) => Ok(b.outbox(move |o| o.take_due(now, until, limit)).await?),
+            Backend::Cluster(c) => c.outbox_take_due(now, until, limit).await,
+        }
+    }
+
+    /// Stores a delivery as it now is; `durable` when someone is answered
+    /// on it (an attempt's outcome may be lost: the delivery is resent).
+    pub async fn outbox_save(&self, r: DeliveryRecord, durable: bool) -> Result<(), ApiError> {
+        match self {
+            Backend::Embedded(b) => Ok(b.outbox(move |o| o.save(&r, durable)).await?),
+            Backend::Cluster(c) => c.outbox_save(&r).await,
+        }
+    }
+
+    pub async fn outbox_get(&self, id: &str) -> Result<Option<DeliveryRecord>, ApiError> {
+        let id = id.to_owned();
+        match self {
+            Backend::Embedded(b) => Ok(b.outbox(move |o| o.get(&id)).await?),
+            Backend::Cluster(c) => c.outbox_get(&id).await,
+        }
+    }
+
+    pub async fn outbox_list(
+        &self,
+        status: Option<DeliveryStatus>,
+        endpoint: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, ApiError> {
+        match self {
+            Backend::Embedded(b) => Ok(b
+                .outbox(move |o| o.list(status, endpoint.as_deref(), limit))
+                .await?),
+            Backend::Cluster(c) => c.outbox_list(status, endpoint.as_deref(), limit).await,
+        }
+    }
+
+    /// Removes delivered and failed entries that ended before `before`.
+    pub async fn outbox_prune(&self, before: Millis) -> Result<usize, ApiError> {
+        match self {
+            Backend::Embedded(b) => Ok(b.outbox(move |o| o.prune(before, 10_000)).await?),
+            Backend::Cluster(c) => c.outbox_prune(before, 10_000).await,
+        }
+    }
+
+    /// Deliveries still to make (the backlog gauge).
+    pub async fn outbox_pending(&self) -> Result<usize, ApiError> {
+        match self {
+            Backend::Embedded(b) => Ok(b.outbox(|o| Ok(o.pending_len())).await?),
+            Backend::Cluster(c) => c.outbox_pending().await,
         }
     }
 

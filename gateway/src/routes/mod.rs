@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod jobs;
+pub mod notify;
 pub mod ops;
 pub mod workers;
 
@@ -13,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -33,6 +34,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/workers/nearby", get(workers::nearby))
         .route("/v1/ops/unmatched", get(ops::unmatched))
         .route("/v1/ops/unmatched/{id}/retry", post(ops::retry))
+        .route(
+            "/v1/me/notifications",
+            put(notify::put_prefs).get(notify::get_prefs),
+        )
+        .route(
+            "/v1/ops/webhooks",
+            post(notify::create_webhook).get(notify::list_webhooks),
+        )
+        .route("/v1/ops/webhooks/{id}", delete(notify::delete_webhook))
+        .route("/v1/ops/deliveries", get(notify::deliveries))
+        .route(
+            "/v1/ops/deliveries/{id}/retry",
+            post(notify::retry_delivery),
+        )
         .route("/v1/ws", get(crate::ws::upgrade))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

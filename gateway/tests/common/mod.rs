@@ -15,6 +15,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod sinks;
+
 pub const SECRET: &str = "e2e-test-secret-0123456789";
 pub const PASSWORD: &str = "Secret123";
 

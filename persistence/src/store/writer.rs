@@ -90,7 +90,9 @@ pub(super) fn write_loop(
                     wrote_archive = true;
                 }
                 engine::EventKind::NotificationQueued { notice } => {
-                    shared.outbox.put_new(DeliveryRecord::from_notice(notice, e.at));
+                    shared
+                        .outbox
+                        .put_new(DeliveryRecord::from_notice(notice, e.at));
                     wrote_outbox = true;
                 }
                 _ => {}
@@ -243,7 +245,9 @@ pub(super) fn write_loop(
                 let _ = shared.archive.put(job);
             }
             engine::EventKind::NotificationQueued { notice } => {
-                shared.outbox.put_new(DeliveryRecord::from_notice(notice, e.at));
+                shared
+                    .outbox
+                    .put_new(DeliveryRecord::from_notice(notice, e.at));
             }
             _ => {}
         }

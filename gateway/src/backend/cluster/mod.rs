@@ -4,11 +4,13 @@
 //! shared snapshot, the position batcher, the applier, snapshots).
 //! [`liveness`]: heartbeats and the timer lease; [`presence`]: which node
 //! holds a worker's socket; [`accounts`]; [`archive`]: finished jobs;
-//! [`retention`]: what the stream keeps (the snapshot guard and the trim).
+//! [`retention`]: what the stream keeps (the snapshot guard and the trim);
+//! [`outbox`]: notification deliveries.
 
 mod accounts;
 mod archive;
 mod liveness;
+mod outbox;
 mod presence;
 mod retention;
 
@@ -376,6 +378,8 @@ impl Cluster {
         let Some(reply) = reply else { return Ok(0) };
         let mut n = 0;
         let mut published = Vec::new();
+        let mut deliveries = Vec::new();
+        let mut answers = Vec::new();
         for key in reply.keys {
             for entry in key.ids {
                 n += 1;
@@ -395,21 +399,34 @@ impl Cluster {
                         None => cmd.op.apply(engine, cmd.now, &mut holders),
                     }
                 };
+                if let Ok(applied) = &result {
+                    for e in &applied.events {
+                        if let engine::EventKind::NotificationQueued { notice } = &e.kind {
+                            deliveries.extend(engine::notify::outbox::DeliveryRecord::from_notice(
+                                notice, e.at,
+                            ));
+                        }
+                    }
+                }
                 let waiter = (cmd.node == self.node && cmd.req != 0)
                     .then(|| self.pending.remove(&cmd.req))
                     .flatten();
                 match (result, waiter) {
                     (Ok(applied), Some((_, w))) => {
                         published.extend(applied.events.iter().cloned());
-                        let _ = w.send(Ok(applied));
+                        answers.push((w, Ok(applied)));
                     }
                     (Ok(applied), None) => published.extend(applied.events),
-                    (Err(e), Some((_, w))) => {
-                        let _ = w.send(Err(e));
-                    }
+                    (Err(e), Some((_, w))) => answers.push((w, Err(e))),
                     (Err(_), None) => {}
                 }
             }
+        }
+        // The batch's notifications are in the outbox before anyone hears
+        // that their command is done.
+        self.outbox_enqueue(&deliveries).await;
+        for (w, r) in answers {
+            let _ = w.send(r);
         }
         if let (Some(publish), false) = (self.publish.get(), published.is_empty()) {
             let _ = publish.send(published);
