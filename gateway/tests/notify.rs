@@ -188,6 +188,16 @@ async fn retries_keep_the_webhook_id_410_disables_and_ops_can_retry() {
         (ok[0]["attempts"].as_u64(), ok[0]["last_status"].as_u64()),
         (Some(3), Some(200))
     );
+    let id = ok[0]["id"].as_str().unwrap();
+    let (st, d) = s.get(&format!("/v1/ops/deliveries/{id}"), &s.ops()).await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    let codes: Vec<u64> = d["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, [500, 503, 200], "the attempt log: {d}");
     let failed = deliveries(&s, &format!("?endpoint={gone_id}&status=failed")).await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["last_status"], 410);

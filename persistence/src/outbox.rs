@@ -6,9 +6,9 @@
 //! became durable; [`Outbox::drop_after`] removes them at open, once
 //! recovery knows the last durable event.
 //!
-//! The dispatcher (in the gateway) takes due entries with a claim (their
-//! due time moved a lease ahead, durably, so a crash mid-send sends again
-//! after the lease: at least once), records each attempt, and prunes ended
+//! The dispatcher (in the gateway) takes due entries with a claim (not due
+//! again before it lapses; durable, and released at the next open, so a
+//! crash mid-send sends them again at once: at least once), records each attempt, and prunes ended
 //! entries after the retention. Memory does not grow with the backlog: an
 //! endpoint down for a day only grows the file.
 
@@ -36,6 +36,9 @@ const BY_STATUS: TableDefinition<(u8, i64, &str), ()> = TableDefinition::new("by
 const ENDED: TableDefinition<(i64, &str), ()> = TableDefinition::new("ended");
 /// (event seq, id) → (): what a lost tail removes.
 const BY_SEQ: TableDefinition<(u64, &str), ()> = TableDefinition::new("by_seq");
+/// id → (): entries taken by a dispatcher (released at open: the process
+/// that took them is gone).
+const CLAIMED: TableDefinition<&str, ()> = TableDefinition::new("claimed");
 
 /// Most entries one listing looks at (a filter skips some).
 const SCAN_LIMIT: usize = 20_000;
@@ -69,9 +72,10 @@ fn write(
     let mut by_status = tx.open_table(BY_STATUS).map_err(io)?;
     let mut ended = tx.open_table(ENDED).map_err(io)?;
     let mut by_seq = tx.open_table(BY_SEQ).map_err(io)?;
+    let mut claimed = tx.open_table(CLAIMED).map_err(io)?;
     let id = r.id.as_str();
     if let Some(o) = old {
-        due.remove((o.next_at.0, id)).map_err(io)?;
+        due.remove((o.due_at().0, id)).map_err(io)?;
         ended.remove((o.next_at.0, id)).map_err(io)?;
         by_status
             .remove((o.status.code(), o.at.0, id))
@@ -84,8 +88,13 @@ fn write(
         .insert((r.status.code(), r.at.0, id), ())
         .map_err(io)?;
     by_seq.insert((seq_of(id), id), ()).map_err(io)?;
+    if r.claimed_until.is_some() {
+        claimed.insert(id, ()).map_err(io)?;
+    } else {
+        claimed.remove(id).map_err(io)?;
+    }
     if r.status == DeliveryStatus::Pending {
-        due.insert((r.next_at.0, id), ()).map_err(io)?;
+        due.insert((r.due_at().0, id), ()).map_err(io)?;
     } else {
         ended.insert((r.next_at.0, id), ()).map_err(io)?;
     }
@@ -129,6 +138,7 @@ impl Outbox {
         tx.open_table(BY_STATUS).map_err(io)?;
         tx.open_table(ENDED).map_err(io)?;
         tx.open_table(BY_SEQ).map_err(io)?;
+        tx.open_table(CLAIMED).map_err(io)?;
         tx.commit().map_err(io)?;
         Ok(Outbox {
             db,
@@ -189,6 +199,28 @@ impl Outbox {
         Ok(ids.len())
     }
 
+    /// Releases every claim (at open: whoever took them died with them), so
+    /// those entries are due again at once instead of after the claim.
+    pub fn release_claims(&self) -> Result<usize, StoreError> {
+        let tx = self.begin(true)?;
+        let ids: Vec<String> = {
+            let t = tx.open_table(CLAIMED).map_err(io)?;
+            let r = t.iter().map_err(io)?;
+            r.map(|e| e.map(|(k, _)| k.value().to_owned()))
+                .collect::<Result<_, _>>()
+                .map_err(io)?
+        };
+        for id in &ids {
+            if let Some(old) = get_in(&tx, id)? {
+                let mut r = old.clone();
+                r.claimed_until = None;
+                write(&tx, &r, Some(&old))?;
+            }
+        }
+        tx.commit().map_err(io)?;
+        Ok(ids.len())
+    }
+
     /// Takes up to `limit` entries due at `now`, moving their due time to
     /// `claim_until` (durably: a crash before their outcome is recorded
     /// sends them again after that).
@@ -213,9 +245,9 @@ impl Outbox {
                 continue;
             };
             let mut r = old.clone();
-            r.next_at = claim_until;
+            r.claimed_until = Some(claim_until);
             write(&tx, &r, Some(&old))?;
-            out.push(old);
+            out.push(r);
         }
         tx.commit().map_err(io)?;
         Ok(out)

@@ -190,6 +190,7 @@ impl SledStore {
                 "outbox entries for events lost with the log's tail removed"
             );
         }
+        shared.outbox.release_claims()?;
         let (tx, rx) = mpsc::channel();
         let writer = {
             let shared = shared.clone();

@@ -144,3 +144,30 @@ fn deliveries_of_events_lost_with_the_log_tail_are_removed_at_open() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn claims_of_a_dead_process_are_released_at_open() {
+    let dir = temp_dir("outbox-claims");
+    let opts = StoreOptions::default();
+    let (store, e, _) = SledStore::open(&dir, EngineConfig::default(), opts.clone(), T0).unwrap();
+    store.append(fleet(&e, 1, T0)).unwrap();
+    store.append(listen(&e)).unwrap();
+    store
+        .append(e.create_job(new_job("j1", 1), T0).unwrap())
+        .unwrap();
+    let far = Millis(T0.0 + 3_600_000);
+    let taken = store.outbox().take_due(T0, far, 100).unwrap();
+    assert!(!taken.is_empty());
+    assert!(
+        store.outbox().take_due(T0, far, 100).unwrap().is_empty(),
+        "claimed"
+    );
+    drop((store, e)); // dies with its deliveries in flight
+    let (store, _, _) = SledStore::open(&dir, EngineConfig::default(), opts, T0).unwrap();
+    let again = store.outbox().take_due(T0, far, 100).unwrap();
+    assert_eq!(
+        again.len(),
+        taken.len(),
+        "due again at once, not after the claim"
+    );
+}

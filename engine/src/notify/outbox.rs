@@ -96,6 +96,10 @@ pub struct DeliveryRecord {
     /// When it is due (pending), or when it ended.
     pub next_at: Millis,
     pub status: DeliveryStatus,
+    /// Taken by a dispatcher and not due again before this (its attempt's
+    /// outcome clears it). Absent in entries written before claims.
+    #[serde(default)]
+    pub claimed_until: Option<Millis>,
 }
 
 impl DeliveryRecord {
@@ -118,8 +122,14 @@ impl DeliveryRecord {
                 tries: 0,
                 next_at: at,
                 status: DeliveryStatus::Pending,
+                claimed_until: None,
             })
             .collect()
+    }
+
+    /// When it is next looked at: its claim's end, or when it is due.
+    pub fn due_at(&self) -> Millis {
+        self.claimed_until.unwrap_or(self.next_at)
     }
 
     pub fn last(&self) -> Option<&Attempt> {
@@ -138,6 +148,7 @@ impl DeliveryRecord {
         delays: &[std::time::Duration],
     ) {
         self.tries += 1;
+        self.claimed_until = None;
         let (status, error) = match &outcome {
             Outcome::Delivered { status } => (*status, None),
             Outcome::Retry { status, error, .. } | Outcome::GiveUp { status, error } => {
@@ -179,6 +190,7 @@ impl DeliveryRecord {
         self.status = DeliveryStatus::Pending;
         self.next_at = now;
         self.tries = 0;
+        self.claimed_until = None;
     }
 }
 

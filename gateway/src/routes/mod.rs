@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ops/webhooks/{id}", delete(notify::delete_webhook))
         .route("/v1/ops/deliveries", get(notify::deliveries))
+        .route("/v1/ops/deliveries/{id}", get(notify::delivery))
         .route(
             "/v1/ops/deliveries/{id}/retry",
             post(notify::retry_delivery),

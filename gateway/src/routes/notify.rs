@@ -304,6 +304,53 @@ pub async fn deliveries(
     }))
 }
 
+#[derive(Serialize)]
+pub struct AttemptOut {
+    at: String,
+    status: Option<u16>,
+    error: Option<String>,
+    duration_ms: u64,
+}
+
+#[derive(Serialize)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    delivery: DeliveryOut,
+    /// Extension: every attempt kept (the last 16), oldest first.
+    log: Vec<AttemptOut>,
+}
+
+/// `GET /v1/ops/deliveries/{id}` (extension): one delivery with its log.
+pub async fn delivery(
+    State(app): State<AppState>,
+    user: User,
+    PathIds(id): PathIds<String>,
+) -> Result<Json<DeliveryDetail>, ApiError> {
+    user.require(&[Role::Ops])?;
+    let core = app.core()?;
+    if id.is_empty() || id.len() > 128 {
+        return Err(ApiError::NotFound("delivery not found"));
+    }
+    let r = core
+        .backend
+        .outbox_get(&id)
+        .await?
+        .ok_or(ApiError::NotFound("delivery not found"))?;
+    Ok(Json(DeliveryDetail {
+        delivery: DeliveryOut::from(&r),
+        log: r
+            .attempts
+            .iter()
+            .map(|a| AttemptOut {
+                at: rfc3339(a.at),
+                status: a.status,
+                error: a.error.clone(),
+                duration_ms: a.duration_ms,
+            })
+            .collect(),
+    }))
+}
+
 pub async fn retry_delivery(
     State(app): State<AppState>,
     user: User,
