@@ -18,6 +18,7 @@ use crate::config::AuthConfig;
 use crate::error::ApiError;
 use crate::routes::auth::{LoginReq, RegisterReq};
 use crate::routes::jobs::{CancelReq, CreateJob};
+use crate::routes::notify::{NewWebhook, Prefs};
 use crate::routes::workers::{Availability, Location};
 use crate::wire::{parse, parse_client, Format};
 
@@ -49,6 +50,8 @@ const SEEDS: &[&str] = &[
     r#"{"email":"a@b.example","password":"Secret123"}"#,
     r#"{"reason":"no longer needed"}"#,
     r#"{"available":false}"#,
+    r#"{"email":"r@example.com","sms":"+4917012345678","webhook":"https://example.com/h","events":["job.created"]}"#,
+    r#"{"url":"https://example.com/hook","events":["*"]}"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -141,6 +144,8 @@ fn fuzz_http_bodies() {
             body::<LoginReq>(&bytes, f)?;
             body::<CancelReq>(&bytes, f)?;
             body::<Location>(&bytes, f)?;
+            body::<Prefs>(&bytes, f)?;
+            body::<NewWebhook>(&bytes, f)?;
             body::<Availability>(&bytes, f)
         })
         .unwrap();
