@@ -123,6 +123,15 @@ fn remove(tx: &WriteTransaction, r: &DeliveryRecord) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn remove_all(tx: &WriteTransaction, ids: &[String]) -> Result<(), StoreError> {
+    for id in ids {
+        if let Some(r) = get_in(tx, id)? {
+            remove(tx, &r)?;
+        }
+    }
+    Ok(())
+}
+
 fn get_in(tx: &WriteTransaction, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
     let t = tx.open_table(RECORDS).map_err(io)?;
     let v = t.get(id).map_err(io)?;
@@ -190,11 +199,7 @@ impl Outbox {
                 .collect::<Result<_, _>>()
                 .map_err(io)?
         };
-        for id in &ids {
-            if let Some(r) = get_in(&tx, id)? {
-                remove(&tx, &r)?;
-            }
-        }
+        remove_all(&tx, &ids)?;
         tx.commit().map_err(io)?;
         Ok(ids.len())
     }
@@ -322,11 +327,7 @@ impl Outbox {
                 .collect::<Result<_, _>>()
                 .map_err(io)?
         };
-        for id in &ids {
-            if let Some(r) = get_in(&tx, id)? {
-                remove(&tx, &r)?;
-            }
-        }
+        remove_all(&tx, &ids)?;
         tx.commit().map_err(io)?;
         Ok(ids.len())
     }
