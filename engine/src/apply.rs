@@ -71,6 +71,12 @@ impl Engine {
                 t.last_event = ev.seq;
                 return Ok(());
             }
+            k @ EventKind::PropertyCreated { .. } => {
+                t.properties.check(k)?;
+                t.properties.apply(k);
+                t.last_event = ev.seq;
+                return Ok(());
+            }
             EventKind::WorkerRegistered { worker_id, skills } => {
                 self.register_locked(worker_id, skills);
                 t.last_event = ev.seq;
@@ -107,6 +113,7 @@ impl Engine {
                 skill,
                 description,
                 search_deadline,
+                property_id,
             } => {
                 if t.ids.contains_key(job_id) {
                     return Err(EngineError::DuplicateJob);
@@ -138,6 +145,7 @@ impl Engine {
                     passed: Vec::new(),
                     seq,
                     version: 1,
+                    property_id: property_id.clone(),
                 };
                 t.last_job = seq;
                 t.ids.insert(job_id.clone(), seq);
@@ -216,7 +224,8 @@ impl Engine {
             | EventKind::WebhookAdded { .. }
             | EventKind::WebhookRemoved { .. }
             | EventKind::WebhookDisabled { .. }
-            | EventKind::NotificationQueued { .. } => {
+            | EventKind::NotificationQueued { .. }
+            | EventKind::PropertyCreated { .. } => {
                 unreachable!("handled above")
             }
         };
@@ -299,7 +308,8 @@ impl Engine {
             | EventKind::WebhookAdded { .. }
             | EventKind::WebhookRemoved { .. }
             | EventKind::WebhookDisabled { .. }
-            | EventKind::NotificationQueued { .. } => {
+            | EventKind::NotificationQueued { .. }
+            | EventKind::PropertyCreated { .. } => {
                 unreachable!("handled above")
             }
         }

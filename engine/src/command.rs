@@ -15,6 +15,7 @@ use crate::error::EngineError;
 use crate::event::Event;
 use crate::job::{Job, Step};
 use crate::notify::{NotifyPrefs, Webhook};
+use crate::property::Property;
 use crate::types::{JobId, Millis, Skill, WorkerId};
 
 /// A worker's step on a job it was offered or holds.
@@ -115,6 +116,12 @@ pub enum Op {
     DisableWebhook {
         id: String,
     },
+    CreateProperty(Property),
+    /// A job at a property (its position is the property's).
+    CreatePropertyJob {
+        job: NewJob,
+        property_id: String,
+    },
 }
 
 /// What an applied command did: its events and, for a job command, the job
@@ -180,6 +187,8 @@ impl Op {
             Op::AddWebhook(_) => "add_webhook",
             Op::RemoveWebhook { .. } => "remove_webhook",
             Op::DisableWebhook { .. } => "disable_webhook",
+            Op::CreateProperty(_) => "create_property",
+            Op::CreatePropertyJob { .. } => "create_job",
         }
     }
 
@@ -260,6 +269,13 @@ impl Op {
             Op::AddWebhook(w) => engine.add_webhook(w, now).map(Applied::from),
             Op::RemoveWebhook { id } => engine.remove_webhook(&id, now).map(Applied::from),
             Op::DisableWebhook { id } => engine.disable_webhook(&id, now).map(Applied::from),
+            Op::CreateProperty(p) => engine.create_property(p, now).map(Applied::from),
+            Op::CreatePropertyJob {
+                job: new,
+                property_id,
+            } => engine
+                .create_job_at_property(new, &property_id, now)
+                .map(job),
         }
     }
 }

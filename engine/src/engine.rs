@@ -100,6 +100,8 @@ pub(crate) struct JobTable {
     pub(crate) finished: BTreeSet<(Millis, u64)>,
     /// Who hears about what beyond the socket (`notify`).
     pub(crate) notify: crate::notify::NotifyState,
+    /// Where work happens (`property`).
+    pub(crate) properties: crate::property::PropertyState,
 }
 
 /// A job as a resident creates it.

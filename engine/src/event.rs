@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::Job;
 use crate::notify::{Notice, NotifyPrefs, Webhook};
+use crate::property::Property;
 use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
 
 /// One change, stamped with its place in the engine's total order.
@@ -33,6 +34,9 @@ pub enum EventKind {
         skill: Skill,
         description: String,
         search_deadline: Millis,
+        /// The property it is at (its position is the property's).
+        #[serde(default)]
+        property_id: Option<String>,
     },
     JobOffered {
         job_id: JobId,
@@ -102,6 +106,9 @@ pub enum EventKind {
     NotificationQueued {
         notice: Box<Notice>,
     },
+    PropertyCreated {
+        property: Property,
+    },
 }
 
 /// Why an offer ended without acceptance.
@@ -140,7 +147,8 @@ impl EventKind {
             | EventKind::WebhookAdded { .. }
             | EventKind::WebhookRemoved { .. }
             | EventKind::WebhookDisabled { .. }
-            | EventKind::NotificationQueued { .. } => None,
+            | EventKind::NotificationQueued { .. }
+            | EventKind::PropertyCreated { .. } => None,
             EventKind::JobCreated { job_id, .. }
             | EventKind::JobOffered { job_id, .. }
             | EventKind::OfferRevoked { job_id, .. }
@@ -174,11 +182,12 @@ impl EventKind {
             EventKind::WebhookRemoved { .. } => "webhook_removed",
             EventKind::WebhookDisabled { .. } => "webhook_disabled",
             EventKind::NotificationQueued { .. } => "notification_queued",
+            EventKind::PropertyCreated { .. } => "property_created",
         }
     }
 
     /// Every [`EventKind::name`], for metrics that pre-register their labels.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 18] = [
         "worker_registered",
         "job_created",
         "job_offered",
@@ -196,5 +205,6 @@ impl EventKind {
         "webhook_removed",
         "webhook_disabled",
         "notification_queued",
+        "property_created",
     ];
 }

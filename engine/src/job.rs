@@ -178,6 +178,9 @@ pub struct Job {
     pub seq: u64,
     /// Number of events applied to the job: a later view has a higher version.
     pub version: u64,
+    /// The property it is at, if created at one. Absent before properties.
+    #[serde(default)]
+    pub property_id: Option<String>,
 }
 
 impl Job {

@@ -17,6 +17,16 @@ impl Engine {
 
     /// [`Engine::create_job`], with the job as created (and perhaps offered).
     pub fn create_job_receipt(&self, job: NewJob, now: Millis) -> Result<JobReceipt, EngineError> {
+        self.create_job_with(job, None, now)
+    }
+
+    /// A job, at a property or not (`property.rs` checks the property).
+    pub(crate) fn create_job_with(
+        &self,
+        job: NewJob,
+        property_id: Option<String>,
+        now: Millis,
+    ) -> Result<JobReceipt, EngineError> {
         job.validate()?;
         let mut t = self.jobs.lock();
         if t.ids.contains_key(&job.id) {
@@ -31,6 +41,7 @@ impl Engine {
             skill: job.skill,
             description: job.description,
             search_deadline: now.plus_secs(self.cfg.search_timeout_s),
+            property_id,
         };
         self.emit(&mut t, &mut out, now, kind)?;
         let seq = t.last_job;

@@ -22,6 +22,7 @@
 //! * [`snapshot`] — export, restore and replay.
 //! * [`notify`] — notification preferences, webhook endpoints, and the
 //!   notifications job events raise (a domain in its own folder).
+//! * [`property`] — properties, and jobs placed at one.
 //! * [`config`] — [`EngineConfig`].
 //! * [`error`] — [`EngineError`].
 
@@ -36,6 +37,7 @@ mod index;
 pub mod job;
 mod jobs;
 pub mod notify;
+pub mod property;
 mod queries;
 pub mod snapshot;
 pub mod types;
@@ -48,6 +50,7 @@ pub use error::EngineError;
 pub use event::{Event, EventKind, RevokeReason};
 pub use job::{Billing, Job, JobStatus, Pass, Step};
 pub use notify::{Channel, Delivery, Notice, NoticeData, NotifyPrefs, Webhook};
+pub use property::Property;
 pub use queries::{merge_history, JobQuery, NearbyWorker, Stats, Viewer, WorkerView};
 pub use snapshot::{PositionSnapshot, Snapshot, WorkerSnapshot};
 pub use types::{JobId, Millis, ResidentId, Skill, WorkerId};

@@ -36,6 +36,9 @@ pub struct Snapshot {
     /// snapshots.
     #[serde(default)]
     pub notify: crate::notify::NotifyState,
+    /// Properties. Absent in older snapshots.
+    #[serde(default)]
+    pub properties: crate::property::PropertyState,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +87,7 @@ impl Engine {
             last_searches: t.waiting.iter().map(|(s, w)| (*s, w.last_search)).collect(),
             last_job: t.last_job,
             notify: t.notify.clone(),
+            properties: t.properties.clone(),
         }
     }
 
@@ -119,6 +123,8 @@ impl Engine {
             t.last_event = snap.last_seq;
             t.last_job = snap.last_job;
             t.notify = snap.notify.clone();
+            t.properties = snap.properties.clone();
+            t.properties.reindex();
             for job in &snap.jobs {
                 engine.insert_restored(&mut t, job.clone())?;
             }

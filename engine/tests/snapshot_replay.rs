@@ -133,6 +133,7 @@ fn replay_refuses_gaps_and_impossible_events() {
             lng: 0.0,
             skill: Skill::new("a").unwrap(),
             description: String::new(),
+            property_id: None,
             search_deadline: Millis(1000),
         },
     };

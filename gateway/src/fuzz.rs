@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::routes::auth::{LoginReq, RegisterReq};
 use crate::routes::jobs::{CancelReq, CreateJob};
 use crate::routes::notify::{NewWebhook, Prefs};
+use crate::routes::properties::NewProperty;
 use crate::routes::workers::{Availability, Location};
 use crate::wire::{parse, parse_client, Format};
 
@@ -52,6 +53,8 @@ const SEEDS: &[&str] = &[
     r#"{"available":false}"#,
     r#"{"email":"r@example.com","sms":"+4917012345678","webhook":"https://example.com/h","events":["job.created"]}"#,
     r#"{"url":"https://example.com/hook","events":["*"]}"#,
+    r#"{"name":"Flat 3","address":"3 Elm St","lat":51.5,"lng":-0.12,"owner_id":"u1"}"#,
+    r#"{"property_id":"prop_0123","skill":"plumbing"}"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -146,6 +149,7 @@ fn fuzz_http_bodies() {
             body::<Location>(&bytes, f)?;
             body::<Prefs>(&bytes, f)?;
             body::<NewWebhook>(&bytes, f)?;
+            body::<NewProperty>(&bytes, f)?;
             body::<Availability>(&bytes, f)
         })
         .unwrap();

@@ -133,6 +133,9 @@ pub struct JobView {
     pub cancel_reason: Option<String>,
     /// Extension: grows with every change, so clients can drop stale updates.
     pub version: u64,
+    /// The property it is at (v1.1), or null.
+    #[serde(default)]
+    pub property_id: Option<String>,
 }
 
 impl From<&Job> for JobView {
@@ -161,6 +164,7 @@ impl From<&Job> for JobView {
             unmatched_at: t(j.unmatched_at),
             cancel_reason: j.cancel_reason.clone(),
             version: j.version,
+            property_id: j.property_id.clone(),
         }
     }
 }

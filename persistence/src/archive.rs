@@ -72,8 +72,22 @@ pub(crate) fn io(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// Opens (or creates) the redb file, waiting briefly for a lock that a
-/// store just dropped in this process may still hold.
+/// store just dropped in this process may still hold. A new file is made
+/// whole under a temporary name and renamed into place, so a crash while
+/// creating it never leaves a half-written file behind.
 pub(crate) fn open_file(path: &Path) -> Result<Database, StoreError> {
+    if !path.exists() {
+        let tmp = path.with_extension("redb.new");
+        let _ = std::fs::remove_file(&tmp);
+        let db = Database::builder().create(&tmp).map_err(io)?;
+        db.begin_write().map_err(io)?.commit().map_err(io)?;
+        drop(db);
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match Database::builder().set_cache_size(CACHE_BYTES).create(path) {

@@ -80,6 +80,7 @@ mod tests {
                 lng: -0.1,
                 skill: Skill::new("plumbing").unwrap(),
                 description: "tap".into(),
+                property_id: None,
                 search_deadline: Millis(2),
             },
         });

@@ -21,8 +21,13 @@ const MAX_REASON_CHARS: usize = 500;
 
 #[derive(Deserialize)]
 pub struct CreateJob {
-    lat: f64,
-    lng: f64,
+    #[serde(default)]
+    lat: Option<f64>,
+    #[serde(default)]
+    lng: Option<f64>,
+    /// Instead of `lat`/`lng`: the job takes the property's position (v1.1).
+    #[serde(default)]
+    property_id: Option<String>,
     skill: String,
     #[serde(default)]
     description: Option<String>,
@@ -81,20 +86,44 @@ pub async fn create(
     headers: HeaderMap,
     Input(req): Input<CreateJob>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
-    user.require(&[Role::Resident])?;
+    // Residents create their own jobs; ops only at a property (the job is
+    // then its owner's).
+    user.require(&[Role::Resident, Role::Ops])?;
+    if user.role == Role::Ops && req.property_id.is_none() {
+        return Err(ApiError::Forbidden(
+            "ops create jobs only at a property (property_id)",
+        ));
+    }
     let key = idempotency_key(&headers)?;
     let skill = Skill::new(&req.skill)
         .map_err(|_| ApiError::invalid("skill", "must match [a-z0-9_-]{1,32}"))?;
     let core = app.core()?;
+    let (resident, lat, lng, property) = match (&req.property_id, req.lat, req.lng) {
+        (Some(pid), None, None) => {
+            let p = crate::routes::properties::usable(&core.engine, &user, pid)?;
+            (p.owner_id.as_str().to_owned(), p.lat, p.lng, Some(p.id))
+        }
+        (Some(_), _, _) => {
+            return Err(ApiError::invalid(
+                "property_id",
+                "give either property_id or lat/lng, not both",
+            ))
+        }
+        (None, Some(lat), Some(lng)) => (user.id.to_string(), lat, lng, None),
+        (None, None, _) => return Err(ApiError::invalid("lat", "is required (or property_id)")),
+        (None, Some(_), None) => {
+            return Err(ApiError::invalid("lng", "is required (or property_id)"))
+        }
+    };
     let id = match key {
         Some(k) => idempotent_id(&user.id, k),
         None => JobId::from(format!("job_{}", uuid::Uuid::new_v4().simple())),
     };
     let new = NewJob {
         id: id.clone(),
-        resident_id: user.id.as_ref().into(),
-        lat: req.lat,
-        lng: req.lng,
+        resident_id: resident.as_str().into(),
+        lat,
+        lng,
         skill,
         description: req.description.unwrap_or_default(),
     };
@@ -114,7 +143,14 @@ pub async fn create(
             return repeat().await;
         }
     }
-    match core.exec(&app, Op::CreateJob(new)).await {
+    let op = match property {
+        Some(property_id) => Op::CreatePropertyJob {
+            job: new,
+            property_id,
+        },
+        None => Op::CreateJob(new),
+    };
+    match core.exec(&app, op).await {
         Ok(applied) => Ok((StatusCode::CREATED, answer(applied)?)),
         Err(ExecError::Engine(engine::EngineError::DuplicateJob)) if key.is_some() => {
             repeat().await

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod jobs;
 pub mod notify;
 pub mod ops;
+pub mod properties;
 pub mod workers;
 
 use std::time::Duration;
@@ -32,6 +33,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/workers/me/location", put(workers::location))
         .route("/v1/workers/me/availability", put(workers::availability))
         .route("/v1/workers/nearby", get(workers::nearby))
+        .route(
+            "/v1/properties",
+            post(properties::create).get(properties::list),
+        )
+        .route("/v1/properties/{id}", get(properties::get))
         .route("/v1/ops/unmatched", get(ops::unmatched))
         .route("/v1/ops/unmatched/{id}/retry", post(ops::retry))
         .route(
