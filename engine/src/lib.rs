@@ -23,6 +23,8 @@
 //! * [`notify`] — notification preferences, webhook endpoints, and the
 //!   notifications job events raise (a domain in its own folder).
 //! * [`property`] — properties, and jobs placed at one.
+//! * [`maintenance`] — maintenance programmes: so far their calendar
+//!   ([`maintenance::recurrence`], `jiff` with its bundled tz database).
 //! * [`config`] — [`EngineConfig`].
 //! * [`error`] — [`EngineError`].
 
@@ -36,6 +38,7 @@ pub mod geo;
 mod index;
 pub mod job;
 mod jobs;
+pub mod maintenance;
 pub mod notify;
 pub mod property;
 mod queries;
