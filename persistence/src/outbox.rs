@@ -173,19 +173,28 @@ impl Outbox {
         self.pending.lock().expect("outbox pending").extend(records);
     }
 
-    /// Commits the new entries in one durable transaction.
+    /// Commits the new entries, visible at once but without an fsync of
+    /// their own: the log flush that follows makes their events durable,
+    /// and recovery writes again the entries of every event it replays
+    /// (`SledStore::open`), so a crash loses none. [`Outbox::sync`] makes
+    /// them durable — before a snapshot lets the log forget their events.
     pub fn flush(&self) -> Result<(), StoreError> {
         let batch = std::mem::take(&mut *self.pending.lock().expect("outbox pending"));
         if batch.is_empty() {
             return Ok(());
         }
-        let tx = self.begin(true)?;
+        let tx = self.begin(false)?;
         for r in &batch {
             if get_in(&tx, &r.id)?.is_none() {
                 write(&tx, r, None)?;
             }
         }
         tx.commit().map_err(io)
+    }
+
+    /// Makes every commit so far durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.begin(true)?.commit().map_err(io)
     }
 
     /// Removes entries raised by events after `last_seq` (their events were

@@ -182,7 +182,11 @@ impl SledStore {
         });
         let (engine, mut report, next_log) = recover(&shared, cfg)?;
         shared.durable.store(engine.last_seq(), Ordering::Release);
-        // Deliveries whose notification was lost with the log's tail.
+        // The entries of every replayed notification are written again (an
+        // entry already there is kept), durably; then those whose
+        // notification was lost with the log's tail go.
+        shared.outbox.flush()?;
+        shared.outbox.sync()?;
         let phantom = shared.outbox.drop_after(engine.last_seq())?;
         if phantom > 0 {
             tracing::warn!(
@@ -495,6 +499,9 @@ fn list_epochs(log_dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 
 /// Deletes the epochs a snapshot made redundant.
 fn retire_epochs_before(shared: &Shared, current: u64) -> Result<(), StoreError> {
+    // The outbox entries of the events about to be forgotten must be on
+    // disk: recovery can no longer write them again from the log.
+    shared.outbox.sync()?;
     let old: Vec<Epoch> = {
         let mut epochs = shared.epochs.lock().expect("epochs");
         let at = epochs

@@ -91,6 +91,21 @@ pub(super) fn recover(
                        report: &mut RecoveryReport|
      -> Option<(usize, sled::IVec)> {
         let result = engine.replay(chunk.iter().map(|(_, _, e)| e));
+        // Notifications replayed: their outbox entries are written again
+        // (kept if there; the log was durable, the outbox may not be).
+        let applied = engine.last_seq();
+        for (_, _, e) in chunk.iter().filter(|(_, _, e)| e.seq <= applied) {
+            if let engine::EventKind::NotificationQueued { notice } = &e.kind {
+                shared
+                    .outbox
+                    .put_new(engine::notify::outbox::DeliveryRecord::from_notice(
+                        notice, e.at,
+                    ));
+            }
+        }
+        if let Err(e) = shared.outbox.flush() {
+            tracing::warn!(error = %e, "outbox entries of replayed notifications not written");
+        }
         let bad = match result {
             Ok(n) => {
                 report.replayed += n;
