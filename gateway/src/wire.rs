@@ -13,13 +13,18 @@ use crate::error::ApiError;
 /// Longest job id a path or message may carry (ours are 36 bytes).
 const MAX_ID_LEN: usize = 128;
 
-/// An untrusted job id (path segment, WS message): one that cannot be ours
-/// is simply not found.
-pub fn job_id(raw: &str) -> Result<JobId, ApiError> {
+/// An untrusted id (path segment, WS message, query): one that cannot be
+/// ours is simply not found (`not_found` says what).
+pub fn known_id<'a>(raw: &'a str, not_found: &'static str) -> Result<&'a str, ApiError> {
     if raw.is_empty() || raw.len() > MAX_ID_LEN {
-        return Err(ApiError::NotFound("job not found"));
+        return Err(ApiError::NotFound(not_found));
     }
-    Ok(JobId::from(raw))
+    Ok(raw)
+}
+
+/// An untrusted job id.
+pub fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    known_id(raw, "job not found").map(JobId::from)
 }
 
 /// Path parameters (`/v1/jobs/{id}` …). A segment that does not decode

@@ -26,6 +26,24 @@ async fn job_when(node: &Server, id: &str, token: &str, pred: impl Fn(&Value) ->
     }
 }
 
+/// `count` commands pairs that change nothing anyone watches: a job for a
+/// skill nobody has, cancelled (stream entries for snapshots and trims).
+async fn filler(node: &Server, token: &str, count: usize) {
+    for _ in 0..count {
+        let j = node.create_job(token, 10.0, 10.0, "nobody-has-this").await;
+        let path = format!("/v1/jobs/{}/cancel", j["id"].as_str().unwrap());
+        let (st, _) = node.post(&path, token, json!({})).await;
+        assert!(st.is_success());
+    }
+}
+
+/// A node that is not ready refuses writes with 503.
+async fn refuses_writes(node: &Server, token: &str) {
+    let body = json!({"lat": 1.0, "lng": 1.0, "skill": "x"});
+    let (st, v) = node.post("/v1/jobs", token, body).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+}
+
 async fn nodes(redis: &Redis, n: usize, extra: &[(&str, &str)]) -> Vec<Server> {
     let url = redis.url();
     let mut out = Vec::new();
@@ -375,15 +393,7 @@ async fn a_node_joins_from_the_shared_snapshot() {
             Instant::now() < deadline,
             "stream not trimmed: {len} entries"
         );
-        let filler = n[0].create_job(&r, 45.0, 7.0, "nobody-has-this").await;
-        let (st, _) = n[0]
-            .post(
-                &format!("/v1/jobs/{}/cancel", filler["id"].as_str().unwrap()),
-                &r,
-                json!({}),
-            )
-            .await;
-        assert!(st.is_success());
+        filler(&n[0], &r, 1).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // An offer open before the third node starts (near is busy: far gets it).
@@ -446,14 +456,7 @@ async fn redis_back_without_its_data_keeps_nodes_not_ready() {
         StatusCode::SERVICE_UNAVAILABLE,
         "ready on an empty redis"
     );
-    let (st, v) = n[0]
-        .post(
-            "/v1/jobs",
-            &r,
-            json!({"lat": 1.0, "lng": 1.0, "skill": "x"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    refuses_writes(&n[0], &r).await;
 }
 
 /// The stream is never trimmed past a live node's position (here a slow
@@ -489,19 +492,7 @@ async fn the_stream_waits_for_slow_nodes_and_a_trim_past_a_node_is_caught() {
         .query_async(&mut con)
         .await
         .unwrap();
-    let burst = || async {
-        for _ in 0..8 {
-            let j = n[0].create_job(&r, 10.0, 10.0, "nobody-has-this").await;
-            let (st, _) = n[0]
-                .post(
-                    &format!("/v1/jobs/{}/cancel", j["id"].as_str().unwrap()),
-                    &r,
-                    json!({}),
-                )
-                .await;
-            assert!(st.is_success());
-        }
-    };
+    let burst = || filler(&n[0], &r, 8);
     burst().await;
     let start = first(con.clone()).await.expect("entries");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -549,14 +540,7 @@ async fn the_stream_waits_for_slow_nodes_and_a_trim_past_a_node_is_caught() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (st, v) = n[0]
-        .post(
-            "/v1/jobs",
-            &r,
-            json!({"lat": 1.0, "lng": 1.0, "skill": "x"}),
-        )
-        .await;
-    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    refuses_writes(&n[0], &r).await;
 }
 
 /// Notifications on three nodes: whichever node applies the command, the

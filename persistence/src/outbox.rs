@@ -1,14 +1,18 @@
 //! The embedded outbox: one entry per delivery of a notification, in a redb
 //! file (`outbox.redb`) beside the log. New entries are written by the log
-//! writer when it logs the `NotificationQueued` event that raised them, and
-//! committed *before* the log is flushed — so a durable notification always
-//! has its entries. A crash in between can leave entries whose event never
-//! became durable; [`Outbox::drop_after`] removes them at open, once
-//! recovery knows the last durable event.
+//! writer when it logs the `NotificationQueued` event that raised them,
+//! committed before the log is flushed but without an fsync of their own:
+//! the log is what makes a notification durable. Recovery writes the
+//! entries of every replayed notification again (an entry already there is
+//! kept), and [`Outbox::sync`] runs before a snapshot lets the log forget
+//! their events. An entry whose event never became durable (the outbox
+//! reached the disk, the log's tail did not) is removed at open by
+//! [`Outbox::drop_after`].
 //!
 //! The dispatcher (in the gateway) takes due entries with a claim (not due
 //! again before it lapses; durable, and released at the next open, so a
-//! crash mid-send sends them again at once: at least once), records each attempt, and prunes ended
+//! crash mid-send sends them again at once: at least once), records each
+//! attempt (not fsynced: a lost outcome means a resend), and prunes ended
 //! entries after the retention. Memory does not grow with the backlog: an
 //! endpoint down for a day only grows the file.
 
@@ -253,6 +257,11 @@ impl Outbox {
                 .collect::<Result<_, _>>()
                 .map_err(io)?
         };
+        if ids.is_empty() {
+            // Nothing due: no commit (and no fsync) on every idle poll.
+            tx.abort().map_err(io)?;
+            return Ok(Vec::new());
+        }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(old) = get_in(&tx, &id)? else {

@@ -108,13 +108,12 @@ impl PropertyState {
         }
     }
 
-    fn owned_by(&self, owner: &ResidentId) -> Vec<Property> {
+    fn owned_by<'a>(&'a self, owner: &ResidentId) -> impl Iterator<Item = &'a Property> + 'a {
         self.by_owner
             .get(owner)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.by_id.get(id).cloned())
-            .collect()
+            .filter_map(|id| self.by_id.get(id))
     }
 }
 
@@ -139,20 +138,16 @@ impl Engine {
         self.jobs.lock().properties.by_id.get(id).cloned()
     }
 
-    /// An owner's properties, or (`None`) every one, oldest id first, at most `limit`.
+    /// An owner's properties, or (`None`) every one, oldest first, at most
+    /// `limit` (the oldest `limit`, whoever's).
     pub fn properties(&self, owner: Option<&ResidentId>, limit: usize) -> Vec<Property> {
         let t = self.jobs.lock();
-        let mut v = match owner {
-            Some(o) => t.properties.owned_by(o),
-            None => t.properties.by_id.values().take(limit).cloned().collect(),
+        let mut v: Vec<&Property> = match owner {
+            Some(o) => t.properties.owned_by(o).collect(),
+            None => t.properties.by_id.values().collect(),
         };
-        v.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        v.truncate(limit);
-        v
+        v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        v.into_iter().take(limit).cloned().collect()
     }
 
     /// Whether `worker` holds an offered or active job at property `id`.

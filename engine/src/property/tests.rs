@@ -84,8 +84,6 @@ fn a_job_at_a_property_takes_its_position_and_only_its_owner_may() {
     );
     // Replay of the events rebuilds the job with its property.
     let fresh = Engine::new(EngineConfig::default()).unwrap();
-    let mut events = e.create_property(prop("p9", "r9"), T0).unwrap();
-    events.clear();
     let all: Vec<Event> = {
         let e2 = Engine::new(EngineConfig::default()).unwrap();
         let mut v = e2.create_property(prop("p1", "r1"), T0).unwrap();

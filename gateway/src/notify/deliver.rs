@@ -369,3 +369,79 @@ impl Sender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{Delivery, Engine, EngineConfig, Millis, NewJob, Notice, Skill};
+
+    fn record(target: &str) -> DeliveryRecord {
+        let e = Engine::new(EngineConfig::default()).unwrap();
+        let new = NewJob {
+            id: "j".into(),
+            resident_id: "r".into(),
+            lat: 1.0,
+            lng: 1.0,
+            skill: Skill::new("x").unwrap(),
+            description: String::new(),
+        };
+        let job = e.create_job_receipt(new, Millis(0)).unwrap().job;
+        let notice = Notice {
+            id: "ntf_2".into(),
+            event_type: "job.created".into(),
+            data: NoticeData::Job { job: Box::new(job) },
+            deliveries: vec![Delivery {
+                id: "ntf_2.0".into(),
+                channel: Channel::Webhook,
+                target: target.into(),
+                endpoint: None,
+                user: None,
+            }],
+        };
+        DeliveryRecord::from_notice(&notice, Millis(0)).remove(0)
+    }
+
+    /// Checked again at delivery, whatever registration saw: a host name
+    /// that resolves to an internal address (the resolver refuses it, so
+    /// no connection is made) and an internal IP literal.
+    #[tokio::test]
+    async fn internal_targets_are_refused_at_delivery() {
+        let sender = Sender::new(&NotifyConfig::default()).unwrap();
+        for target in [
+            "http://localhost:9/hook",
+            "http://127.0.0.1:9/hook",
+            "http://[::1]:9/x",
+        ] {
+            match sender.send(&record(target), None).await {
+                Outcome::GiveUp { error, .. } => {
+                    assert!(error.starts_with("target refused"), "{target}: {error}")
+                }
+                other => panic!("{target}: {other:?}"),
+            }
+        }
+        // Allowed, the same target is tried (and here refused by the OS).
+        let open = NotifyConfig {
+            allow_private_targets: true,
+            ..NotifyConfig::default()
+        };
+        let sender = Sender::new(&open).unwrap();
+        let o = sender.send(&record("http://localhost:9/hook"), None).await;
+        assert!(matches!(o, Outcome::Retry { .. }), "{o:?}");
+    }
+
+    #[test]
+    fn bodies_and_texts() {
+        let r = record("https://example.com/h");
+        let v: serde_json::Value = serde_json::from_slice(&body(&r)).unwrap();
+        assert_eq!(
+            (v["id"].as_str(), v["type"].as_str()),
+            (Some("ntf_2"), Some("job.created"))
+        );
+        assert_eq!(v["data"]["id"], "j");
+        let (subject, text) = text(&r);
+        assert!(
+            subject.contains("received") && text.contains("Job: j"),
+            "{subject} {text}"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::notify::outbox::{DeliveryRecord, Outcome};
+use engine::notify::outbox::{DeliveryRecord, DeliveryStatus, Outcome};
 use engine::{Channel, Millis, Op};
 use tokio::sync::{watch, Semaphore};
 
@@ -31,6 +31,8 @@ const BATCH: usize = 64;
 /// leaves them to the next one after the claim.
 const CLAIM_SLACK_MS: i64 = 5_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often the backlog gauge is read.
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
 
 pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
     let sender = match Sender::new(&app.cfg.notify) {
@@ -44,6 +46,7 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
     let delays = Arc::new(app.cfg.notify.delays());
     let lanes = Arc::new(Lanes::default());
     let mut last_prune = Instant::now();
+    let mut last_gauge = Instant::now() - GAUGE_EVERY;
     let claim_ms = app.cfg.notify.timeout_s as i64 * 2000 + CLAIM_SLACK_MS;
     loop {
         tokio::select! {
@@ -54,9 +57,11 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
         if !core.backend.delivers_notifications() {
             continue;
         }
-        match core.backend.outbox_pending().await {
-            Ok(n) => app.metrics.outbox_pending(n),
-            Err(_) => continue,
+        if last_gauge.elapsed() >= GAUGE_EVERY {
+            last_gauge = Instant::now();
+            if let Ok(n) = core.backend.outbox_pending().await {
+                app.metrics.outbox_pending(n);
+            }
         }
         // Take until the due ones are all in flight — but never more than
         // a few per slot at once (a backlog stays on disk, not in memory).
@@ -68,7 +73,7 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
             let now = app.clock.now();
             let until = Millis(now.0 + claim_ms);
             let room = BATCH.min(most - lanes.taken());
-            let batch = match core.backend.outbox_take_due(now, until, room).await {
+            let mut batch = match core.backend.outbox_take_due(now, until, room).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox unavailable");
@@ -76,7 +81,6 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
                 }
             };
             let full = batch.len() == room;
-            let mut batch = batch;
             batch.sort_by_key(|r| order(&r.id));
             for r in batch {
                 let Some(first) = lanes.enqueue(r) else {
@@ -238,12 +242,6 @@ async fn attempt(app: &AppState, sender: &Sender, delays: &[Duration], mut r: De
             ..
         }
     ) && r.channel == Channel::Webhook;
-    let label = match (&outcome, skipped) {
-        (_, true) => "skipped",
-        (Outcome::Delivered { .. }, _) => "delivered",
-        (Outcome::Retry { .. }, _) => "retried",
-        (Outcome::GiveUp { .. }, _) => "failed",
-    };
     let jitter = rand::random::<f64>() * 2.0 - 1.0;
     r.record(
         outcome,
@@ -252,11 +250,11 @@ async fn attempt(app: &AppState, sender: &Sender, delays: &[Duration], mut r: De
         jitter,
         delays,
     );
-    let label = if label == "retried" && r.status != engine::notify::outbox::DeliveryStatus::Pending
-    {
-        "failed" // that was the last attempt
-    } else {
-        label
+    let label = match r.status {
+        _ if skipped => "skipped",
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Pending => "retried",
+        DeliveryStatus::Failed => "failed",
     };
     app.metrics.notification(channel, label, took);
     if let Err(e) = core.backend.outbox_save(r.clone(), false).await {

@@ -19,7 +19,7 @@ use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::notify::sign::Secret;
 use crate::notify::target;
-use crate::wire::{rfc3339, PathIds};
+use crate::wire::{known_id, rfc3339, PathIds};
 
 /// `PUT /v1/me/notifications`, and what `GET` returns.
 #[derive(Debug, Deserialize, Serialize)]
@@ -229,9 +229,7 @@ pub async fn delete_webhook(
 ) -> Result<StatusCode, ApiError> {
     user.require(&[Role::Ops])?;
     let core = app.core()?;
-    if id.is_empty() || id.len() > 128 {
-        return Err(ApiError::NotFound("webhook not found"));
-    }
+    let id = known_id(&id, "webhook not found")?.to_owned();
     core.exec(&app, Op::RemoveWebhook { id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -328,12 +326,10 @@ pub async fn delivery(
 ) -> Result<Json<DeliveryDetail>, ApiError> {
     user.require(&[Role::Ops])?;
     let core = app.core()?;
-    if id.is_empty() || id.len() > 128 {
-        return Err(ApiError::NotFound("delivery not found"));
-    }
+    let id = known_id(&id, "delivery not found")?;
     let r = core
         .backend
-        .outbox_get(&id)
+        .outbox_get(id)
         .await?
         .ok_or(ApiError::NotFound("delivery not found"))?;
     Ok(Json(DeliveryDetail {
@@ -358,12 +354,10 @@ pub async fn retry_delivery(
 ) -> Result<Json<DeliveryOut>, ApiError> {
     user.require(&[Role::Ops])?;
     let core = app.core()?;
-    if id.is_empty() || id.len() > 128 {
-        return Err(ApiError::NotFound("delivery not found"));
-    }
+    let id = known_id(&id, "delivery not found")?;
     let mut r = core
         .backend
-        .outbox_get(&id)
+        .outbox_get(id)
         .await?
         .ok_or(ApiError::NotFound("delivery not found"))?;
     r.retry_now(app.clock.now());

@@ -6,6 +6,31 @@
 use super::*;
 use engine::notify::outbox::DeliveryRecord;
 
+/// Where an event goes besides the log.
+enum Staged {
+    Nothing,
+    Archive,
+    Outbox,
+}
+
+/// Stages an event's side store: a finished job for the archive, a
+/// notification's deliveries for the outbox (committed by the caller).
+fn stage(shared: &Shared, e: &Event) -> Result<Staged, StoreError> {
+    Ok(match &e.kind {
+        engine::EventKind::JobArchived { job } => {
+            shared.archive.put(job)?;
+            Staged::Archive
+        }
+        engine::EventKind::NotificationQueued { notice } => {
+            shared
+                .outbox
+                .put_new(DeliveryRecord::from_notice(notice, e.at));
+            Staged::Outbox
+        }
+        _ => Staged::Nothing,
+    })
+}
+
 /// The engine's end of the log: pushes each event to the writer as the
 /// engine emits it (under the engine's job lock, so in `seq` order).
 ///
@@ -81,21 +106,14 @@ pub(super) fn write_loop(
                 error = Some(StoreError::Gap(next_event));
                 break;
             }
-            match &e.kind {
-                engine::EventKind::JobArchived { job } => {
-                    if let Err(err) = shared.archive.put(job) {
-                        error = Some(err);
-                        break;
-                    }
-                    wrote_archive = true;
+            match stage(&shared, &e) {
+                Ok(Staged::Archive) => wrote_archive = true,
+                Ok(Staged::Outbox) => wrote_outbox = true,
+                Ok(Staged::Nothing) => {}
+                Err(err) => {
+                    error = Some(err);
+                    break;
                 }
-                engine::EventKind::NotificationQueued { notice } => {
-                    shared
-                        .outbox
-                        .put_new(DeliveryRecord::from_notice(notice, e.at));
-                    wrote_outbox = true;
-                }
-                _ => {}
             }
             if write_event(&shared, &log, e, &mut next_log, &mut written) {
                 next_event += 1;
@@ -140,8 +158,10 @@ pub(super) fn write_loop(
                 }
             }
         }
-        // The archive and the outbox first: a durable `JobArchived` always
-        // has its job there, a durable notification its deliveries.
+        // The archive first: a durable `JobArchived` always has its job
+        // there. The outbox is committed without an fsync of its own (the
+        // log makes a notification durable; recovery writes its entries
+        // again), but before the log, so an entry is never behind its event.
         if wrote_archive && error.is_none() {
             if let Err(e) = shared.archive.flush() {
                 error = Some(e);
@@ -240,17 +260,7 @@ pub(super) fn write_loop(
         if e.seq != next_event {
             continue;
         }
-        match &e.kind {
-            engine::EventKind::JobArchived { job } => {
-                let _ = shared.archive.put(job);
-            }
-            engine::EventKind::NotificationQueued { notice } => {
-                shared
-                    .outbox
-                    .put_new(DeliveryRecord::from_notice(notice, e.at));
-            }
-            _ => {}
-        }
+        let _ = stage(&shared, &e);
         if write_event(&shared, &log, e, &mut next_log, &mut written) {
             next_event += 1;
         }

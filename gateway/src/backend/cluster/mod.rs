@@ -368,7 +368,7 @@ impl Cluster {
         // The trim mark, read right after the entries (same connection, in
         // order): at most this far was trimmed before the read.
         let mut p = redis::pipe();
-        p.add_command(cmd).cmd("GET").arg(retention::TRIM_MARK);
+        p.add_command(cmd).cmd("GET").arg(retention::TRIMMED);
         let (reply, mark): (Option<redis::streams::StreamReadReply>, Option<String>) =
             p.query_async(con).await?;
         if Self::trimmed_past(mark.as_deref(), &last) {

@@ -18,7 +18,7 @@ use super::*;
 
 const APPLIED: &str = "dispatchd:applied";
 const SNAP_ID: &str = "dispatchd:snap:id";
-const TRIMMED: &str = "dispatchd:trimmed";
+pub(super) const TRIMMED: &str = "dispatchd:trimmed";
 /// A node whose position is older than this no longer holds the trim back
 /// (it is dead; if it comes back, it finds the trim mark past it).
 const APPLIED_TTL_MS: u64 = 30_000;
@@ -140,8 +140,6 @@ impl Cluster {
         }
     }
 }
-
-pub(super) const TRIM_MARK: &str = TRIMMED;
 
 #[cfg(test)]
 mod tests {
