@@ -139,7 +139,12 @@ pub async fn create(
     };
     // A retry of a job old enough to be archived finds it there.
     if key.is_some() && core.engine.job(&id).is_none() {
-        if let Some(_) = core.backend.archived_job_for(&id, &viewer(&user)).await? {
+        if core
+            .backend
+            .archived_job_for(&id, &viewer(&user))
+            .await?
+            .is_some()
+        {
             return repeat().await;
         }
     }
