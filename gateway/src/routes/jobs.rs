@@ -138,15 +138,15 @@ pub async fn create(
         Ok((StatusCode::OK, Json(JobView::from(&job))))
     };
     // A retry of a job old enough to be archived finds it there.
-    if key.is_some() && core.engine.job(&id).is_none() {
-        if core
+    if key.is_some()
+        && core.engine.job(&id).is_none()
+        && core
             .backend
             .archived_job_for(&id, &viewer(&user))
             .await?
             .is_some()
-        {
-            return repeat().await;
-        }
+    {
+        return repeat().await;
     }
     let op = match property {
         Some(property_id) => Op::CreatePropertyJob {
