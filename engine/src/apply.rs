@@ -32,6 +32,21 @@ impl Engine {
         // right after it under the same lock (so durable with it).
         let notice = if t.notify.is_empty() {
             None
+        } else if let EventKind::MaintenanceAlerted {
+            schedule_id,
+            alert,
+            due_at,
+        } = &ev.kind
+        {
+            let s = t.maintenance.schedules.get(schedule_id);
+            let p = s.and_then(|s| t.properties.by_id.get(&s.property_id));
+            match (s, p) {
+                (Some(s), Some(p)) => {
+                    t.notify
+                        .maintenance_notice(s, p, *alert, *due_at, t.last_event + 1)
+                }
+                _ => None,
+            }
         } else {
             let job = ev
                 .kind
@@ -68,6 +83,17 @@ impl Engine {
             | EventKind::NotificationQueued { .. }) => {
                 t.notify.check(k)?;
                 t.notify.apply(k);
+                t.last_event = ev.seq;
+                return Ok(());
+            }
+            k @ (EventKind::ScheduleCreated { .. }
+            | EventKind::ScheduleUpdated { .. }
+            | EventKind::ScheduleDeleted { .. }
+            | EventKind::MaintenanceLogged { .. }
+            | EventKind::MaintenanceAlerted { .. }
+            | EventKind::MaintenanceChecked { .. }) => {
+                t.maintenance.check(k, &t.properties)?;
+                t.maintenance.apply(k, at);
                 t.last_event = ev.seq;
                 return Ok(());
             }
@@ -114,11 +140,16 @@ impl Engine {
                 description,
                 search_deadline,
                 property_id,
+                schedule_id,
             } => {
                 if t.ids.contains_key(job_id) {
                     return Err(EngineError::DuplicateJob);
                 }
                 let ll = LatLng::new(*lat, *lng)?;
+                if let Some(s) = schedule_id {
+                    t.maintenance.check_job(s)?;
+                    t.maintenance.job_opened(s, job_id);
+                }
                 let seq = t.last_job + 1;
                 let job = Job {
                     id: job_id.clone(),
@@ -146,6 +177,7 @@ impl Engine {
                     seq,
                     version: 1,
                     property_id: property_id.clone(),
+                    schedule_id: schedule_id.clone(),
                 };
                 t.last_job = seq;
                 t.ids.insert(job_id.clone(), seq);
@@ -225,7 +257,13 @@ impl Engine {
             | EventKind::WebhookRemoved { .. }
             | EventKind::WebhookDisabled { .. }
             | EventKind::NotificationQueued { .. }
-            | EventKind::PropertyCreated { .. } => {
+            | EventKind::PropertyCreated { .. }
+            | EventKind::ScheduleCreated { .. }
+            | EventKind::ScheduleUpdated { .. }
+            | EventKind::ScheduleDeleted { .. }
+            | EventKind::MaintenanceLogged { .. }
+            | EventKind::MaintenanceAlerted { .. }
+            | EventKind::MaintenanceChecked { .. } => {
                 unreachable!("handled above")
             }
         };
@@ -309,12 +347,23 @@ impl Engine {
             | EventKind::WebhookRemoved { .. }
             | EventKind::WebhookDisabled { .. }
             | EventKind::NotificationQueued { .. }
-            | EventKind::PropertyCreated { .. } => {
+            | EventKind::PropertyCreated { .. }
+            | EventKind::ScheduleCreated { .. }
+            | EventKind::ScheduleUpdated { .. }
+            | EventKind::ScheduleDeleted { .. }
+            | EventKind::MaintenanceLogged { .. }
+            | EventKind::MaintenanceAlerted { .. }
+            | EventKind::MaintenanceChecked { .. } => {
                 unreachable!("handled above")
             }
         }
         job.status = to;
         job.version += 1;
+        let cancelled_for = job
+            .schedule_id
+            .clone()
+            .filter(|_| to == JobStatus::Cancelled)
+            .map(|s| (s, job.id.clone()));
         let (new_offer, new_search) = (
             job.offer_expires_at.map(|d| (d, seq)),
             job.search_deadline.map(|d| (d, seq)),
@@ -381,6 +430,9 @@ impl Engine {
                 e.set_flag(RESERVED, true);
             }
             t.holding.insert(w, seq);
+        }
+        if let Some((s, job)) = cancelled_for {
+            t.maintenance.job_cancelled(&s, &job);
         }
         t.last_event = ev.seq;
         self.waiting.store(t.waiting.len(), Ordering::Release);

@@ -14,6 +14,7 @@ use crate::engine::{Engine, NewJob};
 use crate::error::EngineError;
 use crate::event::Event;
 use crate::job::{Job, Step};
+use crate::maintenance::{Log, Schedule, SchedulePatch};
 use crate::notify::{NotifyPrefs, Webhook};
 use crate::property::Property;
 use crate::types::{JobId, Millis, Skill, WorkerId};
@@ -122,6 +123,20 @@ pub enum Op {
         job: NewJob,
         property_id: String,
     },
+    CreateSchedule(Box<Schedule>),
+    UpdateSchedule {
+        id: String,
+        patch: Box<SchedulePatch>,
+    },
+    DeleteSchedule {
+        id: String,
+    },
+    /// `POST /v1/logs` (the log's property is the schedule's).
+    WriteLog(Box<Log>),
+    /// The due/overdue check (`daily`: the scheduled run).
+    MaintenanceCheck {
+        daily: bool,
+    },
 }
 
 /// What an applied command did: its events and, for a job command, the job
@@ -189,6 +204,11 @@ impl Op {
             Op::DisableWebhook { .. } => "disable_webhook",
             Op::CreateProperty(_) => "create_property",
             Op::CreatePropertyJob { .. } => "create_job",
+            Op::CreateSchedule(_) => "create_schedule",
+            Op::UpdateSchedule { .. } => "update_schedule",
+            Op::DeleteSchedule { .. } => "delete_schedule",
+            Op::WriteLog(_) => "write_log",
+            Op::MaintenanceCheck { .. } => "maintenance_check",
         }
     }
 
@@ -276,6 +296,15 @@ impl Op {
             } => engine
                 .create_job_at_property(new, &property_id, now)
                 .map(job),
+            Op::CreateSchedule(s) => engine.create_schedule(*s, now).map(Applied::from),
+            Op::UpdateSchedule { id, patch } => {
+                engine.update_schedule(&id, *patch, now).map(Applied::from)
+            }
+            Op::DeleteSchedule { id } => engine.delete_schedule(&id, now).map(Applied::from),
+            Op::WriteLog(log) => engine.write_log(*log, now).map(Applied::from),
+            Op::MaintenanceCheck { daily } => {
+                engine.maintenance_check(daily, now).map(Applied::from)
+            }
         }
     }
 }

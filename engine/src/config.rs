@@ -24,6 +24,13 @@ pub struct EngineConfig {
     /// How often a waiting job is searched again on `tick`, for workers that
     /// came into range without any other event noticing.
     pub rematch_interval_ms: u64,
+    /// A maintenance schedule is `due` this long before its due date.
+    #[serde(default = "default_due_window_s")]
+    pub due_window_s: u64,
+}
+
+fn default_due_window_s() -> u64 {
+    86_400
 }
 
 /// H3 resolutions of the spatial index (see `index.rs`; chosen by the
@@ -56,6 +63,7 @@ impl Default for EngineConfig {
             billing: Billing::default(),
             index: IndexConfig::default(),
             rematch_interval_ms: 1000,
+            due_window_s: default_due_window_s(),
         }
     }
 }

@@ -102,6 +102,8 @@ pub(crate) struct JobTable {
     pub(crate) notify: crate::notify::NotifyState,
     /// Where work happens (`property`).
     pub(crate) properties: crate::property::PropertyState,
+    /// Recurring maintenance (`maintenance`).
+    pub(crate) maintenance: crate::maintenance::MaintenanceState,
 }
 
 /// A job as a resident creates it.
@@ -344,6 +346,7 @@ impl Engine {
     pub fn tick(&self, now: Millis) -> Vec<Event> {
         let mut t = self.jobs.lock();
         let mut out = Vec::new();
+        self.dispatch_schedules(&mut t, &mut out, now);
         while let Some(&(deadline, seq)) = t.search_deadlines.first() {
             if deadline > now {
                 break;
@@ -448,7 +451,8 @@ impl Engine {
                 )
             })
             .min();
-        [a, b, c].into_iter().flatten().min()
+        let d = t.maintenance.dispatch_at.first().map(|d| d.0);
+        [a, b, c, d].into_iter().flatten().min()
     }
 
     /// Offers a searching job to its nearest matchable worker, if there is one.
@@ -469,6 +473,38 @@ impl Engine {
             lng: job.lng,
         };
         let job_id = job.id.clone();
+        // A schedule's job goes first to its assigned worker, if matchable.
+        let preferred = job
+            .schedule_id
+            .as_ref()
+            .and_then(|s| t.maintenance.schedules.get(s))
+            .and_then(|s| s.assigned_to.clone())
+            .filter(|w| !excluded.contains(w))
+            .and_then(|w| self.workers.get(&w).map(|e| e.clone()));
+        if let Some(w) = preferred {
+            let fix = w.fix.read();
+            let distance_m = LatLng {
+                lat: fix.lat,
+                lng: fix.lng,
+            }
+            .distance_m(q);
+            if self.matchable(&w, now)
+                && w.has_skill_named(&job.skill)
+                && distance_m <= self.cfg.max_radius_m
+                && w.try_reserve()
+            {
+                let kind = EventKind::JobOffered {
+                    job_id: job_id.clone(),
+                    worker_id: w.id.clone(),
+                    expires_at: now.plus_secs(self.cfg.offer_timeout_s),
+                    distance_m,
+                };
+                if self.emit(t, out, now, kind).is_err() {
+                    w.set_flag(RESERVED, false);
+                }
+                return;
+            }
+        }
         loop {
             let f = Filter {
                 skill,

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::job::Job;
+use crate::maintenance::{AlertKind, CheckReport, Log, Roll, Schedule};
 use crate::notify::{Notice, NotifyPrefs, Webhook};
 use crate::property::Property;
 use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
@@ -37,6 +38,9 @@ pub enum EventKind {
         /// The property it is at (its position is the property's).
         #[serde(default)]
         property_id: Option<String>,
+        /// The maintenance schedule it was created for.
+        #[serde(default)]
+        schedule_id: Option<String>,
     },
     JobOffered {
         job_id: JobId,
@@ -109,6 +113,34 @@ pub enum EventKind {
     PropertyCreated {
         property: Property,
     },
+    ScheduleCreated {
+        schedule: Box<Schedule>,
+    },
+    /// The schedule as it now is (`PATCH`).
+    ScheduleUpdated {
+        schedule: Box<Schedule>,
+    },
+    ScheduleDeleted {
+        id: String,
+    },
+    /// Work done on a schedule; `roll` moves it (absent when the job was
+    /// not its open one, or the schedule is gone). The log itself goes to
+    /// the backend's store, not memory.
+    MaintenanceLogged {
+        log: Box<Log>,
+        roll: Option<Roll>,
+    },
+    /// A due/overdue alert for the occurrence due at `due_at`.
+    MaintenanceAlerted {
+        schedule_id: String,
+        alert: AlertKind,
+        due_at: Millis,
+    },
+    /// A due/overdue check ran (`daily`: the scheduled one).
+    MaintenanceChecked {
+        daily: bool,
+        report: CheckReport,
+    },
 }
 
 /// Why an offer ended without acceptance.
@@ -148,7 +180,13 @@ impl EventKind {
             | EventKind::WebhookRemoved { .. }
             | EventKind::WebhookDisabled { .. }
             | EventKind::NotificationQueued { .. }
-            | EventKind::PropertyCreated { .. } => None,
+            | EventKind::PropertyCreated { .. }
+            | EventKind::ScheduleCreated { .. }
+            | EventKind::ScheduleUpdated { .. }
+            | EventKind::ScheduleDeleted { .. }
+            | EventKind::MaintenanceLogged { .. }
+            | EventKind::MaintenanceAlerted { .. }
+            | EventKind::MaintenanceChecked { .. } => None,
             EventKind::JobCreated { job_id, .. }
             | EventKind::JobOffered { job_id, .. }
             | EventKind::OfferRevoked { job_id, .. }
@@ -183,11 +221,17 @@ impl EventKind {
             EventKind::WebhookDisabled { .. } => "webhook_disabled",
             EventKind::NotificationQueued { .. } => "notification_queued",
             EventKind::PropertyCreated { .. } => "property_created",
+            EventKind::ScheduleCreated { .. } => "schedule_created",
+            EventKind::ScheduleUpdated { .. } => "schedule_updated",
+            EventKind::ScheduleDeleted { .. } => "schedule_deleted",
+            EventKind::MaintenanceLogged { .. } => "maintenance_logged",
+            EventKind::MaintenanceAlerted { .. } => "maintenance_alerted",
+            EventKind::MaintenanceChecked { .. } => "maintenance_checked",
         }
     }
 
     /// Every [`EventKind::name`], for metrics that pre-register their labels.
-    pub const NAMES: [&'static str; 18] = [
+    pub const NAMES: [&'static str; 24] = [
         "worker_registered",
         "job_created",
         "job_offered",
@@ -206,5 +250,11 @@ impl EventKind {
         "webhook_disabled",
         "notification_queued",
         "property_created",
+        "schedule_created",
+        "schedule_updated",
+        "schedule_deleted",
+        "maintenance_logged",
+        "maintenance_alerted",
+        "maintenance_checked",
     ];
 }

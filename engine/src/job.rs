@@ -181,6 +181,9 @@ pub struct Job {
     /// The property it is at, if created at one. Absent before properties.
     #[serde(default)]
     pub property_id: Option<String>,
+    /// The maintenance schedule it was created for, if any.
+    #[serde(default)]
+    pub schedule_id: Option<String>,
 }
 
 impl Job {

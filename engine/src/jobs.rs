@@ -42,6 +42,7 @@ impl Engine {
             description: job.description,
             search_deadline: now.plus_secs(self.cfg.search_timeout_s),
             property_id,
+            schedule_id: None,
         };
         self.emit(&mut t, &mut out, now, kind)?;
         let seq = t.last_job;
@@ -158,6 +159,13 @@ impl Engine {
         };
         let mut out = Vec::new();
         self.emit(&mut t, &mut out, now, kind)?;
+        if step == Step::Complete {
+            // A schedule's job writes its log and rolls the schedule in
+            // the same write.
+            if let Some(log) = self.completion_log(&t, seq, now) {
+                self.emit(&mut t, &mut out, now, log)?;
+            }
+        }
         if step == Step::Revoke {
             self.dispatch(&mut t, &mut out, seq, now);
         }

@@ -52,6 +52,7 @@ pub use engine::{Engine, EventSink, JobReceipt, NewJob, WorkerHandle};
 pub use error::EngineError;
 pub use event::{Event, EventKind, RevokeReason};
 pub use job::{Billing, Job, JobStatus, Pass, Step};
+pub use maintenance::{Log, LogQuery, Schedule};
 pub use notify::{Channel, Delivery, Notice, NoticeData, NotifyPrefs, Webhook};
 pub use property::Property;
 pub use queries::{merge_history, JobQuery, NearbyWorker, Stats, Viewer, WorkerView};

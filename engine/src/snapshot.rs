@@ -39,6 +39,8 @@ pub struct Snapshot {
     /// Properties. Absent in older snapshots.
     #[serde(default)]
     pub properties: crate::property::PropertyState,
+    #[serde(default)]
+    pub maintenance: crate::maintenance::MaintenanceState,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +90,7 @@ impl Engine {
             last_job: t.last_job,
             notify: t.notify.clone(),
             properties: t.properties.clone(),
+            maintenance: t.maintenance.clone(),
         }
     }
 
@@ -125,6 +128,8 @@ impl Engine {
             t.notify = snap.notify.clone();
             t.properties = snap.properties.clone();
             t.properties.reindex();
+            t.maintenance = snap.maintenance.clone();
+            t.maintenance.reindex();
             for job in &snap.jobs {
                 engine.insert_restored(&mut t, job.clone())?;
             }

@@ -134,6 +134,7 @@ fn replay_refuses_gaps_and_impossible_events() {
             skill: Skill::new("a").unwrap(),
             description: String::new(),
             property_id: None,
+            schedule_id: None,
             search_deadline: Millis(1000),
         },
     };

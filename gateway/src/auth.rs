@@ -220,6 +220,34 @@ impl FromRequestParts<crate::app::AppState> for Locator {
     }
 }
 
+/// The caller of a route calendar apps fetch (`/v1/schedules.ics`):
+/// the bearer header, or `?token=` since those apps cannot send headers.
+pub struct CalendarUser(pub User);
+
+impl FromRequestParts<crate::app::AppState> for CalendarUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::app::AppState,
+    ) -> Result<CalendarUser, ApiError> {
+        if bearer(&parts.headers).is_some() {
+            return authenticate(parts, state, Budget::Requests).map(CalendarUser);
+        }
+        let token = parts
+            .uri
+            .query()
+            .into_iter()
+            .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        let user: User = state.auth.verify(&token)?.into();
+        state.limit(Budget::Requests, &user.id, false)?;
+        Ok(CalendarUser(user))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -300,6 +300,14 @@ impl Hub {
                 }
                 // Leaving memory changes nothing a client sees.
                 EventKind::JobArchived { .. } => continue,
+                EventKind::MaintenanceAlerted {
+                    schedule_id,
+                    alert,
+                    due_at,
+                } => {
+                    self.maintenance_alert(engine, schedule_id, *alert, *due_at, stamp, metrics);
+                    continue;
+                }
                 _ => {}
             }
             let Some(id) = e.kind.job_id() else { continue };
@@ -311,6 +319,36 @@ impl Hub {
             if !run_continues {
                 self.job_update(engine, id, stamp, metrics, &mut seen);
             }
+        }
+    }
+
+    /// A due/overdue alert to the property's owner and the assigned worker.
+    fn maintenance_alert(
+        &self,
+        engine: &Engine,
+        schedule_id: &str,
+        alert: engine::maintenance::AlertKind,
+        due_at: engine::Millis,
+        stamp: (u64, i64),
+        metrics: &Metrics,
+    ) {
+        let Some(s) = engine.schedule(schedule_id) else {
+            return;
+        };
+        let m = Arc::new(ServerMsg::Maintenance {
+            event: alert.event_name().to_owned(),
+            schedule_id: s.id.clone(),
+            property_id: s.property_id.clone(),
+            title: s.title.clone(),
+            due_at: rfc3339(due_at),
+            seq: stamp.0,
+        });
+        let mut seen = Vec::new();
+        if let Some(p) = engine.property(&s.property_id) {
+            self.to_user(p.owner_id.as_str(), &m, stamp, metrics, &mut seen);
+        }
+        if let Some(w) = &s.assigned_to {
+            self.to_user(w.as_str(), &m, stamp, metrics, &mut seen);
         }
     }
 

@@ -33,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod hasher;
 pub mod hub;
+pub mod ics;
 pub mod limits;
 pub mod listener;
 pub mod metrics;

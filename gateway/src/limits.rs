@@ -19,12 +19,15 @@ pub enum Budget {
     Locations,
     /// Register and login, keyed by client address.
     Auth,
+    /// `POST /v1/ops/maintenance/check`: 10 a minute, for everyone together.
+    MaintenanceCheck,
 }
 
 pub struct Limits {
     requests: DefaultKeyedRateLimiter<Arc<str>>,
     locations: DefaultKeyedRateLimiter<Arc<str>>,
     auth: DefaultKeyedRateLimiter<Arc<str>>,
+    maintenance_check: DefaultKeyedRateLimiter<Arc<str>>,
     clock: DefaultClock,
 }
 
@@ -40,6 +43,7 @@ impl Limits {
             requests: RateLimiter::dashmap(per_minute(cfg.requests_per_minute)),
             locations: RateLimiter::dashmap(per_minute(cfg.locations_per_minute)),
             auth: RateLimiter::dashmap(per_minute(cfg.auth_per_minute)),
+            maintenance_check: RateLimiter::dashmap(per_minute(10)),
             clock: DefaultClock::default(),
         }
     }
@@ -50,6 +54,7 @@ impl Limits {
             Budget::Requests => &self.requests,
             Budget::Locations => &self.locations,
             Budget::Auth => &self.auth,
+            Budget::MaintenanceCheck => &self.maintenance_check,
         };
         limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
@@ -59,7 +64,12 @@ impl Limits {
 
     /// Forgets keys whose budget is full again, so idle users cost nothing.
     pub fn sweep(&self) {
-        for l in [&self.requests, &self.locations, &self.auth] {
+        for l in [
+            &self.requests,
+            &self.locations,
+            &self.auth,
+            &self.maintenance_check,
+        ] {
             l.retain_recent();
             l.shrink_to_fit();
         }

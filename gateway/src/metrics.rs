@@ -82,6 +82,15 @@ impl Metrics {
             positions: metrics::counter!("dispatchd_position_updates_total"),
             connections_open: metrics::gauge!("dispatchd_connections_open"),
         }
+        .registered()
+    }
+
+    /// Counters that exist (at 0) before anything happens, so dashboards
+    /// and alerts find them.
+    fn registered(self) -> Metrics {
+        self.maintenance_checked(0, 0, 0);
+        metrics::counter!("dispatchd_maintenance_check_failures_total").absolute(0);
+        self
     }
 
     pub fn render(&self) -> String {
@@ -95,6 +104,19 @@ impl Metrics {
     /// loop every few seconds.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+
+    /// A due/overdue check ran: schedules examined, alerts raised by kind.
+    pub fn maintenance_checked(&self, checked: u64, due: u64, overdue: u64) {
+        metrics::counter!("dispatchd_maintenance_checked_total").increment(checked);
+        metrics::counter!("dispatchd_maintenance_alerts_total", "kind" => "due").increment(due);
+        metrics::counter!("dispatchd_maintenance_alerts_total", "kind" => "overdue")
+            .increment(overdue);
+    }
+
+    /// A due/overdue check that could not run (storage or cluster down).
+    pub fn maintenance_check_failed(&self) {
+        metrics::counter!("dispatchd_maintenance_check_failures_total").increment(1);
     }
 
     /// A connection refused at accept (`max_connections`, `max_connections_per_ip`, `accept_error`).
@@ -160,6 +182,18 @@ impl Metrics {
 }
 
 fn describe() {
+    describe_counter!(
+        "dispatchd_maintenance_checked_total",
+        "Maintenance schedules examined by due/overdue checks (daily and manual)."
+    );
+    describe_counter!(
+        "dispatchd_maintenance_alerts_total",
+        "maintenance.due / maintenance.overdue alerts raised, by kind."
+    );
+    describe_counter!(
+        "dispatchd_maintenance_check_failures_total",
+        "Due/overdue checks that could not run."
+    );
     describe_gauge!(
         "dispatchd_connections_open",
         "Open TCP connections, HTTP and WebSocket together."

@@ -122,24 +122,22 @@ impl Backlogs {
             ServerMsg::Offer { job_id, .. } => {
                 b.open_offer = Some((JobId::from(job_id.as_str()), m.clone()));
             }
-            ServerMsg::OfferRevoked { job_id, .. } => {
+            ServerMsg::OfferRevoked { job_id, .. }
                 if b.open_offer
                     .as_ref()
                     .is_some_and(|(j, _)| j.as_str() == job_id)
-                {
+                => {
                     b.open_offer = None;
                 }
-            }
-            ServerMsg::Job { job, .. } => {
+            ServerMsg::Job { job, .. }
                 // Accepted, finished or re-offered elsewhere: no longer open here.
                 if job.status != "offered"
                     && b.open_offer
                         .as_ref()
                         .is_some_and(|(j, _)| j.as_str() == job.id)
-                {
+                => {
                     b.open_offer = None;
                 }
-            }
             _ => {}
         }
         b.msgs.push_back((seq, at_ms, m.clone()));

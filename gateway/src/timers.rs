@@ -37,6 +37,7 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
         if last_archive.elapsed() >= ARCHIVE_EVERY {
             last_archive = Instant::now();
             archive(&app).await;
+            daily_check(&app).await;
         }
         if last_upkeep.elapsed() >= UPKEEP_EVERY {
             app.metrics.upkeep();
@@ -59,6 +60,49 @@ pub async fn deadlines(app: &AppState) {
             tracing::warn!(error = ?e, "tick not applied");
         }
     }
+}
+
+/// The daily due/overdue check, at `[maintenance] check_at_utc`: run when
+/// the latest such instant has passed and the last daily run was before it
+/// (so a server that was down at that time runs it when it comes back;
+/// the engine remembers the run, so a restart does not repeat it, and
+/// alerts are never raised twice for the same occurrence anyway).
+pub async fn daily_check(app: &AppState) -> bool {
+    let Some(core) = app.core_any() else {
+        return false;
+    };
+    if !core.backend.drives_time() {
+        return false;
+    }
+    let now = app.clock.now();
+    let due = last_check_instant(now, app.cfg.maintenance.check_minute());
+    if core.engine.last_daily_check().is_some_and(|l| l >= due) {
+        return false;
+    }
+    match crate::routes::maintenance::run_check(app, core, true).await {
+        Ok(r) => {
+            tracing::info!(
+                checked = r.checked,
+                due = r.due,
+                overdue = r.overdue,
+                alerts = r.alerts,
+                "daily maintenance check"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "daily maintenance check failed");
+            false
+        }
+    }
+}
+
+/// The latest instant at or before `now` that is `minute` minutes after a
+/// UTC midnight.
+fn last_check_instant(now: Millis, minute: u32) -> Millis {
+    const DAY: i64 = 86_400_000;
+    let today = now.0.div_euclid(DAY) * DAY + i64::from(minute) * 60_000;
+    Millis(if now.0 >= today { today } else { today - DAY })
 }
 
 /// History leaves memory: jobs finished longer ago than `keep_finished_s`.
@@ -84,5 +128,26 @@ pub async fn archive(app: &AppState) -> usize {
             tracing::warn!(error = ?e, "archive pass failed");
             0
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daily_check_instant_is_the_latest_one_passed() {
+        let day = 86_400_000;
+        let six = 6 * 60;
+        // 2027-01-02 05:59 UTC → the 1st at 06:00; 06:00 → the 2nd.
+        let d2 = 18_629 * day;
+        assert_eq!(
+            last_check_instant(Millis(d2 + 6 * 3_600_000 - 60_000), six),
+            Millis(d2 - day + 6 * 3_600_000)
+        );
+        assert_eq!(
+            last_check_instant(Millis(d2 + 6 * 3_600_000), six),
+            Millis(d2 + 6 * 3_600_000)
+        );
     }
 }

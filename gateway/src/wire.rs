@@ -141,6 +141,9 @@ pub struct JobView {
     /// The property it is at (v1.1), or null.
     #[serde(default)]
     pub property_id: Option<String>,
+    /// The maintenance schedule that created it (v1.1), or null.
+    #[serde(default)]
+    pub schedule_id: Option<String>,
 }
 
 impl From<&Job> for JobView {
@@ -170,6 +173,7 @@ impl From<&Job> for JobView {
             cancel_reason: j.cancel_reason.clone(),
             version: j.version,
             property_id: j.property_id.clone(),
+            schedule_id: j.schedule_id.clone(),
         }
     }
 }
@@ -368,6 +372,17 @@ pub enum ServerMsg {
         req_id: ReqId,
     },
     Pong,
+    /// Extension (v1.1): a maintenance alert (`maintenance.due` /
+    /// `maintenance.overdue`), to the property's owner and the assigned
+    /// worker, as the due/overdue check raises it.
+    Maintenance {
+        event: String,
+        schedule_id: String,
+        property_id: String,
+        title: String,
+        due_at: String,
+        seq: u64,
+    },
 }
 
 impl ServerMsg {
@@ -382,7 +397,7 @@ impl ServerMsg {
 
     /// Metric label.
     /// Every [`ServerMsg::name`], for metrics.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "offer",
         "offer_revoked",
         "job",
@@ -390,6 +405,7 @@ impl ServerMsg {
         "error",
         "ack",
         "pong",
+        "maintenance",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -401,6 +417,7 @@ impl ServerMsg {
             ServerMsg::Error { .. } => "error",
             ServerMsg::Ack { .. } => "ack",
             ServerMsg::Pong => "pong",
+            ServerMsg::Maintenance { .. } => "maintenance",
         }
     }
 

@@ -59,7 +59,12 @@ async fn reconnect_with_since_replays_what_was_missed() {
         .iter()
         .map(|m| m["job"]["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["accepted", "arrived"], "{got:?}");
+    // One `job` message per change, in order; each carries the job as it
+    // stood when published, so on a loaded machine the first may already
+    // show the second change.
+    assert_eq!(statuses.len(), 2, "{got:?}");
+    assert!(matches!(statuses[0], "accepted" | "arrived"), "{got:?}");
+    assert_eq!(statuses[1], "arrived", "{got:?}");
     assert!(got.windows(2).all(|p| seq(&p[0]) < seq(&p[1])), "in order");
     assert!(got.iter().all(|m| seq(m) > last_seen));
     assert_eq!(resumed["gap"], Value::Null, "{resumed}");

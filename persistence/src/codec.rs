@@ -81,6 +81,7 @@ mod tests {
                 skill: Skill::new("plumbing").unwrap(),
                 description: "tap".into(),
                 property_id: None,
+                schedule_id: None,
                 search_deadline: Millis(2),
             },
         });

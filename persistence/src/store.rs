@@ -195,6 +195,13 @@ impl SledStore {
             );
         }
         shared.outbox.release_claims()?;
+        let phantom = shared.archive.drop_logs_after(engine.last_seq())?;
+        if phantom > 0 {
+            tracing::warn!(
+                logs = phantom,
+                "maintenance logs of events lost with the log's tail removed"
+            );
+        }
         let (tx, rx) = mpsc::channel();
         let writer = {
             let shared = shared.clone();

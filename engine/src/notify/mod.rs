@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::EngineError;
 use crate::event::EventKind;
 use crate::job::Job;
+use crate::maintenance::{AlertKind, Schedule};
+use crate::property::Property;
+use crate::types::Millis;
 
 mod commands;
 pub mod outbox;
@@ -125,6 +128,25 @@ pub struct Delivery {
 pub enum NoticeData {
     /// The job as it stood right after the change.
     Job { job: Box<Job> },
+    /// A maintenance schedule due or overdue (`maintenance.due` /
+    /// `maintenance.overdue`), as it stood when the check raised it.
+    Maintenance {
+        schedule: Box<Schedule>,
+        property: Box<Property>,
+        alert: AlertKind,
+        due_at: Millis,
+    },
+}
+
+impl NoticeData {
+    /// What the notification is about: a job id or a schedule id (its
+    /// deliveries to one target go out in order per subject).
+    pub fn subject(&self) -> &str {
+        match self {
+            NoticeData::Job { job } => job.id.as_str(),
+            NoticeData::Maintenance { schedule, .. } => &schedule.id,
+        }
+    }
 }
 
 /// A notification: its event name, what it is about, and where it goes.
@@ -200,16 +222,34 @@ impl NotifyState {
         }
     }
 
-    /// The notification an engine event raises, if anyone listens. `seq`
-    /// is the sequence number the notification event itself will take.
-    pub(crate) fn notice_for(
+    /// The notification a due/overdue alert raises: to endpoints that want
+    /// it, the assigned worker and the property's owner by their
+    /// preferences.
+    pub(crate) fn maintenance_notice(
         &self,
-        kind: &EventKind,
-        job: Option<&Job>,
+        s: &Schedule,
+        p: &Property,
+        alert: AlertKind,
+        due_at: Millis,
         seq: u64,
     ) -> Option<Notice> {
-        let name = job_event_name(kind)?;
-        let job = job?;
+        let name = alert.event_name();
+        let mut users = vec![p.owner_id.as_str()];
+        if let Some(w) = &s.assigned_to {
+            users.push(w.as_str());
+        }
+        let data = NoticeData::Maintenance {
+            schedule: Box::new(s.clone()),
+            property: Box::new(p.clone()),
+            alert,
+            due_at,
+        };
+        self.notice(name, &users, data, seq)
+    }
+
+    /// A notice of `name` to the endpoints that want it and to `users` by
+    /// their preferences; none when nobody does.
+    fn notice(&self, name: &str, users: &[&str], data: NoticeData, seq: u64) -> Option<Notice> {
         let id = format!("ntf_{seq}");
         let mut deliveries = Vec::new();
         let mut add =
@@ -225,17 +265,7 @@ impl NotifyState {
         for w in self.webhooks.values().filter(|w| w.wants(name)) {
             add(Channel::Webhook, &w.url, Some(&w.id), None);
         }
-        // The users it concerns: its resident and its worker (offered,
-        // assigned, or released by a cancel).
-        let mut users = vec![job.resident_id.as_str()];
-        let worker = match kind {
-            EventKind::JobCancelled { worker_id, .. } => worker_id.as_ref(),
-            _ => job.worker_id.as_ref(),
-        };
-        if let Some(w) = worker.filter(|_| !matches!(kind, EventKind::JobCreated { .. })) {
-            users.push(w.as_str());
-        }
-        for user in users {
+        for &user in users {
             let Some(p) = self.prefs.get(user).filter(|p| p.wants(name)) else {
                 continue;
             };
@@ -252,11 +282,35 @@ impl NotifyState {
         (!deliveries.is_empty()).then(|| Notice {
             id,
             event_type: name.to_owned(),
-            data: NoticeData::Job {
-                job: Box::new(job.clone()),
-            },
+            data,
             deliveries,
         })
+    }
+
+    /// The notification an engine event raises, if anyone listens. `seq`
+    /// is the sequence number the notification event itself will take.
+    pub(crate) fn notice_for(
+        &self,
+        kind: &EventKind,
+        job: Option<&Job>,
+        seq: u64,
+    ) -> Option<Notice> {
+        let name = job_event_name(kind)?;
+        let job = job?;
+        // The users it concerns: its resident and its worker (offered,
+        // assigned, or released by a cancel).
+        let mut users = vec![job.resident_id.as_str()];
+        let worker = match kind {
+            EventKind::JobCancelled { worker_id, .. } => worker_id.as_ref(),
+            _ => job.worker_id.as_ref(),
+        };
+        if let Some(w) = worker.filter(|_| !matches!(kind, EventKind::JobCreated { .. })) {
+            users.push(w.as_str());
+        }
+        let data = NoticeData::Job {
+            job: Box::new(job.clone()),
+        };
+        self.notice(name, &users, data, seq)
     }
 }
 

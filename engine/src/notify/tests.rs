@@ -114,7 +114,9 @@ fn each_job_event_notifies_whom_it_concerns_right_after_it() {
         .deliveries
         .iter()
         .any(|d| d.channel == Channel::Sms && d.user.as_deref() == Some("w1")));
-    let NoticeData::Job { job } = &offered.data;
+    let NoticeData::Job { job } = &offered.data else {
+        panic!("a job notice")
+    };
     assert_eq!(job.status, crate::JobStatus::Offered, "the job right after");
 
     // The worker opted out of everything but offers; "done" hears completion.

@@ -108,7 +108,10 @@ impl PropertyState {
         }
     }
 
-    fn owned_by<'a>(&'a self, owner: &ResidentId) -> impl Iterator<Item = &'a Property> + 'a {
+    pub(crate) fn owned_by<'a>(
+        &'a self,
+        owner: &ResidentId,
+    ) -> impl Iterator<Item = &'a Property> + 'a {
         self.by_owner
             .get(owner)
             .into_iter()
@@ -138,15 +141,15 @@ impl Engine {
         self.jobs.lock().properties.by_id.get(id).cloned()
     }
 
-    /// An owner's properties, or (`None`) every one, oldest first, at most
-    /// `limit` (the oldest `limit`, whoever's).
+    /// An owner's properties, or (`None`) every one, newest first, at most
+    /// `limit`.
     pub fn properties(&self, owner: Option<&ResidentId>, limit: usize) -> Vec<Property> {
         let t = self.jobs.lock();
         let mut v: Vec<&Property> = match owner {
             Some(o) => t.properties.owned_by(o).collect(),
             None => t.properties.by_id.values().collect(),
         };
-        v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        v.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
         v.into_iter().take(limit).cloned().collect()
     }
 

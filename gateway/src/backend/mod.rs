@@ -278,6 +278,14 @@ impl Backend {
         }
     }
 
+    /// Maintenance logs, newest first.
+    pub async fn logs(&self, q: &engine::LogQuery) -> Result<Vec<engine::Log>, ApiError> {
+        match self {
+            Backend::Embedded(b) => Ok(b.archive().logs(q)?),
+            Backend::Cluster(c) => c.logs_query(q).await,
+        }
+    }
+
     /// Whether this node sends the outbox's deliveries (a cluster: the
     /// holder of the timer lease, so each is sent by one node at a time).
     pub fn delivers_notifications(&self) -> bool {

@@ -24,6 +24,7 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     pub redis: RedisConfig,
     pub notify: NotifyConfig,
+    pub maintenance: MaintenanceConfig,
     pub log: LogConfig,
 }
 
@@ -181,6 +182,32 @@ impl NotifyConfig {
     pub fn delays(&self) -> Vec<std::time::Duration> {
         validate::parse_delays(&self.retry_delays_s)
             .unwrap_or_else(|| engine::notify::schedule::DELAYS.to_vec())
+    }
+}
+
+/// Maintenance programmes (API.md): the due window and the daily check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// A schedule is `due` this long before its due date, seconds.
+    pub due_window_s: u64,
+    /// When the daily due/overdue check runs, `"HH:MM"` UTC.
+    pub check_at_utc: String,
+}
+
+impl MaintenanceConfig {
+    /// `check_at_utc` as minutes after midnight.
+    pub fn check_minute(&self) -> u32 {
+        validate::parse_hhmm(&self.check_at_utc).unwrap_or(6 * 60)
+    }
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            due_window_s: 86_400,
+            check_at_utc: "06:00".into(),
+        }
     }
 }
 
@@ -352,6 +379,7 @@ impl Config {
             max_radius_m: self.dispatch.max_radius_m,
             stale_after_s: self.dispatch.stale_after_s,
             rematch_interval_ms: self.dispatch.rematch_interval_ms,
+            due_window_s: self.maintenance.due_window_s,
             billing: Billing {
                 cents_per_increment: self.billing.cents_per_increment,
                 increment_s: self.billing.increment_s,

@@ -126,6 +126,18 @@ impl Config {
                 "must be comma-separated seconds, each above 0 and at most a week",
             ));
         }
+        if self.maintenance.due_window_s > 366 * 86_400 {
+            return Err(invalid(
+                "maintenance.due_window_s",
+                "must be at most a year (31622400)",
+            ));
+        }
+        if parse_hhmm(&self.maintenance.check_at_utc).is_none() {
+            return Err(invalid(
+                "maintenance.check_at_utc",
+                "must be \"HH:MM\" (00:00 to 23:59, UTC)",
+            ));
+        }
         self.engine()
             .validate()
             .map_err(|e| invalid(&engine_key(e.key), e.reason))?;
@@ -157,4 +169,14 @@ pub(super) fn parse_delays(s: &str) -> Option<Vec<std::time::Duration>> {
                 .map(std::time::Duration::from_secs_f64)
         })
         .collect()
+}
+
+/// `"HH:MM"` (24-hour) as minutes after midnight.
+pub(super) fn parse_hhmm(s: &str) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
 }

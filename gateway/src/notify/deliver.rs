@@ -17,6 +17,8 @@ use serde_json::json;
 use super::sign::Secret;
 use super::target::{self, is_public, TargetError};
 use crate::config::NotifyConfig;
+use crate::routes::maintenance::ScheduleView;
+use crate::routes::properties::PropertyView;
 use crate::wire::{rfc3339, JobView};
 
 /// What sends: one HTTP client whose resolver refuses internal addresses
@@ -62,6 +64,16 @@ impl reqwest::dns::Resolve for GuardedResolver {
 pub fn body(r: &DeliveryRecord) -> Vec<u8> {
     let data = match &r.data {
         NoticeData::Job { job } => serde_json::to_value(JobView::from(&**job)),
+        NoticeData::Maintenance {
+            schedule,
+            property,
+            alert,
+            due_at,
+        } => serde_json::to_value(json!({
+            "schedule": ScheduleView::at(schedule, *alert),
+            "property": PropertyView::from(&**property),
+            "due_at": rfc3339(*due_at),
+        })),
     }
     .unwrap_or(serde_json::Value::Null);
     let v = json!({
@@ -75,7 +87,15 @@ pub fn body(r: &DeliveryRecord) -> Vec<u8> {
 
 /// A subject line and a plain-text body that say what happened and what to do.
 pub fn text(r: &DeliveryRecord) -> (String, String) {
-    let NoticeData::Job { job } = &r.data;
+    let job = match &r.data {
+        NoticeData::Job { job } => job,
+        NoticeData::Maintenance {
+            schedule,
+            property,
+            alert,
+            due_at,
+        } => return maintenance_text(schedule, property, *alert, *due_at),
+    };
     let for_worker =
         r.user.is_some() && r.user.as_deref() == job.worker_id.as_ref().map(|w| w.as_str());
     job_text(&r.event_type, job, for_worker)
@@ -147,6 +167,39 @@ fn job_text(event: &str, job: &Job, for_worker: bool) -> (String, String) {
         ),
     };
     (subject, format!("{what}\n\n{todo}\n\nJob: {id}\n"))
+}
+
+fn maintenance_text(
+    s: &engine::Schedule,
+    p: &engine::Property,
+    alert: engine::maintenance::AlertKind,
+    due_at: engine::Millis,
+) -> (String, String) {
+    let (subject, what) = match alert {
+        engine::maintenance::AlertKind::Due => (
+            format!("Maintenance due: {} at {}", s.title, p.name),
+            format!(
+                "\"{}\" at {} is due on {}.",
+                s.title,
+                p.name,
+                rfc3339(due_at)
+            ),
+        ),
+        engine::maintenance::AlertKind::Overdue => (
+            format!("Maintenance overdue: {} at {}", s.title, p.name),
+            format!(
+                "\"{}\" at {} was due on {} and has not been done.",
+                s.title,
+                p.name,
+                rfc3339(due_at)
+            ),
+        ),
+    };
+    let todo = match &s.open_job_id {
+        Some(j) => format!("Its job {j} is open; nothing else to do."),
+        None => "Schedule the visit, or record the work done (POST /v1/logs).".to_owned(),
+    };
+    (subject, format!("{what}\n\n{todo}\n\nSchedule: {}\n", s.id))
 }
 
 fn http_outcome(resp: &reqwest::Response) -> Outcome {

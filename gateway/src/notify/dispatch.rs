@@ -121,12 +121,11 @@ fn order(id: &str) -> (u64, u64) {
 
 /// The lane of a delivery: its target and the job it is about.
 fn lane_key(r: &DeliveryRecord) -> String {
-    let engine::NoticeData::Job { job } = &r.data;
     format!(
         "{}\u{0}{}\u{0}{}",
         r.channel.name(),
         r.target,
-        job.id.as_str()
+        r.data.subject()
     )
 }
 

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod jobs;
+pub mod maintenance;
 pub mod notify;
 pub mod ops;
 pub mod properties;
@@ -38,6 +39,22 @@ pub fn router(state: AppState) -> Router {
             post(properties::create).get(properties::list),
         )
         .route("/v1/properties/{id}", get(properties::get))
+        .route(
+            "/v1/schedules",
+            post(maintenance::create).get(maintenance::list),
+        )
+        .route("/v1/schedules.ics", get(maintenance::calendar))
+        .route(
+            "/v1/schedules/{id}",
+            get(maintenance::get)
+                .patch(maintenance::update)
+                .delete(maintenance::delete),
+        )
+        .route(
+            "/v1/logs",
+            post(maintenance::create_log).get(maintenance::list_logs),
+        )
+        .route("/v1/ops/maintenance/check", post(maintenance::check))
         .route("/v1/ops/unmatched", get(ops::unmatched))
         .route("/v1/ops/unmatched/{id}/retry", post(ops::retry))
         .route(

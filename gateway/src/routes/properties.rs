@@ -136,7 +136,7 @@ pub async fn list(
 ) -> Result<Json<PropertyList>, ApiError> {
     user.require(&[Role::Resident, Role::Ops])?;
     let core = app.core()?;
-    let limit = params.num("limit", 1usize..=10_000)?.unwrap_or(1000);
+    let limit = params.num("limit", 1usize..=500)?.unwrap_or(50);
     core.settled(&app).await?;
     let owner = (user.role == Role::Resident).then(|| user.id.as_ref().into());
     let properties = core

@@ -13,12 +13,17 @@ enum Staged {
     Outbox,
 }
 
-/// Stages an event's side store: a finished job for the archive, a
+/// Stages an event's side store: a finished job or a maintenance log for
+/// the archive, a
 /// notification's deliveries for the outbox (committed by the caller).
 fn stage(shared: &Shared, e: &Event) -> Result<Staged, StoreError> {
     Ok(match &e.kind {
         engine::EventKind::JobArchived { job } => {
             shared.archive.put(job)?;
+            Staged::Archive
+        }
+        engine::EventKind::MaintenanceLogged { log, .. } => {
+            shared.archive.put_log(e.seq, log);
             Staged::Archive
         }
         engine::EventKind::NotificationQueued { notice } => {

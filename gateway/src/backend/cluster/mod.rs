@@ -10,6 +10,7 @@
 mod accounts;
 mod archive;
 mod liveness;
+mod logs;
 mod outbox;
 mod presence;
 mod retention;
@@ -379,6 +380,7 @@ impl Cluster {
         let mut n = 0;
         let mut published = Vec::new();
         let mut deliveries = Vec::new();
+        let mut logs = Vec::new();
         let mut answers = Vec::new();
         for key in reply.keys {
             for entry in key.ids {
@@ -401,10 +403,14 @@ impl Cluster {
                 };
                 if let Ok(applied) = &result {
                     for e in &applied.events {
-                        if let engine::EventKind::NotificationQueued { notice } = &e.kind {
-                            deliveries.extend(engine::notify::outbox::DeliveryRecord::from_notice(
-                                notice, e.at,
-                            ));
+                        match &e.kind {
+                            engine::EventKind::NotificationQueued { notice } => deliveries.extend(
+                                engine::notify::outbox::DeliveryRecord::from_notice(notice, e.at),
+                            ),
+                            engine::EventKind::MaintenanceLogged { log, .. } => {
+                                logs.push((**log).clone())
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -425,6 +431,7 @@ impl Cluster {
         // The batch's notifications are in the outbox before anyone hears
         // that their command is done.
         self.outbox_enqueue(&deliveries).await;
+        self.logs_put(&logs).await;
         for (w, r) in answers {
             let _ = w.send(r);
         }
