@@ -621,3 +621,95 @@ async fn notifications_are_delivered_once_when_the_delivering_node_dies() {
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["deliveries"].as_array().unwrap().len(), jobs.len(), "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_dispatch_once_across_nodes_when_one_dies() {
+    let redis = Redis::start();
+    let mut n = nodes(&redis, 3, &[]).await;
+    let ops = n[0].ops();
+    let (rid, _) = n[1].user("resident", &[]).await;
+    let (st, p) = n[2]
+        .post(
+            "/v1/properties",
+            &ops,
+            json!({"name": "Block A", "lat": 10.0, "lng": 10.0, "owner_id": rid}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{p}");
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 1_500;
+    let start =
+        humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(start))
+            .to_string();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let (st, v) = n[i % 3]
+            .post(
+                "/v1/schedules",
+                &ops,
+                json!({"property_id": p["id"], "title": format!("Check {i}"), "skill": "nobody-has-this",
+                       "every": {"unit": "day", "interval": 1}, "start_at": start}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    // A node dies around the due time (perhaps the one driving time).
+    n[0].kill9();
+    let live = [&n[1], &n[2]];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut jobs = Vec::new();
+    for id in &ids {
+        loop {
+            let (_, v) = live[0].get(&format!("/v1/schedules/{id}"), &ops).await;
+            if let Some(j) = v["open_job_id"].as_str() {
+                jobs.push(j.to_string());
+                break;
+            }
+            assert!(Instant::now() < deadline, "never dispatched: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for node in live {
+        let (_, v) = node.get("/v1/jobs?limit=500", &ops).await;
+        for (id, job) in ids.iter().zip(&jobs) {
+            let made: Vec<&Value> = v["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|j| j["schedule_id"] == id.as_str())
+                .collect();
+            assert_eq!(made.len(), 1, "one job per occurrence: {made:?}");
+            assert_eq!(made[0]["id"], job.as_str());
+        }
+    }
+    // A log written through one node is read through the other.
+    let (st, l) = n[1]
+        .post(
+            "/v1/logs",
+            &ops,
+            json!({"schedule_id": ids[0], "issues_found": "none", "notes": "by hand"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{l}");
+    let (_, v) = n[2]
+        .get(&format!("/v1/logs?schedule_id={}", ids[0]), &ops)
+        .await;
+    assert_eq!(v["logs"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["logs"][0]["id"], l["id"]);
+    // The roll is the same on every node (the other within its lag).
+    let (_, a) = n[1].get(&format!("/v1/schedules/{}", ids[0]), &ops).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, b) = n[2].get(&format!("/v1/schedules/{}", ids[0]), &ops).await;
+        if a["next_due_at"] == b["next_due_at"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{a} vs {b}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
