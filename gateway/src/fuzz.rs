@@ -18,6 +18,7 @@ use crate::config::AuthConfig;
 use crate::error::ApiError;
 use crate::routes::auth::{LoginReq, RegisterReq};
 use crate::routes::jobs::{CancelReq, CreateJob};
+use crate::routes::maintenance::{NewLog, NewSchedule, Patch};
 use crate::routes::notify::{NewWebhook, Prefs};
 use crate::routes::properties::NewProperty;
 use crate::routes::workers::{Availability, Location};
@@ -55,6 +56,9 @@ const SEEDS: &[&str] = &[
     r#"{"url":"https://example.com/hook","events":["*"]}"#,
     r#"{"name":"Flat 3","address":"3 Elm St","lat":51.5,"lng":-0.12,"owner_id":"u1"}"#,
     r#"{"property_id":"prop_0123","skill":"plumbing"}"#,
+    r#"{"property_id":"prop_1","title":"Boiler","skill":"hvac","every":{"unit":"month","interval":3},"timezone":"Europe/Berlin","start_at":"2027-01-31T09:00:00Z","anchor":"due","lead_s":3600,"assigned_to":"w1"}"#,
+    r#"{"every":{"unit":"week","interval":1},"assigned_to":null,"paused":true,"lead_s":0}"#,
+    r#"{"schedule_id":"sch_1","performed_at":"2027-02-01T10:00:00Z","notes":"a, \"b\"\n","issues_found":"minor","attachments":["att_1"]}"#,
 ];
 
 #[derive(Debug, Clone)]
@@ -150,6 +154,9 @@ fn fuzz_http_bodies() {
             body::<Prefs>(&bytes, f)?;
             body::<NewWebhook>(&bytes, f)?;
             body::<NewProperty>(&bytes, f)?;
+            body::<NewSchedule>(&bytes, f)?;
+            body::<Patch>(&bytes, f)?;
+            body::<NewLog>(&bytes, f)?;
             body::<Availability>(&bytes, f)
         })
         .unwrap();

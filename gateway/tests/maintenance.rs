@@ -162,7 +162,10 @@ async fn a_schedule_dispatches_itself_and_its_completion_writes_the_log() {
     let (_, v) = s.get(&format!("/v1/schedules/{sid}"), &ops).await;
     assert_eq!(millis(&v["next_due_at"]), start + 2 * WEEK_MS);
 
-    // Who sees what.
+    // Who sees what: the assigned worker reads the property too.
+    let prop = format!("/v1/properties/{pid}");
+    assert_eq!(s.get(&prop, &far.token).await.0, StatusCode::OK);
+    assert_eq!(s.get(&prop, &near.token).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
         s.get(&format!("/v1/schedules/{sid}"), &r).await.0,
         StatusCode::OK
@@ -403,6 +406,14 @@ async fn the_check_alerts_once_per_occurrence_and_bad_input_changes_nothing() {
     let body = got[0].json();
     assert_eq!(body["data"]["property"]["id"], pid.as_str(), "{body}");
     assert!(body["data"]["schedule"]["id"].is_string(), "{body}");
+    // 10 a minute: the two runs above and eight more, then 429.
+    for _ in 0..8 {
+        let (st, _) = s.post("/v1/ops/maintenance/check", &ops, json!({})).await;
+        assert_eq!(st, StatusCode::OK);
+    }
+    let (st, v) = s.post("/v1/ops/maintenance/check", &ops, json!({})).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    Server::assert_error(&v, "rate_limited");
     // A worker may not run it.
     let w = s.user("worker", &["roofing"]).await.1;
     assert_eq!(

@@ -153,13 +153,18 @@ impl Engine {
         v.into_iter().take(limit).cloned().collect()
     }
 
-    /// Whether `worker` holds an offered or active job at property `id`.
+    /// Whether `worker` holds an offered or active job at property `id`,
+    /// or a maintenance schedule there is assigned to them.
     pub fn works_at(&self, worker: &crate::WorkerId, id: &str) -> bool {
         let t = self.jobs.lock();
         t.holding
             .get(worker)
             .and_then(|s| t.jobs.get(s))
             .is_some_and(|j| j.property_id.as_deref() == Some(id))
+            || t.maintenance
+                .of_worker(worker)
+                .filter_map(|s| t.maintenance.schedules.get(s))
+                .any(|s| s.property_id == id)
     }
 
     /// A job at a property: its position is the property's, and the
