@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p dispatchd-benches --bench latency`
 //! Env: `SIZES=1000,10000` to pick fleet sizes, `SWEEP=1` to compare index
-//! resolutions, `UPDATES=n` updates per throughput run.
+//! resolutions, `PARTS=1` for only the parts-filter table, `UPDATES=n`
+//! updates per throughput run.
 
 use std::sync::Barrier;
 use std::time::Instant;
@@ -240,6 +241,53 @@ fn sweep() {
     println!();
 }
 
+/// Matching a job that needs a part (see `stock_parts`): p50/p99 per
+/// share of vans holding it.
+fn parts_matching() {
+    let skills = skill_table();
+    println!("## Match latency with a parts filter (µs per query; dense fleet)\n");
+    println!("| workers | part held by | p50 | p99 | p99.9 | mean |");
+    println!("|---:|---|---:|---:|---:|---:|");
+    for n in sizes_from_env() {
+        let s = scenario(Shape::Dense, n, 4096);
+        let e = build_engine(&s, EngineConfig::default());
+        let kinds = stock_parts(&e, &s);
+        let l = time_queries(&s.queries, 20_000, |q| {
+            std::hint::black_box(engine_nearest(&e, &skills, q));
+        });
+        println!(
+            "| {n} | (no parts) | {} | {} | {} | {:.2} |",
+            us(l.p50),
+            us(l.p99),
+            us(l.p999),
+            l.mean / 1000.0
+        );
+        for (label, lines) in &kinds {
+            let l = time_queries(&s.queries, 20_000, |q| {
+                std::hint::black_box(
+                    e.nearest_matchable_carrying(
+                        q.lat,
+                        q.lng,
+                        &skills[q.skill as usize],
+                        lines,
+                        NOW,
+                    )
+                    .unwrap(),
+                );
+            });
+            println!(
+                "| {n} | {} | {} | {} | {} | {:.2} |",
+                label.trim_start_matches("in_").replace("pct", " % of vans"),
+                us(l.p50),
+                us(l.p99),
+                us(l.p999),
+                l.mean / 1000.0
+            );
+        }
+    }
+    println!();
+}
+
 fn main() {
     // `cargo bench` passes --bench; under `cargo test --all-targets` the
     // harness would run for minutes in a debug build, so it only says so.
@@ -251,6 +299,11 @@ fn main() {
         sweep();
         return;
     }
+    if std::env::var("PARTS").is_ok() {
+        parts_matching();
+        return;
+    }
     matching();
+    parts_matching();
     updates();
 }

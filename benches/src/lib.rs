@@ -305,3 +305,54 @@ pub fn engine_nearest(e: &Engine, skills: &[Skill], q: Query) -> Option<usize> {
         .expect("valid query")
         .map(|(id, _)| id.as_str()[1..].parse().expect("numeric id"))
 }
+
+/// Stocks four parts into the fleet's vans — held by 50 %, 10 %, 1 % and
+/// 0.1 % of them — and returns a one-line order for each, labelled.
+pub fn stock_parts(e: &Engine, s: &Scenario) -> Vec<(&'static str, Vec<engine::stock::PartLine>)> {
+    use engine::stock::{van, MoveKind, Movement, Part, PartLine};
+    let kinds = [
+        ("in_50pct", 2usize),
+        ("in_10pct", 10),
+        ("in_1pct", 100),
+        ("in_0.1pct", 1000),
+    ];
+    let mut out = Vec::new();
+    for (k, (label, every)) in kinds.into_iter().enumerate() {
+        let part = Part {
+            id: format!("p{k}"),
+            sku: label.to_string(),
+            name: "Part".into(),
+            fits: vec![],
+            unit_cost_cents: 100,
+            supplier: String::new(),
+            reorder_point: 0,
+            reorder_qty: 1,
+            created_at: NOW,
+        };
+        e.create_part(part, NOW).expect("part");
+        for i in (k..s.workers.len()).step_by(every) {
+            let m = Movement {
+                id: format!("m{k}-{i}"),
+                part_id: format!("p{k}"),
+                from: None,
+                to: Some(van(&worker_id(i))),
+                qty: 1,
+                kind: MoveKind::Receive,
+                job_id: None,
+                by: "bench".into(),
+                at: NOW,
+                note: String::new(),
+                from_available_after: None,
+            };
+            e.move_stock(m, NOW).expect("stock");
+        }
+        out.push((
+            label,
+            vec![PartLine {
+                part_id: format!("p{k}"),
+                qty: 1,
+            }],
+        ));
+    }
+    out
+}

@@ -32,6 +32,11 @@ impl Engine {
         // right after it under the same lock (so durable with it).
         let notice = if t.notify.is_empty() {
             None
+        } else if let EventKind::ReorderTaskCreated { task } = &ev.kind {
+            t.stock
+                .parts
+                .get(&task.part_id)
+                .and_then(|p| t.notify.reorder_notice(task, p, t.last_event + 1))
         } else if let EventKind::MaintenanceAlerted {
             schedule_id,
             alert,
@@ -97,6 +102,21 @@ impl Engine {
                 t.last_event = ev.seq;
                 return Ok(());
             }
+            k @ (EventKind::PartCreated { .. }
+            | EventKind::PartUpdated { .. }
+            | EventKind::PartDeleted { .. }
+            | EventKind::StockMoved { .. }
+            | EventKind::StockRuleSet { .. }
+            | EventKind::ReorderTaskCreated { .. }
+            | EventKind::ReorderTaskUpdated { .. }
+            | EventKind::PartsReserved { .. }
+            | EventKind::PartsReleased { .. }
+            | EventKind::StockChecked { .. }) => {
+                t.stock.check(k)?;
+                t.stock.apply(k, at);
+                t.last_event = ev.seq;
+                return Ok(());
+            }
             k @ EventKind::PropertyCreated { .. } => {
                 t.properties.check(k)?;
                 t.properties.apply(k);
@@ -141,6 +161,7 @@ impl Engine {
                 search_deadline,
                 property_id,
                 schedule_id,
+                parts,
             } => {
                 if t.ids.contains_key(job_id) {
                     return Err(EngineError::DuplicateJob);
@@ -178,6 +199,7 @@ impl Engine {
                     version: 1,
                     property_id: property_id.clone(),
                     schedule_id: schedule_id.clone(),
+                    parts: parts.clone(),
                 };
                 t.last_job = seq;
                 t.ids.insert(job_id.clone(), seq);
@@ -263,7 +285,17 @@ impl Engine {
             | EventKind::ScheduleDeleted { .. }
             | EventKind::MaintenanceLogged { .. }
             | EventKind::MaintenanceAlerted { .. }
-            | EventKind::MaintenanceChecked { .. } => {
+            | EventKind::MaintenanceChecked { .. }
+            | EventKind::PartCreated { .. }
+            | EventKind::PartUpdated { .. }
+            | EventKind::PartDeleted { .. }
+            | EventKind::StockMoved { .. }
+            | EventKind::StockRuleSet { .. }
+            | EventKind::ReorderTaskCreated { .. }
+            | EventKind::ReorderTaskUpdated { .. }
+            | EventKind::PartsReserved { .. }
+            | EventKind::PartsReleased { .. }
+            | EventKind::StockChecked { .. } => {
                 unreachable!("handled above")
             }
         };
@@ -353,7 +385,17 @@ impl Engine {
             | EventKind::ScheduleDeleted { .. }
             | EventKind::MaintenanceLogged { .. }
             | EventKind::MaintenanceAlerted { .. }
-            | EventKind::MaintenanceChecked { .. } => {
+            | EventKind::MaintenanceChecked { .. }
+            | EventKind::PartCreated { .. }
+            | EventKind::PartUpdated { .. }
+            | EventKind::PartDeleted { .. }
+            | EventKind::StockMoved { .. }
+            | EventKind::StockRuleSet { .. }
+            | EventKind::ReorderTaskCreated { .. }
+            | EventKind::ReorderTaskUpdated { .. }
+            | EventKind::PartsReserved { .. }
+            | EventKind::PartsReleased { .. }
+            | EventKind::StockChecked { .. } => {
                 unreachable!("handled above")
             }
         }

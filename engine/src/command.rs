@@ -17,6 +17,7 @@ use crate::job::{Job, Step};
 use crate::maintenance::{Log, Schedule, SchedulePatch};
 use crate::notify::{NotifyPrefs, Webhook};
 use crate::property::Property;
+use crate::stock::{Movement, Part, PartLine, PartPatch, ReorderStep};
 use crate::types::{JobId, Millis, Skill, WorkerId};
 
 /// A worker's step on a job it was offered or holds.
@@ -137,6 +138,36 @@ pub enum Op {
     MaintenanceCheck {
         daily: bool,
     },
+    /// A job that needs parts (at a property, or at `job`'s position).
+    CreatePartsJob {
+        job: NewJob,
+        property_id: Option<String>,
+        parts: Vec<PartLine>,
+    },
+    CreatePart(Part),
+    UpdatePart {
+        id: String,
+        patch: Box<PartPatch>,
+    },
+    DeletePart {
+        id: String,
+    },
+    MoveStock(Box<Movement>),
+    SetStockRule {
+        part_id: String,
+        location: String,
+        reorder_point: i64,
+        reorder_qty: i64,
+    },
+    ReorderCheck,
+    ReorderStep {
+        id: String,
+        step: ReorderStep,
+        by: String,
+        /// `received` from a depot (a transfer) rather than a supplier.
+        #[serde(default)]
+        from: Option<String>,
+    },
 }
 
 /// What an applied command did: its events and, for a job command, the job
@@ -209,6 +240,14 @@ impl Op {
             Op::DeleteSchedule { .. } => "delete_schedule",
             Op::WriteLog(_) => "write_log",
             Op::MaintenanceCheck { .. } => "maintenance_check",
+            Op::CreatePartsJob { .. } => "create_job",
+            Op::CreatePart(_) => "create_part",
+            Op::UpdatePart { .. } => "update_part",
+            Op::DeletePart { .. } => "delete_part",
+            Op::MoveStock(_) => "move_stock",
+            Op::SetStockRule { .. } => "set_stock_rule",
+            Op::ReorderCheck => "reorder_check",
+            Op::ReorderStep { .. } => "reorder_step",
         }
     }
 
@@ -294,7 +333,7 @@ impl Op {
                 job: new,
                 property_id,
             } => engine
-                .create_job_at_property(new, &property_id, now)
+                .create_job_at_property(new, &property_id, Vec::new(), now)
                 .map(job),
             Op::CreateSchedule(s) => engine.create_schedule(*s, now).map(Applied::from),
             Op::UpdateSchedule { id, patch } => {
@@ -305,6 +344,32 @@ impl Op {
             Op::MaintenanceCheck { daily } => {
                 engine.maintenance_check(daily, now).map(Applied::from)
             }
+            Op::CreatePartsJob {
+                job: new,
+                property_id: Some(p),
+                parts,
+            } => engine.create_job_at_property(new, &p, parts, now).map(job),
+            Op::CreatePartsJob {
+                job: new,
+                property_id: None,
+                parts,
+            } => engine.create_job_with(new, None, parts, now).map(job),
+            Op::CreatePart(p) => engine.create_part(p, now).map(Applied::from),
+            Op::UpdatePart { id, patch } => engine.update_part(&id, *patch, now).map(Applied::from),
+            Op::DeletePart { id } => engine.delete_part(&id, now).map(Applied::from),
+            Op::MoveStock(m) => engine.move_stock(*m, now).map(Applied::from),
+            Op::SetStockRule {
+                part_id,
+                location,
+                reorder_point,
+                reorder_qty,
+            } => engine
+                .set_stock_rule(&part_id, &location, reorder_point, reorder_qty, now)
+                .map(Applied::from),
+            Op::ReorderCheck => engine.reorder_check(now).map(Applied::from),
+            Op::ReorderStep { id, step, by, from } => engine
+                .reorder_step(&id, step, &by, from, now)
+                .map(Applied::from),
         }
     }
 }

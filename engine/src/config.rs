@@ -27,6 +27,23 @@ pub struct EngineConfig {
     /// A maintenance schedule is `due` this long before its due date.
     #[serde(default = "default_due_window_s")]
     pub due_window_s: u64,
+    /// A job that needs a part held in at most this many vans is matched
+    /// by measuring the distance to each of them (exact, and cheaper than
+    /// a ring search that must go far to meet a rare part); above it, by
+    /// the ring search with the van as a candidate filter.
+    #[serde(default = "default_parts_scan_max")]
+    pub parts_scan_max: usize,
+    /// …and in at most one van in this many of the fleet.
+    #[serde(default = "default_parts_scan_ratio")]
+    pub parts_scan_ratio: usize,
+}
+
+fn default_parts_scan_ratio() -> usize {
+    50
+}
+
+fn default_parts_scan_max() -> usize {
+    2048
 }
 
 fn default_due_window_s() -> u64 {
@@ -64,6 +81,8 @@ impl Default for EngineConfig {
             index: IndexConfig::default(),
             rematch_interval_ms: 1000,
             due_window_s: default_due_window_s(),
+            parts_scan_max: default_parts_scan_max(),
+            parts_scan_ratio: default_parts_scan_ratio(),
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct Engine {
     /// Number of searching jobs, read without the job lock so that worker
     /// updates skip the wake-up path when nothing waits.
     pub(crate) waiting: AtomicUsize,
+    /// Workers registered (never removed): the fleet size, read without
+    /// walking the registry.
+    pub(crate) worker_count: AtomicUsize,
     /// Where every emitted event goes, in `seq` order, under the job lock
     /// (the durable log on a single node). Replay does not feed it.
     pub(crate) sink: std::sync::OnceLock<Arc<dyn EventSink>>,
@@ -104,6 +107,8 @@ pub(crate) struct JobTable {
     pub(crate) properties: crate::property::PropertyState,
     /// Recurring maintenance (`maintenance`).
     pub(crate) maintenance: crate::maintenance::MaintenanceState,
+    /// Parts, the stock ledger's balances, reorder tasks (`stock`).
+    pub(crate) stock: crate::stock::StockState,
 }
 
 /// A job as a resident creates it.
@@ -148,6 +153,7 @@ impl Engine {
             workers: DashMap::with_capacity_and_hasher_and_shard_amount(0, RandomState::new(), 128),
             jobs: Mutex::new(JobTable::default()),
             waiting: AtomicUsize::new(0),
+            worker_count: AtomicUsize::new(0),
             sink: std::sync::OnceLock::new(),
         })
     }
@@ -194,6 +200,7 @@ impl Engine {
         match self.workers.entry(id.clone()) {
             dashmap::Entry::Vacant(v) => {
                 v.insert(Arc::new(WorkerShared::new(id.clone(), skills)));
+                self.worker_count.fetch_add(1, Ordering::Relaxed);
             }
             dashmap::Entry::Occupied(o) => {
                 // New skills: refile under the new skill buckets and mask.
@@ -473,6 +480,7 @@ impl Engine {
             lng: job.lng,
         };
         let job_id = job.id.clone();
+        let parts = job.parts.clone();
         // A schedule's job goes first to its assigned worker, if matchable.
         let preferred = job
             .schedule_id
@@ -491,6 +499,7 @@ impl Engine {
             if self.matchable(&w, now)
                 && w.has_skill_named(&job.skill)
                 && distance_m <= self.cfg.max_radius_m
+                && (parts.is_empty() || t.stock.van_has(&w.id, &parts))
                 && w.try_reserve()
             {
                 let kind = EventKind::JobOffered {
@@ -505,14 +514,44 @@ impl Engine {
                 return;
             }
         }
+        let skill_name = job.skill.clone();
         loop {
-            let f = Filter {
-                skill,
-                fresh_after: now.minus_secs(self.cfg.stale_after_s),
-                excluded: &excluded,
-                max_radius_m: self.cfg.max_radius_m,
+            // A job that needs parts: only workers whose van has them all,
+            // as part of the exact search (not a filter on its result) —
+            // over the few vans that hold a rare part directly.
+            if let Some(found) = (!parts.is_empty())
+                .then(|| self.nearest_carrier(t, &parts, q, &skill_name, &excluded, now))
+                .flatten()
+            {
+                let Some(best) = found else { break };
+                if !best.worker.try_reserve() {
+                    excluded.push(best.worker.id.clone());
+                    continue;
+                }
+                let kind = EventKind::JobOffered {
+                    job_id: job_id.clone(),
+                    worker_id: best.worker.id.clone(),
+                    expires_at: now.plus_secs(self.cfg.offer_timeout_s),
+                    distance_m: best.distance_m(),
+                };
+                if self.emit(t, out, now, kind).is_err() {
+                    best.worker.set_flag(RESERVED, false);
+                }
+                return;
+            }
+            let best = {
+                let stock = &t.stock;
+                let carries = |w: &WorkerId| stock.van_has(w, &parts);
+                let f = Filter {
+                    skill,
+                    fresh_after: now.minus_secs(self.cfg.stale_after_s),
+                    excluded: &excluded,
+                    max_radius_m: self.cfg.max_radius_m,
+                    carries: (!parts.is_empty()).then_some(&carries as &dyn Fn(&WorkerId) -> bool),
+                };
+                self.index.nearest(q, &f)
             };
-            let Some(best) = self.index.nearest(q, &f) else {
+            let Some(best) = best else {
                 break;
             };
             if !best.worker.try_reserve() {
@@ -534,6 +573,50 @@ impl Engine {
         if let Some(w) = t.waiting.get_mut(&seq) {
             w.last_search = now;
         }
+    }
+
+    /// The nearest admitted worker among the vans holding a job's parts,
+    /// when those are few (at most `parts_scan_max`, and at most one in
+    /// `parts_scan_ratio` of the fleet): `None` when they are not.
+    /// The same rule as the index: connected, available, not reserved,
+    /// fresh, the skill, within the radius, not excluded; nearest by chord,
+    /// ties to the lowest id.
+    pub(crate) fn nearest_carrier(
+        &self,
+        t: &JobTable,
+        lines: &[crate::stock::PartLine],
+        q: LatLng,
+        skill: &Skill,
+        excluded: &[WorkerId],
+        now: Millis,
+    ) -> Option<Option<crate::index::Best>> {
+        // Listing the vans beats the ring search while they are few, in
+        // number and as a share of the fleet (BENCHMARKS.md, parts).
+        let fleet = self.worker_count.load(Ordering::Relaxed);
+        let max = self
+            .cfg
+            .parts_scan_max
+            .min(fleet / self.cfg.parts_scan_ratio.max(1));
+        let ids = t.stock.few_carriers(lines, max)?;
+        let qu = q.to_unit();
+        let max_c2 = m_to_chord2(self.cfg.max_radius_m);
+        let mut best: Option<crate::index::Best> = None;
+        for id in ids {
+            let Some(w) = self.workers.get(&id).map(|e| e.clone()) else {
+                continue;
+            };
+            if excluded.contains(&id) || !self.matchable(&w, now) || !w.has_skill_named(skill) {
+                continue;
+            }
+            let c2 = qu.chord2(w.fix.read().unit);
+            let better = best
+                .as_ref()
+                .is_none_or(|b| c2 < b.c2 || (c2 == b.c2 && w.id < b.worker.id));
+            if c2 <= max_c2 && better {
+                best = Some(crate::index::Best { c2, worker: w });
+            }
+        }
+        Some(best)
     }
 
     pub(crate) fn wake_locked(
@@ -564,6 +647,7 @@ impl Engine {
                 wait.unit.chord2(at) <= max_c2
                     && w.has_skill_named(&job.skill)
                     && job.pass_of(&w.id).is_none()
+                    && (job.parts.is_empty() || t.stock.van_has(&w.id, &job.parts))
             })
             .map(|(s, _)| *s)
             .collect();

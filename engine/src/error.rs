@@ -29,6 +29,12 @@ pub enum EngineError {
     /// The change contradicts the state (an id taken, a limit reached).
     #[error("{0}")]
     Conflict(&'static str),
+    /// A part with this sku exists.
+    #[error("a part with this sku exists")]
+    SkuTaken,
+    /// A movement or reservation would take available stock below zero.
+    #[error("not enough stock available")]
+    InsufficientStock,
     /// A snapshot or event log that does not describe a reachable state.
     #[error("inconsistent state: {0}")]
     Corrupt(String),

@@ -8,6 +8,7 @@ use crate::job::Job;
 use crate::maintenance::{AlertKind, CheckReport, Log, Roll, Schedule};
 use crate::notify::{Notice, NotifyPrefs, Webhook};
 use crate::property::Property;
+use crate::stock::{Movement, Part, PartLine, ReorderTask, StockCheck};
 use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
 
 /// One change, stamped with its place in the engine's total order.
@@ -41,6 +42,9 @@ pub enum EventKind {
         /// The maintenance schedule it was created for.
         #[serde(default)]
         schedule_id: Option<String>,
+        /// Parts the job needs (the worker's van must have them).
+        #[serde(default)]
+        parts: Vec<PartLine>,
     },
     JobOffered {
         job_id: JobId,
@@ -141,6 +145,48 @@ pub enum EventKind {
         daily: bool,
         report: CheckReport,
     },
+    PartCreated {
+        part: Part,
+    },
+    /// The part as it now is.
+    PartUpdated {
+        part: Part,
+    },
+    PartDeleted {
+        id: String,
+    },
+    /// A change of stock: the ledger's entry (it goes to the backend's
+    /// store; the engine keeps the balances).
+    StockMoved {
+        movement: Box<Movement>,
+    },
+    StockRuleSet {
+        part_id: String,
+        location: String,
+        reorder_point: i64,
+        reorder_qty: i64,
+    },
+    ReorderTaskCreated {
+        task: ReorderTask,
+    },
+    /// The task as it now is (ordered, received, cancelled).
+    ReorderTaskUpdated {
+        task: ReorderTask,
+    },
+    /// An accepted job's parts held in its worker's van.
+    PartsReserved {
+        job_id: JobId,
+        location: String,
+        lines: Vec<PartLine>,
+    },
+    /// …and let go (consumed at completion, or the job cancelled).
+    PartsReleased {
+        job_id: JobId,
+    },
+    /// A reorder check ran over every stocked location.
+    StockChecked {
+        report: StockCheck,
+    },
 }
 
 /// Why an offer ended without acceptance.
@@ -186,7 +232,17 @@ impl EventKind {
             | EventKind::ScheduleDeleted { .. }
             | EventKind::MaintenanceLogged { .. }
             | EventKind::MaintenanceAlerted { .. }
-            | EventKind::MaintenanceChecked { .. } => None,
+            | EventKind::MaintenanceChecked { .. }
+            | EventKind::PartCreated { .. }
+            | EventKind::PartUpdated { .. }
+            | EventKind::PartDeleted { .. }
+            | EventKind::StockMoved { .. }
+            | EventKind::StockRuleSet { .. }
+            | EventKind::ReorderTaskCreated { .. }
+            | EventKind::ReorderTaskUpdated { .. }
+            | EventKind::PartsReserved { .. }
+            | EventKind::PartsReleased { .. }
+            | EventKind::StockChecked { .. } => None,
             EventKind::JobCreated { job_id, .. }
             | EventKind::JobOffered { job_id, .. }
             | EventKind::OfferRevoked { job_id, .. }
@@ -227,11 +283,21 @@ impl EventKind {
             EventKind::MaintenanceLogged { .. } => "maintenance_logged",
             EventKind::MaintenanceAlerted { .. } => "maintenance_alerted",
             EventKind::MaintenanceChecked { .. } => "maintenance_checked",
+            EventKind::PartCreated { .. } => "part_created",
+            EventKind::PartUpdated { .. } => "part_updated",
+            EventKind::PartDeleted { .. } => "part_deleted",
+            EventKind::StockMoved { .. } => "stock_moved",
+            EventKind::StockRuleSet { .. } => "stock_rule_set",
+            EventKind::ReorderTaskCreated { .. } => "reorder_task_created",
+            EventKind::ReorderTaskUpdated { .. } => "reorder_task_updated",
+            EventKind::PartsReserved { .. } => "parts_reserved",
+            EventKind::PartsReleased { .. } => "parts_released",
+            EventKind::StockChecked { .. } => "stock_checked",
         }
     }
 
     /// Every [`EventKind::name`], for metrics that pre-register their labels.
-    pub const NAMES: [&'static str; 24] = [
+    pub const NAMES: [&'static str; 34] = [
         "worker_registered",
         "job_created",
         "job_offered",
@@ -256,5 +322,15 @@ impl EventKind {
         "maintenance_logged",
         "maintenance_alerted",
         "maintenance_checked",
+        "part_created",
+        "part_updated",
+        "part_deleted",
+        "stock_moved",
+        "stock_rule_set",
+        "reorder_task_created",
+        "reorder_task_updated",
+        "parts_reserved",
+        "parts_released",
+        "stock_checked",
     ];
 }

@@ -121,6 +121,9 @@ pub struct Filter<'a> {
     /// Workers that declined or let this job expire.
     pub excluded: &'a [WorkerId],
     pub max_radius_m: f64,
+    /// A further condition on the worker (a job's parts in its van),
+    /// checked on each candidate of the scan like presence.
+    pub carries: Option<&'a dyn Fn(&WorkerId) -> bool>,
 }
 
 impl Filter<'_> {
@@ -132,11 +135,12 @@ impl Filter<'_> {
     fn admits_worker(&self, w: &WorkerShared) -> bool {
         w.state() & (CONNECTED | AVAILABLE | RESERVED) == CONNECTED | AVAILABLE
             && !self.excluded.contains(&w.id)
+            && self.carries.is_none_or(|c| c(&w.id))
     }
 }
 
 /// The nearest admitted worker found so far.
-pub struct Best {
+pub(crate) struct Best {
     pub c2: f64,
     pub worker: Worker,
 }

@@ -184,6 +184,9 @@ pub struct Job {
     /// The maintenance schedule it was created for, if any.
     #[serde(default)]
     pub schedule_id: Option<String>,
+    /// Parts it needs (matched to a worker whose van has them).
+    #[serde(default)]
+    pub parts: Vec<crate::stock::PartLine>,
 }
 
 impl Job {

@@ -17,7 +17,7 @@ impl Engine {
 
     /// [`Engine::create_job`], with the job as created (and perhaps offered).
     pub fn create_job_receipt(&self, job: NewJob, now: Millis) -> Result<JobReceipt, EngineError> {
-        self.create_job_with(job, None, now)
+        self.create_job_with(job, None, Vec::new(), now)
     }
 
     /// A job, at a property or not (`property.rs` checks the property).
@@ -25,6 +25,7 @@ impl Engine {
         &self,
         job: NewJob,
         property_id: Option<String>,
+        parts: Vec<crate::stock::PartLine>,
         now: Millis,
     ) -> Result<JobReceipt, EngineError> {
         job.validate()?;
@@ -32,6 +33,7 @@ impl Engine {
         if t.ids.contains_key(&job.id) {
             return Err(EngineError::DuplicateJob);
         }
+        let parts = crate::stock::check_lines_in(&t, &parts)?;
         let mut out = Vec::new();
         let kind = EventKind::JobCreated {
             job_id: job.id.clone(),
@@ -43,6 +45,7 @@ impl Engine {
             search_deadline: now.plus_secs(self.cfg.search_timeout_s),
             property_id,
             schedule_id: None,
+            parts,
         };
         self.emit(&mut t, &mut out, now, kind)?;
         let seq = t.last_job;
@@ -131,6 +134,10 @@ impl Engine {
             return Err(EngineError::InvalidTransition { from: status, step });
         }
         next(status, step)?;
+        if step == Step::Accept && !t.stock.van_has(worker, &job.parts) {
+            // Its van no longer has them (used since the offer): decline.
+            return Err(EngineError::InsufficientStock);
+        }
         let kind = match step {
             Step::Accept => EventKind::JobAccepted {
                 job_id: job_id.clone(),
@@ -159,7 +166,11 @@ impl Engine {
         };
         let mut out = Vec::new();
         self.emit(&mut t, &mut out, now, kind)?;
+        if step == Step::Accept {
+            self.reserve_parts(&mut t, &mut out, seq, worker, now)?;
+        }
         if step == Step::Complete {
+            self.consume_parts(&mut t, &mut out, job_id, worker, now)?;
             // A schedule's job writes its log and rolls the schedule in
             // the same write.
             if let Some(log) = self.completion_log(&t, seq, now) {
@@ -214,6 +225,7 @@ impl Engine {
             reason,
         };
         self.emit(&mut t, &mut out, now, kind)?;
+        self.release_parts(&mut t, &mut out, job_id, now)?;
         if let Some(w) = worker {
             self.wake_locked(&mut t, &mut out, &w, now);
         }

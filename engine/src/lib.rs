@@ -43,6 +43,7 @@ pub mod notify;
 pub mod property;
 mod queries;
 pub mod snapshot;
+pub mod stock;
 pub mod types;
 mod worker;
 

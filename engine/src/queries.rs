@@ -86,6 +86,10 @@ pub struct Stats {
     pub jobs: usize,
     pub by_status: Vec<(JobStatus, usize)>,
     pub busy_workers: usize,
+    /// (part, location) pairs at or below their reorder point.
+    pub low_stock: usize,
+    /// Reorder tasks open or ordered.
+    pub reorder_open: usize,
 }
 
 impl Engine {
@@ -161,6 +165,39 @@ impl Engine {
             fresh_after: now.minus_secs(self.cfg.stale_after_s),
             excluded: &[],
             max_radius_m: self.cfg.max_radius_m,
+            carries: None,
+        };
+        Ok(self
+            .index
+            .nearest(q, &f)
+            .map(|b| (b.worker.id.clone(), b.distance_m())))
+    }
+
+    /// [`Engine::nearest_matchable`] for a job that needs `parts`: the
+    /// nearest matchable worker whose van has every line available.
+    pub fn nearest_matchable_carrying(
+        &self,
+        lat: f64,
+        lng: f64,
+        skill: &Skill,
+        parts: &[crate::stock::PartLine],
+        now: Millis,
+    ) -> Result<Option<(WorkerId, f64)>, EngineError> {
+        let q = LatLng::new(lat, lng)?;
+        let Some(skill_id) = self.skills.get(skill) else {
+            return Ok(None);
+        };
+        let t = self.jobs.lock();
+        if let Some(found) = self.nearest_carrier(&t, parts, q, skill, &[], now) {
+            return Ok(found.map(|b| (b.worker.id.clone(), b.distance_m())));
+        }
+        let carries = |w: &WorkerId| t.stock.van_has(w, parts);
+        let f = Filter {
+            skill: skill_id,
+            fresh_after: now.minus_secs(self.cfg.stale_after_s),
+            excluded: &[],
+            max_radius_m: self.cfg.max_radius_m,
+            carries: Some(&carries),
         };
         Ok(self
             .index
@@ -204,6 +241,8 @@ impl Engine {
                 .map(|s| (s, t.by_status.get(&s).map_or(0, |x| x.len())))
                 .collect(),
             busy_workers: t.holding.len(),
+            low_stock: t.stock.low_count(),
+            reorder_open: t.stock.open_task_count(),
         }
     }
 }

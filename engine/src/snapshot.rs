@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub properties: crate::property::PropertyState,
     #[serde(default)]
     pub maintenance: crate::maintenance::MaintenanceState,
+    #[serde(default)]
+    pub stock: crate::stock::StockState,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +93,7 @@ impl Engine {
             notify: t.notify.clone(),
             properties: t.properties.clone(),
             maintenance: t.maintenance.clone(),
+            stock: t.stock.clone(),
         }
     }
 
@@ -130,6 +133,8 @@ impl Engine {
             t.properties.reindex();
             t.maintenance = snap.maintenance.clone();
             t.maintenance.reindex();
+            t.stock = snap.stock.clone();
+            t.stock.reindex();
             for job in &snap.jobs {
                 engine.insert_restored(&mut t, job.clone())?;
             }

@@ -158,9 +158,17 @@ fn brute_force_order(c: &Case, q: (f64, f64)) -> Vec<WorkerId> {
 }
 
 fn build(c: &Case) -> Engine {
+    build_with(c, EngineConfig::default().parts_scan_max)
+}
+
+/// `parts_scan_max`: 0 matches every parts job by the ring search with the
+/// van filter; the default lists the few vans holding a rare part.
+fn build_with(c: &Case, parts_scan_max: usize) -> Engine {
     let cfg = EngineConfig {
         max_radius_m: c.max_radius_m,
         index: c.index.clone(),
+        parts_scan_max,
+        parts_scan_ratio: 1,
         ..EngineConfig::default()
     };
     let e = Engine::new(cfg).unwrap();
@@ -209,6 +217,70 @@ proptest! {
         }
         if expected.len() <= 4 {
             prop_assert_eq!(got, None, "nobody else is matchable");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 150, ..ProptestConfig::default() })]
+
+    /// A job that needs parts: the same exact order, among only the workers
+    /// whose van has enough — the condition is part of the search, so a
+    /// carrier far behind many nearer workers without the part is found.
+    #[test]
+    fn a_parts_job_follows_the_brute_force_order_among_carriers(
+        c in case(),
+        vans in prop::collection::vec(prop_oneof![3 => Just(0i64), 1 => 1i64..4], 250),
+        need in 1i64..3,
+        ring_search in any::<bool>(),
+        qb in 0.0..std::f64::consts::TAU,
+        qr in 0.0..1.0f64,
+    ) {
+        let e = build_with(&c, if ring_search { 0 } else { 2048 });
+        let part = stock::Part {
+            id: "p1".into(), sku: "P1".into(), name: "Pump".into(), fits: vec![],
+            unit_cost_cents: 100, supplier: String::new(), reorder_point: 0, reorder_qty: 1,
+            created_at: NOW,
+        };
+        e.create_part(part, NOW).unwrap();
+        for (i, qty) in vans.iter().enumerate().take(c.workers.len()) {
+            if *qty > 0 {
+                let m = stock::Movement {
+                    id: format!("m{i}"), part_id: "p1".into(), from: None,
+                    to: Some(stock::van(&wid(i))), qty: *qty, kind: stock::MoveKind::Receive,
+                    job_id: None, by: "ops".into(), at: NOW, note: String::new(),
+                    from_available_after: None,
+                };
+                e.move_stock(m, NOW).unwrap();
+            }
+        }
+        let q = destination(c.centre.0, c.centre.1, qb, qr * 2_000.0);
+        let expected: Vec<WorkerId> = brute_force_order(&c, q)
+            .into_iter()
+            .filter(|w| vans[w.as_str()[1..].parse::<usize>().unwrap()] >= need)
+            .collect();
+        let job = JobId::from("job");
+        let op = Op::CreatePartsJob {
+            job: NewJob {
+                id: job.clone(),
+                resident_id: ResidentId::from("r"),
+                lat: q.0,
+                lng: q.1,
+                skill: skill(c.job_skill),
+                description: String::new(),
+            },
+            property_id: None,
+            parts: vec![stock::PartLine { part_id: "p1".into(), qty: need }],
+        };
+        let ev = op.apply(&e, NOW, &mut Holders::default()).unwrap().events;
+        let mut got = offered(&ev);
+        for want in expected.iter().take(4) {
+            prop_assert_eq!(got.as_ref(), Some(want));
+            let ev = e.decline(&job, want, NOW).unwrap();
+            got = offered(&ev);
+        }
+        if expected.len() <= 4 {
+            prop_assert_eq!(got, None, "nobody else carries it");
         }
     }
 }

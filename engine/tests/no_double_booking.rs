@@ -3,7 +3,10 @@
 //! invariant is checked three ways: while running (snapshots), over the
 //! merged event stream (a worker is never offered a job while it holds one),
 //! and at the end (reservation bits agree with the jobs, and replaying every
-//! event on an empty engine gives the same jobs).
+//! event on an empty engine gives the same jobs). A third of the jobs need
+//! a part from the worker's van while workers use and restock their vans:
+//! parts are held exactly for the accepted jobs that need them, never
+//! twice, and no balance ever goes below zero.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -41,8 +44,50 @@ fn skills() -> [Skill; 2] {
     [Skill::new("a").unwrap(), Skill::new("b").unwrap()]
 }
 
-/// Holds each worker's jobs per the snapshot; panics on two.
+fn movement(
+    id: String,
+    from: Option<String>,
+    to: Option<String>,
+    kind: stock::MoveKind,
+) -> stock::Movement {
+    stock::Movement {
+        id,
+        part_id: "p1".into(),
+        from,
+        to,
+        qty: 1,
+        kind,
+        job_id: None,
+        by: "x".into(),
+        at: Millis(0),
+        note: String::new(),
+        from_available_after: None,
+    }
+}
+
+/// Holds each worker's jobs per the snapshot; panics on two. Parts are
+/// held for exactly the accepted jobs that need them; nothing is negative.
 fn check_snapshot(s: &Snapshot) {
+    for j in &s.jobs {
+        let holds =
+            !j.parts.is_empty() && matches!(j.status, JobStatus::Accepted | JobStatus::Arrived);
+        assert_eq!(
+            s.stock.reservations.contains_key(&j.id),
+            holds,
+            "{} ({}) and its parts",
+            j.id,
+            j.status
+        );
+    }
+    assert!(s.stock.reservations.len() <= s.jobs.len());
+    for (p, locs) in &s.stock.balances {
+        for (l, b) in locs {
+            assert!(
+                b.on_hand >= 0 && b.reserved >= 0 && b.available() >= 0,
+                "{p} at {l}: {b:?}"
+            );
+        }
+    }
     let mut held: HashMap<&WorkerId, &JobId> = HashMap::new();
     for j in &s.jobs {
         if j.status.holds_worker() {
@@ -77,6 +122,23 @@ fn no_worker_ever_holds_two_jobs() {
         };
         setup.extend(engine.register_worker(&wid(i), mine, now(&clock)).unwrap());
     }
+    let part = stock::Part {
+        id: "p1".into(),
+        sku: "P1".into(),
+        name: "Pump".into(),
+        fits: vec![],
+        unit_cost_cents: 100,
+        supplier: String::new(),
+        reorder_point: 0,
+        reorder_qty: 1,
+        created_at: now(&clock),
+    };
+    setup.extend(engine.create_part(part, now(&clock)).unwrap());
+    for i in 0..WORKERS {
+        let to = Some(stock::van(&wid(i)));
+        let m = movement(format!("s{i}"), None, to, stock::MoveKind::Receive);
+        setup.extend(engine.move_stock(m, now(&clock)).unwrap());
+    }
 
     let mut handles = Vec::new();
     for t in 0..WORKER_THREADS {
@@ -88,7 +150,27 @@ fn no_worker_ever_holds_two_jobs() {
             for _ in 0..OPS {
                 let id = wid(mine[rng.below(mine.len() as u64) as usize]);
                 let n = now(&clock);
-                let r = match rng.below(10) {
+                let r = match rng.below(11) {
+                    10 => {
+                        // Use one from the van, or restock it.
+                        let van = Some(stock::van(&id));
+                        let m = if rng.below(2) == 0 {
+                            movement(
+                                format!("c{t}-{}", rng.next()),
+                                van,
+                                None,
+                                stock::MoveKind::Consume,
+                            )
+                        } else {
+                            movement(
+                                format!("r{t}-{}", rng.next()),
+                                None,
+                                van,
+                                stock::MoveKind::Receive,
+                            )
+                        };
+                        engine.move_stock(m, n)
+                    }
                     0..=3 => {
                         let lat = lat0 + (rng.unit() - 0.5) * 0.1;
                         let lng = lng0 + (rng.unit() - 0.5) * 0.1;
@@ -112,7 +194,8 @@ fn no_worker_ever_holds_two_jobs() {
                     Ok(ev) => events.extend(ev),
                     Err(EngineError::InvalidTransition { .. })
                     | Err(EngineError::OfferExpired)
-                    | Err(EngineError::JobNotFound) => {}
+                    | Err(EngineError::JobNotFound)
+                    | Err(EngineError::InsufficientStock) => {}
                     Err(e) => panic!("unexpected {e:?}"),
                 }
             }
@@ -137,19 +220,31 @@ fn no_worker_ever_holds_two_jobs() {
                     continue;
                 }
                 let id = JobId::from(format!("t{t}-{k}"));
-                let ev = engine
-                    .create_job(
-                        NewJob {
-                            id: id.clone(),
-                            resident_id: ResidentId::from(format!("r{t}")),
-                            lat: lat0 + (rng.unit() - 0.5) * 0.1,
-                            lng: lng0 + (rng.unit() - 0.5) * 0.1,
-                            skill: skills()[rng.below(2) as usize].clone(),
-                            description: String::new(),
-                        },
-                        n,
-                    )
-                    .unwrap();
+                let job = NewJob {
+                    id: id.clone(),
+                    resident_id: ResidentId::from(format!("r{t}")),
+                    lat: lat0 + (rng.unit() - 0.5) * 0.1,
+                    lng: lng0 + (rng.unit() - 0.5) * 0.1,
+                    skill: skills()[rng.below(2) as usize].clone(),
+                    description: String::new(),
+                };
+                let parts = if k % 3 == 0 {
+                    vec![stock::PartLine {
+                        part_id: "p1".into(),
+                        qty: 1 + rng.below(2) as i64,
+                    }]
+                } else {
+                    Vec::new()
+                };
+                let op = Op::CreatePartsJob {
+                    job,
+                    property_id: None,
+                    parts,
+                };
+                let ev = op
+                    .apply(&engine, n, &mut Holders::default())
+                    .unwrap()
+                    .events;
                 events.extend(ev);
                 created.push(id);
             }
@@ -250,5 +345,11 @@ fn no_worker_ever_holds_two_jobs() {
     let replayed = Engine::new(cfg).unwrap();
     replayed.replay(&events).unwrap();
     assert_eq!(replayed.snapshot().jobs, snap.jobs);
+    assert_eq!(replayed.snapshot().stock, snap.stock, "the ledger replays");
+    let parts_jobs = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::PartsReserved { .. }))
+        .count();
+    assert!(parts_jobs > 10, "parts were reserved ({parts_jobs})");
     assert_eq!(replayed.reserved_workers(), from_jobs);
 }

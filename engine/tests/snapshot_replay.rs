@@ -135,6 +135,7 @@ fn replay_refuses_gaps_and_impossible_events() {
             description: String::new(),
             property_id: None,
             schedule_id: None,
+            parts: vec![],
             search_deadline: Millis(1000),
         },
     };

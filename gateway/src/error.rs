@@ -31,6 +31,10 @@ pub enum ApiError {
     EmailTaken,
     #[error("{0}")]
     Conflict(&'static str),
+    #[error("a part with this sku exists")]
+    SkuTaken,
+    #[error("not enough stock available")]
+    InsufficientStock,
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -59,6 +63,8 @@ impl ApiError {
             ApiError::InvalidTransition(_)
             | ApiError::OfferExpired
             | ApiError::EmailTaken
+            | ApiError::SkuTaken
+            | ApiError::InsufficientStock
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -77,6 +83,8 @@ impl ApiError {
             ApiError::OfferExpired => "offer_expired",
             ApiError::EmailTaken => "email_taken",
             ApiError::Conflict(_) => "conflict",
+            ApiError::SkuTaken => "sku_taken",
+            ApiError::InsufficientStock => "insufficient_stock",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
@@ -105,6 +113,8 @@ impl From<EngineError> for ApiError {
             EngineError::OfferExpired => ApiError::OfferExpired,
             EngineError::NotFound(what) => ApiError::NotFound(what),
             EngineError::Conflict(why) => ApiError::Conflict(why),
+            EngineError::SkuTaken => ApiError::SkuTaken,
+            EngineError::InsufficientStock => ApiError::InsufficientStock,
             EngineError::Corrupt(m) => {
                 tracing::error!(error = %m, "engine reported inconsistent state");
                 ApiError::Unavailable("internal inconsistency; nothing was changed".into())

@@ -21,6 +21,7 @@ use crate::routes::jobs::{CancelReq, CreateJob};
 use crate::routes::maintenance::{NewLog, NewSchedule, Patch};
 use crate::routes::notify::{NewWebhook, Prefs};
 use crate::routes::properties::NewProperty;
+use crate::routes::stock::{NewMovement, NewPart, PartPatchIn, Rule, StepIn};
 use crate::routes::workers::{Availability, Location};
 use crate::wire::{parse, parse_client, Format};
 
@@ -58,6 +59,11 @@ const SEEDS: &[&str] = &[
     r#"{"property_id":"prop_0123","skill":"plumbing"}"#,
     r#"{"property_id":"prop_1","title":"Boiler","skill":"hvac","every":{"unit":"month","interval":3},"timezone":"Europe/Berlin","start_at":"2027-01-31T09:00:00Z","anchor":"due","lead_s":3600,"assigned_to":"w1"}"#,
     r#"{"every":{"unit":"week","interval":1},"assigned_to":null,"paused":true,"lead_s":0}"#,
+    r#"{"sku":"VALVE-22","name":"Valve","fits":["combi-24"],"unit_cost_cents":1500,"supplier":"Acme","reorder_point":5,"reorder_qty":10}"#,
+    r#"{"part_id":"part_1","from":"van:w1","to":"depot:leeds","qty":2,"kind":"return","job_id":"j1","note":"n"}"#,
+    r#"{"part_id":"part_1","location":"depot:york","reorder_point":2,"reorder_qty":4}"#,
+    r#"{"lat":51.5,"lng":-0.12,"skill":"plumbing","parts":[{"part_id":"part_1","qty":2}]}"#,
+    r#"{"from":"depot:leeds"}"#,
     r#"{"schedule_id":"sch_1","performed_at":"2027-02-01T10:00:00Z","notes":"a, \"b\"\n","issues_found":"minor","attachments":["att_1"]}"#,
 ];
 
@@ -157,6 +163,11 @@ fn fuzz_http_bodies() {
             body::<NewSchedule>(&bytes, f)?;
             body::<Patch>(&bytes, f)?;
             body::<NewLog>(&bytes, f)?;
+            body::<NewPart>(&bytes, f)?;
+            body::<PartPatchIn>(&bytes, f)?;
+            body::<NewMovement>(&bytes, f)?;
+            body::<Rule>(&bytes, f)?;
+            body::<StepIn>(&bytes, f)?;
             body::<Availability>(&bytes, f)
         })
         .unwrap();

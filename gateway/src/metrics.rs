@@ -182,6 +182,14 @@ impl Metrics {
 }
 
 fn describe() {
+    describe_gauge!(
+        "dispatchd_stock_low",
+        "Stock locations (part, depot or van) at or below their reorder point."
+    );
+    describe_gauge!(
+        "dispatchd_reorder_tasks_open",
+        "Reorder tasks open or ordered."
+    );
     describe_counter!(
         "dispatchd_maintenance_checked_total",
         "Maintenance schedules examined by due/overdue checks (daily and manual)."
@@ -282,6 +290,8 @@ fn describe() {
 pub fn engine_gauges(stats: &engine::Stats) {
     metrics::gauge!("dispatchd_workers").set(stats.workers as f64);
     metrics::gauge!("dispatchd_busy_workers").set(stats.busy_workers as f64);
+    metrics::gauge!("dispatchd_stock_low").set(stats.low_stock as f64);
+    metrics::gauge!("dispatchd_reorder_tasks_open").set(stats.reorder_open as f64);
     for (status, n) in &stats.by_status {
         metrics::gauge!("dispatchd_jobs", "status" => status.as_str()).set(*n as f64);
     }

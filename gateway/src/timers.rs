@@ -38,6 +38,7 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
             last_archive = Instant::now();
             archive(&app).await;
             daily_check(&app).await;
+            stock_check(&app).await;
         }
         if last_upkeep.elapsed() >= UPKEEP_EVERY {
             app.metrics.upkeep();
@@ -92,6 +93,38 @@ pub async fn daily_check(app: &AppState) -> bool {
         }
         Err(e) => {
             tracing::warn!(error = %e, "daily maintenance check failed");
+            false
+        }
+    }
+}
+
+/// The periodic reorder check, every `[stock] check_every_s` (the engine
+/// remembers the last run, so a restart does not move the schedule).
+pub async fn stock_check(app: &AppState) -> bool {
+    let Some(core) = app.core_any() else {
+        return false;
+    };
+    if !core.backend.drives_time() {
+        return false;
+    }
+    let now = app.clock.now();
+    let every = app.cfg.stock.check_every_s;
+    if core
+        .engine
+        .last_stock_check()
+        .is_some_and(|l| now < l.plus_secs(every))
+    {
+        return false;
+    }
+    match crate::routes::stock::run_check(app, core).await {
+        Ok(r) => {
+            if r.created > 0 {
+                tracing::info!(checked = r.checked, created = r.created, "reorder check");
+            }
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reorder check failed");
             false
         }
     }

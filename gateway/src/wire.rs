@@ -144,6 +144,16 @@ pub struct JobView {
     /// The maintenance schedule that created it (v1.1), or null.
     #[serde(default)]
     pub schedule_id: Option<String>,
+    /// The parts it needs (v1.1): `[{part_id, qty}]`.
+    #[serde(default)]
+    pub parts: Vec<PartLineView>,
+}
+
+/// A line of a job that needs parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartLineView {
+    pub part_id: String,
+    pub qty: i64,
 }
 
 impl From<&Job> for JobView {
@@ -174,6 +184,14 @@ impl From<&Job> for JobView {
             version: j.version,
             property_id: j.property_id.clone(),
             schedule_id: j.schedule_id.clone(),
+            parts: j
+                .parts
+                .iter()
+                .map(|l| PartLineView {
+                    part_id: l.part_id.clone(),
+                    qty: l.qty,
+                })
+                .collect(),
         }
     }
 }

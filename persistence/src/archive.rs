@@ -40,25 +40,6 @@ const BY_WORKER: TableDefinition<(&str, u64), &str> = TableDefinition::new("by_w
 /// seq → id.
 const BY_SEQ: TableDefinition<u64, &str> = TableDefinition::new("by_seq");
 
-/// Maintenance logs (history, like finished jobs): id → log.
-const LOGS: TableDefinition<&str, &[u8]> = TableDefinition::new("mlogs");
-/// (performed at, id): every log by time.
-const LOGS_BY_TIME: TableDefinition<(i64, &str), ()> = TableDefinition::new("mlogs_by_time");
-/// (schedule, performed at, id).
-const LOGS_BY_SCHEDULE: TableDefinition<(&str, i64, &str), ()> =
-    TableDefinition::new("mlogs_by_schedule");
-/// (property, performed at, id).
-const LOGS_BY_PROPERTY: TableDefinition<(&str, i64, &str), ()> =
-    TableDefinition::new("mlogs_by_property");
-/// The seq of the event that wrote it → id (a log whose event was lost
-/// with the log's tail is removed at open).
-const LOGS_BY_SEQ: TableDefinition<u64, &str> = TableDefinition::new("mlogs_by_seq");
-
-/// Ids from an index range, newest first.
-type Ids<'a> = dyn Iterator<Item = Result<String, StoreError>> + 'a;
-/// Takes matching logs from [`Ids`] into the output.
-type Scan<'a> = dyn FnMut(&mut Ids<'_>, &mut Vec<Log>) -> Result<(), StoreError> + 'a;
-
 /// A job waiting for the next commit, encoded.
 struct Pending {
     id: String,
@@ -84,8 +65,8 @@ pub struct Archive {
     db: Database,
     /// Put since the last commit (written by [`Archive::flush`]).
     pending: Mutex<Vec<Pending>>,
-    /// Logs put since the last commit, with their event's seq.
-    pending_logs: Mutex<Vec<(u64, Log)>>,
+    /// History records (logs, movements) put since the last commit.
+    pending_records: Mutex<Vec<crate::history::Pending>>,
 }
 
 pub(crate) fn io(e: impl std::fmt::Display) -> StoreError {
@@ -129,7 +110,7 @@ impl Archive {
         let archive = Archive {
             db: open_file(&file)?,
             pending: Mutex::new(Vec::new()),
-            pending_logs: Mutex::new(Vec::new()),
+            pending_records: Mutex::new(Vec::new()),
         };
         // Every table exists from the start, so reads never meet a missing one.
         let tx = archive.db.begin_write().map_err(io)?;
@@ -137,11 +118,7 @@ impl Archive {
         tx.open_table(BY_RESIDENT).map_err(io)?;
         tx.open_table(BY_WORKER).map_err(io)?;
         tx.open_table(BY_SEQ).map_err(io)?;
-        tx.open_table(LOGS).map_err(io)?;
-        tx.open_table(LOGS_BY_TIME).map_err(io)?;
-        tx.open_table(LOGS_BY_SCHEDULE).map_err(io)?;
-        tx.open_table(LOGS_BY_PROPERTY).map_err(io)?;
-        tx.open_table(LOGS_BY_SEQ).map_err(io)?;
+        crate::history::create_tables(&tx)?;
         tx.commit().map_err(io)?;
         if dir.is_dir() {
             archive.migrate_from_sled(dir)?;
@@ -183,21 +160,21 @@ impl Archive {
         Ok(())
     }
 
-    /// Stores a maintenance log written by event `seq` (a put of the same
-    /// log again replaces it). Not durable, nor readable, until
-    /// [`Archive::flush`].
-    pub fn put_log(&self, seq: u64, log: &Log) {
-        self.pending_logs
+    /// Stores a history record (a maintenance log, a stock movement)
+    /// written by event `seq` (the same record again replaces it). Not
+    /// durable, nor readable, until [`Archive::flush`].
+    pub fn put_record<R: crate::history::Record>(&self, seq: u64, r: &R) {
+        self.pending_records
             .lock()
             .expect("archive pending")
-            .push((seq, log.clone()));
+            .push(crate::history::Pending::of(seq, r));
     }
 
     /// Commits every put so far in one durable transaction.
     pub fn flush(&self) -> Result<(), StoreError> {
         let batch = std::mem::take(&mut *self.pending.lock().expect("archive pending"));
-        let logs = std::mem::take(&mut *self.pending_logs.lock().expect("archive pending"));
-        if batch.is_empty() && logs.is_empty() {
+        let records = std::mem::take(&mut *self.pending_records.lock().expect("archive pending"));
+        if batch.is_empty() && records.is_empty() {
             return Ok(());
         }
         let mut tx = self.db.begin_write().map_err(io)?;
@@ -221,126 +198,44 @@ impl Archive {
                 }
                 by_seq.insert(p.seq, p.id.as_str()).map_err(io)?;
             }
-            let mut table = tx.open_table(LOGS).map_err(io)?;
-            let mut by_time = tx.open_table(LOGS_BY_TIME).map_err(io)?;
-            let mut by_schedule = tx.open_table(LOGS_BY_SCHEDULE).map_err(io)?;
-            let mut by_property = tx.open_table(LOGS_BY_PROPERTY).map_err(io)?;
-            let mut logs_by_seq = tx.open_table(LOGS_BY_SEQ).map_err(io)?;
-            for (seq, l) in &logs {
-                let at = l.performed_at.0;
-                let id = l.id.as_str();
-                table.insert(id, codec::encode(l).as_slice()).map_err(io)?;
-                by_time.insert((at, id), ()).map_err(io)?;
-                by_schedule
-                    .insert((l.schedule_id.as_str(), at, id), ())
-                    .map_err(io)?;
-                by_property
-                    .insert((l.property_id.as_str(), at, id), ())
-                    .map_err(io)?;
-                logs_by_seq.insert(*seq, id).map_err(io)?;
-            }
         }
+        crate::history::write(&tx, &records)?;
         tx.commit().map_err(io)
     }
 
-    /// Removes the logs of events after `seq` (lost with the log's tail:
-    /// never acknowledged). Returns how many.
-    pub fn drop_logs_after(&self, seq: u64) -> Result<usize, StoreError> {
+    /// Removes the history records of events after `seq` (lost with the
+    /// log's tail: never acknowledged). Returns how many.
+    pub fn drop_records_after(&self, seq: u64) -> Result<usize, StoreError> {
         let mut tx = self.db.begin_write().map_err(io)?;
         tx.set_durability(Durability::Immediate).map_err(io)?;
-        let mut n = 0;
-        {
-            let mut table = tx.open_table(LOGS).map_err(io)?;
-            let mut by_time = tx.open_table(LOGS_BY_TIME).map_err(io)?;
-            let mut by_schedule = tx.open_table(LOGS_BY_SCHEDULE).map_err(io)?;
-            let mut by_property = tx.open_table(LOGS_BY_PROPERTY).map_err(io)?;
-            let mut by_seq = tx.open_table(LOGS_BY_SEQ).map_err(io)?;
-            let lost: Vec<(u64, String)> = by_seq
-                .range(seq.saturating_add(1)..)
-                .map_err(io)?
-                .map(|e| e.map(|(k, v)| (k.value(), v.value().to_owned())))
-                .collect::<Result<_, _>>()
-                .map_err(io)?;
-            for (s, id) in lost {
-                by_seq.remove(s).map_err(io)?;
-                let Some(bytes) = table.remove(id.as_str()).map_err(io)? else {
-                    continue;
-                };
-                let l: Log =
-                    codec::decode(bytes.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                drop(bytes);
-                let at = l.performed_at.0;
-                by_time.remove((at, id.as_str())).map_err(io)?;
-                by_schedule
-                    .remove((l.schedule_id.as_str(), at, id.as_str()))
-                    .map_err(io)?;
-                by_property
-                    .remove((l.property_id.as_str(), at, id.as_str()))
-                    .map_err(io)?;
-                n += 1;
-            }
-        }
+        let n = crate::history::drop_after(&tx, seq)?;
         tx.commit().map_err(io)?;
         Ok(n)
     }
 
-    /// The logs `q` asks for, newest first.
-    pub fn logs(&self, q: &LogQuery) -> Result<Vec<Log>, StoreError> {
+    /// History records of kind `R`: those under any of `keys` (all when
+    /// `None`), at `[from, to]`, that `keep` admits, newest first, at most
+    /// `limit`.
+    pub fn records<R: crate::history::Record>(
+        &self,
+        keys: Option<&[String]>,
+        from: Option<engine::Millis>,
+        to: Option<engine::Millis>,
+        limit: usize,
+        keep: impl Fn(&R) -> bool,
+    ) -> Result<Vec<R>, StoreError> {
         let tx = self.db.begin_read().map_err(io)?;
-        let table = tx.open_table(LOGS).map_err(io)?;
-        let lo = q.from.map_or(i64::MIN, |m| m.0);
-        let hi = q.to.map_or(i64::MAX, |m| m.0).saturating_add(1);
-        let mut out = Vec::new();
-        // Up to `limit` matches from one index range, newest first.
-        let mut scan = |ids: &mut Ids<'_>, out: &mut Vec<Log>| -> Result<(), StoreError> {
-            let mut found = 0;
-            for id in ids.take(SCAN_LIMIT) {
-                let id = id?;
-                let Some(bytes) = table.get(id.as_str()).map_err(io)? else {
-                    continue;
-                };
-                let l: Log =
-                    codec::decode(bytes.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if q.matches(&l) {
-                    out.push(l);
-                    found += 1;
-                    if found >= q.limit {
-                        break;
-                    }
-                }
-            }
-            Ok(())
-        };
-        let keyed = |name: TableDefinition<(&str, i64, &str), ()>,
-                     keys: &[String],
-                     out: &mut Vec<Log>,
-                     scan: &mut Scan<'_>|
-         -> Result<(), StoreError> {
-            let t = tx.open_table(name).map_err(io)?;
-            for k in keys {
-                let mut ids = t
-                    .range((k.as_str(), lo, "")..(k.as_str(), hi, ""))
-                    .map_err(io)?
-                    .rev()
-                    .map(|e| e.map(|(k, _)| k.value().2.to_owned()).map_err(io));
-                scan(&mut ids, out)?;
-            }
-            Ok(())
-        };
-        if let Some(s) = &q.schedules {
-            keyed(LOGS_BY_SCHEDULE, s, &mut out, &mut scan)?;
-        } else if let Some(p) = &q.properties {
-            keyed(LOGS_BY_PROPERTY, p, &mut out, &mut scan)?;
-        } else {
-            let t = tx.open_table(LOGS_BY_TIME).map_err(io)?;
-            let mut ids = t
-                .range((lo, "")..(hi, ""))
-                .map_err(io)?
-                .rev()
-                .map(|e| e.map(|(k, _)| k.value().1.to_owned()).map_err(io));
-            scan(&mut ids, &mut out)?;
-        }
-        Ok(q.finish(out))
+        crate::history::read(&tx, keys, from, to, limit, keep)
+    }
+
+    /// Maintenance logs, newest first.
+    pub fn logs(&self, q: &LogQuery) -> Result<Vec<Log>, StoreError> {
+        let keys = crate::history::log_keys(q);
+        let mut v = self.records(keys.as_deref(), q.from, q.to, q.limit, |l: &Log| {
+            q.matches(l)
+        })?;
+        v = q.finish(v);
+        Ok(v)
     }
 
     pub fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {

@@ -82,6 +82,7 @@ mod tests {
                 description: "tap".into(),
                 property_id: None,
                 schedule_id: None,
+                parts: vec![],
                 search_deadline: Millis(2),
             },
         });

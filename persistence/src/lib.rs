@@ -29,6 +29,7 @@
 pub mod account;
 pub mod archive;
 pub mod codec;
+pub mod history;
 pub mod outbox;
 mod snapshot;
 pub mod store;

@@ -195,11 +195,11 @@ impl SledStore {
             );
         }
         shared.outbox.release_claims()?;
-        let phantom = shared.archive.drop_logs_after(engine.last_seq())?;
+        let phantom = shared.archive.drop_records_after(engine.last_seq())?;
         if phantom > 0 {
             tracing::warn!(
-                logs = phantom,
-                "maintenance logs of events lost with the log's tail removed"
+                records = phantom,
+                "logs and movements of events lost with the log's tail removed"
             );
         }
         let (tx, rx) = mpsc::channel();

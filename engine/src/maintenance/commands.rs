@@ -332,6 +332,7 @@ impl Engine {
             search_deadline: now.plus_secs(self.cfg.search_timeout_s),
             property_id: Some(p.id.clone()),
             schedule_id: Some(s.id.clone()),
+            parts: Vec::new(),
         };
         self.emit(t, out, now, kind)?;
         let seq = t.last_job;

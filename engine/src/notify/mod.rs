@@ -19,6 +19,7 @@ use crate::event::EventKind;
 use crate::job::Job;
 use crate::maintenance::{AlertKind, Schedule};
 use crate::property::Property;
+use crate::stock::{Part, ReorderTask};
 use crate::types::Millis;
 
 mod commands;
@@ -136,6 +137,11 @@ pub enum NoticeData {
         alert: AlertKind,
         due_at: Millis,
     },
+    /// A reorder task was created (`reorder.created`).
+    Reorder {
+        task: Box<ReorderTask>,
+        part: Box<Part>,
+    },
 }
 
 impl NoticeData {
@@ -145,6 +151,7 @@ impl NoticeData {
         match self {
             NoticeData::Job { job } => job.id.as_str(),
             NoticeData::Maintenance { schedule, .. } => &schedule.id,
+            NoticeData::Reorder { task, .. } => &task.id,
         }
     }
 }
@@ -245,6 +252,21 @@ impl NotifyState {
             due_at,
         };
         self.notice(name, &users, data, seq)
+    }
+
+    /// The notification a new reorder task raises: to the ops endpoints
+    /// that want `reorder.created`.
+    pub(crate) fn reorder_notice(
+        &self,
+        task: &ReorderTask,
+        part: &Part,
+        seq: u64,
+    ) -> Option<Notice> {
+        let data = NoticeData::Reorder {
+            task: Box::new(task.clone()),
+            part: Box::new(part.clone()),
+        };
+        self.notice("reorder.created", &[], data, seq)
     }
 
     /// A notice of `name` to the endpoints that want it and to `users` by

@@ -173,6 +173,7 @@ impl Engine {
         &self,
         mut job: NewJob,
         property_id: &str,
+        parts: Vec<crate::stock::PartLine>,
         now: Millis,
     ) -> Result<JobReceipt, EngineError> {
         let p = {
@@ -185,7 +186,7 @@ impl Engine {
         }
         job.lat = p.lat;
         job.lng = p.lng;
-        self.create_job_with(job, Some(p.id), now)
+        self.create_job_with(job, Some(p.id), parts, now)
     }
 }
 

@@ -69,16 +69,18 @@ fn properties_are_owned_checked_and_survive_snapshot() {
 fn a_job_at_a_property_takes_its_position_and_only_its_owner_may() {
     let e = Engine::new(EngineConfig::default()).unwrap();
     e.create_property(prop("p1", "r1"), T0).unwrap();
-    let r = e.create_job_at_property(job("j1", "r1"), "p1", T0).unwrap();
+    let r = e
+        .create_job_at_property(job("j1", "r1"), "p1", vec![], T0)
+        .unwrap();
     assert_eq!((r.job.lat, r.job.lng), (52.5, 13.4));
     assert_eq!(r.job.property_id.as_deref(), Some("p1"));
     assert_eq!(
-        e.create_job_at_property(job("j2", "r2"), "p1", T0)
+        e.create_job_at_property(job("j2", "r2"), "p1", vec![], T0)
             .unwrap_err(),
         EngineError::NotFound("property not found")
     );
     assert_eq!(
-        e.create_job_at_property(job("j3", "r1"), "nope", T0)
+        e.create_job_at_property(job("j3", "r1"), "nope", vec![], T0)
             .unwrap_err(),
         EngineError::NotFound("property not found")
     );
@@ -88,7 +90,7 @@ fn a_job_at_a_property_takes_its_position_and_only_its_owner_may() {
         let e2 = Engine::new(EngineConfig::default()).unwrap();
         let mut v = e2.create_property(prop("p1", "r1"), T0).unwrap();
         v.extend(
-            e2.create_job_at_property(job("j1", "r1"), "p1", T0)
+            e2.create_job_at_property(job("j1", "r1"), "p1", vec![], T0)
                 .unwrap()
                 .events,
         );

@@ -280,9 +280,28 @@ impl Backend {
 
     /// Maintenance logs, newest first.
     pub async fn logs(&self, q: &engine::LogQuery) -> Result<Vec<engine::Log>, ApiError> {
+        let keys = persistence::history::log_keys(q);
+        let v = self
+            .history(keys.as_deref(), q.from, q.to, q.limit, |l: &engine::Log| {
+                q.matches(l)
+            })
+            .await?;
+        Ok(q.finish(v))
+    }
+
+    /// History records (logs, movements) under any of `keys` (all when
+    /// `None`), at `[from, to]`, kept by `keep`, newest first.
+    pub async fn history<R: persistence::history::Record>(
+        &self,
+        keys: Option<&[String]>,
+        from: Option<Millis>,
+        to: Option<Millis>,
+        limit: usize,
+        keep: impl Fn(&R) -> bool,
+    ) -> Result<Vec<R>, ApiError> {
         match self {
-            Backend::Embedded(b) => Ok(b.archive().logs(q)?),
-            Backend::Cluster(c) => c.logs_query(q).await,
+            Backend::Embedded(b) => Ok(b.archive().records(keys, from, to, limit, keep)?),
+            Backend::Cluster(c) => c.history(keys, from, to, limit, keep).await,
         }
     }
 

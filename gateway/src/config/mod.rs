@@ -25,6 +25,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub notify: NotifyConfig,
     pub maintenance: MaintenanceConfig,
+    pub stock: StockConfig,
     pub log: LogConfig,
 }
 
@@ -211,6 +212,23 @@ impl Default for MaintenanceConfig {
     }
 }
 
+/// Parts and stock (API.md): the periodic reorder check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StockConfig {
+    /// Seconds between reorder checks over every stocked location (each
+    /// movement that lowers stock checks its own location at once).
+    pub check_every_s: u64,
+}
+
+impl Default for StockConfig {
+    fn default() -> Self {
+        StockConfig {
+            check_every_s: 3600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -389,6 +407,7 @@ impl Config {
                 coarse_res: self.index.coarse_res,
                 fine_rings: self.index.fine_rings,
             },
+            ..EngineConfig::default()
         }
     }
 

@@ -132,6 +132,12 @@ impl Config {
                 "must be at most a year (31622400)",
             ));
         }
+        if !(1..=7 * 86_400).contains(&self.stock.check_every_s) {
+            return Err(invalid(
+                "stock.check_every_s",
+                "must be 1 to 604800 (a week)",
+            ));
+        }
         if parse_hhmm(&self.maintenance.check_at_utc).is_none() {
             return Err(invalid(
                 "maintenance.check_at_utc",

@@ -19,6 +19,7 @@ use super::target::{self, is_public, TargetError};
 use crate::config::NotifyConfig;
 use crate::routes::maintenance::ScheduleView;
 use crate::routes::properties::PropertyView;
+use crate::routes::stock::{PartView, TaskView};
 use crate::wire::{rfc3339, JobView};
 
 /// What sends: one HTTP client whose resolver refuses internal addresses
@@ -74,6 +75,10 @@ pub fn body(r: &DeliveryRecord) -> Vec<u8> {
             "property": PropertyView::from(&**property),
             "due_at": rfc3339(*due_at),
         })),
+        NoticeData::Reorder { task, part } => serde_json::to_value(json!({
+            "task": TaskView::from(&**task),
+            "part": PartView::from(&**part),
+        })),
     }
     .unwrap_or(serde_json::Value::Null);
     let v = json!({
@@ -95,6 +100,17 @@ pub fn text(r: &DeliveryRecord) -> (String, String) {
             alert,
             due_at,
         } => return maintenance_text(schedule, property, *alert, *due_at),
+        NoticeData::Reorder { task, part } => {
+            return (
+                format!("Reorder {} × {} for {}", task.qty, part.sku, task.location),
+                format!(
+                    "{} ({}) is at or below its reorder point at {}.\n\nOrder {} from {} and mark task {} ordered, then received.\n",
+                    part.name, part.sku, task.location, task.qty,
+                    if part.supplier.is_empty() { "the supplier" } else { &part.supplier },
+                    task.id
+                ),
+            )
+        }
     };
     let for_worker =
         r.user.is_some() && r.user.as_deref() == job.worker_id.as_ref().map(|w| w.as_str());

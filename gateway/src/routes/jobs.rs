@@ -31,6 +31,9 @@ pub struct CreateJob {
     skill: String,
     #[serde(default)]
     description: Option<String>,
+    /// Parts the job needs (v1.1): matched to a worker whose van has them.
+    #[serde(default)]
+    parts: Option<Vec<crate::routes::stock::LineIn>>,
 }
 
 #[derive(Serialize)]
@@ -148,12 +151,25 @@ pub async fn create(
     {
         return repeat().await;
     }
-    let op = match property {
-        Some(property_id) => Op::CreatePropertyJob {
+    let lines: Vec<engine::stock::PartLine> = req
+        .parts
+        .iter()
+        .flatten()
+        .map(|l| l.line())
+        .collect::<Result<_, _>>()?;
+    // Checked first so a cluster never logs a command bound to fail.
+    let lines = core.engine.check_lines(&lines)?;
+    let op = match (property, lines.is_empty()) {
+        (Some(property_id), true) => Op::CreatePropertyJob {
             job: new,
             property_id,
         },
-        None => Op::CreateJob(new),
+        (None, true) => Op::CreateJob(new),
+        (property_id, false) => Op::CreatePartsJob {
+            job: new,
+            property_id,
+            parts: lines,
+        },
     };
     match core.exec(&app, op).await {
         Ok(applied) => Ok((StatusCode::CREATED, answer(applied)?)),

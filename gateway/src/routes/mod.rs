@@ -8,6 +8,7 @@ pub mod maintenance;
 pub mod notify;
 pub mod ops;
 pub mod properties;
+pub mod stock;
 pub mod workers;
 
 use std::time::Duration;
@@ -55,6 +56,23 @@ pub fn router(state: AppState) -> Router {
             post(maintenance::create_log).get(maintenance::list_logs),
         )
         .route("/v1/ops/maintenance/check", post(maintenance::check))
+        .route("/v1/parts", post(stock::create_part).get(stock::list_parts))
+        .route(
+            "/v1/parts/{id}",
+            get(stock::get_part)
+                .patch(stock::update_part)
+                .delete(stock::delete_part),
+        )
+        .route(
+            "/v1/stock/movements",
+            post(stock::create_movement).get(stock::list_movements),
+        )
+        .route("/v1/stock", get(stock::balances))
+        .route("/v1/stock/rules", put(stock::put_rule))
+        .route("/v1/ops/reorder/check", post(stock::reorder_check))
+        .route("/v1/ops/reorder/tasks", get(stock::list_tasks))
+        .route("/v1/ops/reorder/tasks/{id}/{step}", post(stock::task_step))
+        .route("/v1/ops/analytics/parts", get(stock::analytics))
         .route("/v1/ops/unmatched", get(ops::unmatched))
         .route("/v1/ops/unmatched/{id}/retry", post(ops::retry))
         .route(

@@ -13,8 +13,8 @@ enum Staged {
     Outbox,
 }
 
-/// Stages an event's side store: a finished job or a maintenance log for
-/// the archive, a
+/// Stages an event's side store: a finished job, a maintenance log or a
+/// stock movement for the archive, a
 /// notification's deliveries for the outbox (committed by the caller).
 fn stage(shared: &Shared, e: &Event) -> Result<Staged, StoreError> {
     Ok(match &e.kind {
@@ -23,7 +23,11 @@ fn stage(shared: &Shared, e: &Event) -> Result<Staged, StoreError> {
             Staged::Archive
         }
         engine::EventKind::MaintenanceLogged { log, .. } => {
-            shared.archive.put_log(e.seq, log);
+            shared.archive.put_record(e.seq, &**log);
+            Staged::Archive
+        }
+        engine::EventKind::StockMoved { movement } => {
+            shared.archive.put_record(e.seq, &**movement);
             Staged::Archive
         }
         engine::EventKind::NotificationQueued { notice } => {

@@ -9,8 +9,8 @@
 
 mod accounts;
 mod archive;
+mod history;
 mod liveness;
-mod logs;
 mod outbox;
 mod presence;
 mod retention;
@@ -381,6 +381,7 @@ impl Cluster {
         let mut published = Vec::new();
         let mut deliveries = Vec::new();
         let mut logs = Vec::new();
+        let mut moves = Vec::new();
         let mut answers = Vec::new();
         for key in reply.keys {
             for entry in key.ids {
@@ -410,6 +411,9 @@ impl Cluster {
                             engine::EventKind::MaintenanceLogged { log, .. } => {
                                 logs.push((**log).clone())
                             }
+                            engine::EventKind::StockMoved { movement } => {
+                                moves.push((**movement).clone())
+                            }
                             _ => {}
                         }
                     }
@@ -431,7 +435,8 @@ impl Cluster {
         // The batch's notifications are in the outbox before anyone hears
         // that their command is done.
         self.outbox_enqueue(&deliveries).await;
-        self.logs_put(&logs).await;
+        self.history_put(&logs).await;
+        self.history_put(&moves).await;
         for (w, r) in answers {
             let _ = w.send(r);
         }
