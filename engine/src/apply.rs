@@ -117,6 +117,12 @@ impl Engine {
                 t.last_event = ev.seq;
                 return Ok(());
             }
+            k @ EventKind::TriageExampleAdded { .. } => {
+                t.triage.check(k)?;
+                t.triage.apply(k);
+                t.last_event = ev.seq;
+                return Ok(());
+            }
             k @ EventKind::PropertyCreated { .. } => {
                 t.properties.check(k)?;
                 t.properties.apply(k);
@@ -162,6 +168,9 @@ impl Engine {
                 property_id,
                 schedule_id,
                 parts,
+                urgency,
+                triage,
+                estimate_cents,
             } => {
                 if t.ids.contains_key(job_id) {
                     return Err(EngineError::DuplicateJob);
@@ -200,6 +209,9 @@ impl Engine {
                     property_id: property_id.clone(),
                     schedule_id: schedule_id.clone(),
                     parts: parts.clone(),
+                    urgency: *urgency,
+                    triage: triage.clone(),
+                    estimate_cents: *estimate_cents,
                 };
                 t.last_job = seq;
                 t.ids.insert(job_id.clone(), seq);
@@ -217,6 +229,7 @@ impl Engine {
                     Waiting {
                         unit: ll.to_unit(),
                         last_search: Millis(i64::MIN),
+                        rank: urgency.rank(),
                     },
                 );
                 t.jobs.insert(seq, job);
@@ -295,7 +308,8 @@ impl Engine {
             | EventKind::ReorderTaskUpdated { .. }
             | EventKind::PartsReserved { .. }
             | EventKind::PartsReleased { .. }
-            | EventKind::StockChecked { .. } => {
+            | EventKind::StockChecked { .. }
+            | EventKind::TriageExampleAdded { .. } => {
                 unreachable!("handled above")
             }
         };
@@ -395,12 +409,17 @@ impl Engine {
             | EventKind::ReorderTaskUpdated { .. }
             | EventKind::PartsReserved { .. }
             | EventKind::PartsReleased { .. }
-            | EventKind::StockChecked { .. } => {
+            | EventKind::StockChecked { .. }
+            | EventKind::TriageExampleAdded { .. } => {
                 unreachable!("handled above")
             }
         }
         job.status = to;
         job.version += 1;
+        let fare_of = job
+            .fare_cents
+            .filter(|_| to == JobStatus::Completed && from != JobStatus::Completed)
+            .map(|f| (job.skill.as_str().to_owned(), f));
         let cancelled_for = job
             .schedule_id
             .clone()
@@ -416,6 +435,7 @@ impl Engine {
             lng: job.lng,
         }
         .to_unit();
+        let rank = job.urgency.rank();
 
         // Indexes follow the job.
         if from != to {
@@ -433,6 +453,7 @@ impl Engine {
                 Waiting {
                     unit,
                     last_search: Millis(i64::MIN),
+                    rank,
                 },
             );
         }
@@ -476,6 +497,9 @@ impl Engine {
         if let Some((s, job)) = cancelled_for {
             t.maintenance.job_cancelled(&s, &job);
         }
+        if let Some((skill, fare)) = fare_of {
+            t.triage.record_fare(&skill, fare);
+        }
         t.last_event = ev.seq;
         self.waiting.store(t.waiting.len(), Ordering::Release);
         Ok(())
@@ -514,6 +538,7 @@ impl Engine {
                 Waiting {
                     unit: ll.to_unit(),
                     last_search: Millis(i64::MIN),
+                    rank: job.urgency.rank(),
                 },
             );
         }

@@ -17,7 +17,7 @@ use crate::job::{Job, Step};
 use crate::maintenance::{Log, Schedule, SchedulePatch};
 use crate::notify::{NotifyPrefs, Webhook};
 use crate::property::Property;
-use crate::stock::{Movement, Part, PartLine, PartPatch, ReorderStep};
+use crate::stock::{Movement, Part, PartPatch, ReorderStep};
 use crate::types::{JobId, Millis, Skill, WorkerId};
 
 /// A worker's step on a job it was offered or holds.
@@ -138,12 +138,15 @@ pub enum Op {
     MaintenanceCheck {
         daily: bool,
     },
-    /// A job that needs parts (at a property, or at `job`'s position).
-    CreatePartsJob {
+    /// A job with options: at a property, needing parts, its urgency and
+    /// the triage that classified it (computed by the node that took the
+    /// request, so every node stores the same).
+    CreateJobWith {
         job: NewJob,
-        property_id: Option<String>,
-        parts: Vec<PartLine>,
+        opts: Box<crate::jobs::JobOptions>,
     },
+    /// `POST /v1/ops/triage/examples`.
+    AddTriageExample(crate::triage::Example),
     CreatePart(Part),
     UpdatePart {
         id: String,
@@ -240,7 +243,8 @@ impl Op {
             Op::DeleteSchedule { .. } => "delete_schedule",
             Op::WriteLog(_) => "write_log",
             Op::MaintenanceCheck { .. } => "maintenance_check",
-            Op::CreatePartsJob { .. } => "create_job",
+            Op::CreateJobWith { .. } => "create_job",
+            Op::AddTriageExample(_) => "add_triage_example",
             Op::CreatePart(_) => "create_part",
             Op::UpdatePart { .. } => "update_part",
             Op::DeletePart { .. } => "delete_part",
@@ -344,16 +348,10 @@ impl Op {
             Op::MaintenanceCheck { daily } => {
                 engine.maintenance_check(daily, now).map(Applied::from)
             }
-            Op::CreatePartsJob {
-                job: new,
-                property_id: Some(p),
-                parts,
-            } => engine.create_job_at_property(new, &p, parts, now).map(job),
-            Op::CreatePartsJob {
-                job: new,
-                property_id: None,
-                parts,
-            } => engine.create_job_with(new, None, parts, now).map(job),
+            Op::CreateJobWith { job: new, opts } => {
+                engine.create_job_opts(new, *opts, now).map(job)
+            }
+            Op::AddTriageExample(e) => engine.add_triage_example(e, now).map(Applied::from),
             Op::CreatePart(p) => engine.create_part(p, now).map(Applied::from),
             Op::UpdatePart { id, patch } => engine.update_part(&id, *patch, now).map(Applied::from),
             Op::DeletePart { id } => engine.delete_part(&id, now).map(Applied::from),

@@ -82,6 +82,8 @@ pub(crate) struct Waiting {
     pub unit: Unit,
     /// When it was last searched for, for `rematch_interval_ms`.
     pub last_search: Millis,
+    /// Its urgency's rank: waiting jobs are offered most urgent first.
+    pub rank: u8,
 }
 
 /// All job state and its indexes. Only [`Engine::apply`] changes it.
@@ -109,6 +111,8 @@ pub(crate) struct JobTable {
     pub(crate) maintenance: crate::maintenance::MaintenanceState,
     /// Parts, the stock ledger's balances, reorder tasks (`stock`).
     pub(crate) stock: crate::stock::StockState,
+    /// Ops' triage examples and recent fares (`triage`).
+    pub(crate) triage: crate::triage::TriageState,
 }
 
 /// A job as a resident creates it.
@@ -408,12 +412,15 @@ impl Engine {
             self.wake_locked(&mut t, &mut out, &w, now);
         }
         let due = Millis(now.0.saturating_sub(self.cfg.rematch_interval_ms as i64));
-        let stale: Vec<u64> = t
+        // Most urgent first, then oldest (the creation number).
+        let mut stale: Vec<(u8, u64)> = t
             .waiting
             .iter()
             .filter(|(_, w)| w.last_search <= due)
-            .map(|(s, _)| *s)
+            .map(|(s, w)| (w.rank, *s))
             .collect();
+        stale.sort_unstable();
+        let stale: Vec<u64> = stale.into_iter().map(|(_, s)| s).collect();
         for seq in stale {
             self.dispatch(&mut t, &mut out, seq, now);
         }
@@ -632,14 +639,15 @@ impl Engine {
         }
     }
 
-    /// Offers waiting jobs, oldest first, until this worker holds one or none fits.
+    /// Offers waiting jobs, most urgent then oldest first, until this
+    /// worker holds one or none fits.
     fn offer_waiting(&self, t: &mut JobTable, out: &mut Vec<Event>, w: &WorkerShared, now: Millis) {
         if t.waiting.is_empty() || !self.matchable(w, now) {
             return;
         }
         let at = w.fix.read().unit;
         let max_c2 = m_to_chord2(self.cfg.max_radius_m);
-        let candidates: Vec<u64> = t
+        let mut candidates: Vec<(u8, u64)> = t
             .waiting
             .iter()
             .filter(|(seq, wait)| {
@@ -649,9 +657,12 @@ impl Engine {
                     && job.pass_of(&w.id).is_none()
                     && (job.parts.is_empty() || t.stock.van_has(&w.id, &job.parts))
             })
-            .map(|(s, _)| *s)
+            .map(|(s, wait)| (wait.rank, *s))
             .collect();
-        for seq in candidates {
+        // Most urgent first, then oldest: an emergency never waits behind
+        // a normal job.
+        candidates.sort_unstable();
+        for (_, seq) in candidates {
             self.dispatch(t, out, seq, now);
             if w.state() & RESERVED != 0 {
                 break;

@@ -9,6 +9,7 @@ use crate::maintenance::{AlertKind, CheckReport, Log, Roll, Schedule};
 use crate::notify::{Notice, NotifyPrefs, Webhook};
 use crate::property::Property;
 use crate::stock::{Movement, Part, PartLine, ReorderTask, StockCheck};
+use crate::triage::Example;
 use crate::types::{JobId, Millis, ResidentId, Skill, WorkerId};
 
 /// One change, stamped with its place in the engine's total order.
@@ -45,6 +46,12 @@ pub enum EventKind {
         /// Parts the job needs (the worker's van must have them).
         #[serde(default)]
         parts: Vec<PartLine>,
+        #[serde(default)]
+        urgency: crate::triage::Urgency,
+        #[serde(default)]
+        triage: Option<Box<crate::triage::TriageResult>>,
+        #[serde(default)]
+        estimate_cents: Option<(i64, i64)>,
     },
     JobOffered {
         job_id: JobId,
@@ -187,6 +194,10 @@ pub enum EventKind {
     StockChecked {
         report: StockCheck,
     },
+    /// Ops taught triage an example (it counts from the next request).
+    TriageExampleAdded {
+        example: Example,
+    },
 }
 
 /// Why an offer ended without acceptance.
@@ -242,7 +253,8 @@ impl EventKind {
             | EventKind::ReorderTaskUpdated { .. }
             | EventKind::PartsReserved { .. }
             | EventKind::PartsReleased { .. }
-            | EventKind::StockChecked { .. } => None,
+            | EventKind::StockChecked { .. }
+            | EventKind::TriageExampleAdded { .. } => None,
             EventKind::JobCreated { job_id, .. }
             | EventKind::JobOffered { job_id, .. }
             | EventKind::OfferRevoked { job_id, .. }
@@ -293,11 +305,12 @@ impl EventKind {
             EventKind::PartsReserved { .. } => "parts_reserved",
             EventKind::PartsReleased { .. } => "parts_released",
             EventKind::StockChecked { .. } => "stock_checked",
+            EventKind::TriageExampleAdded { .. } => "triage_example_added",
         }
     }
 
     /// Every [`EventKind::name`], for metrics that pre-register their labels.
-    pub const NAMES: [&'static str; 34] = [
+    pub const NAMES: [&'static str; 35] = [
         "worker_registered",
         "job_created",
         "job_offered",
@@ -332,5 +345,6 @@ impl EventKind {
         "parts_reserved",
         "parts_released",
         "stock_checked",
+        "triage_example_added",
     ];
 }

@@ -187,6 +187,15 @@ pub struct Job {
     /// Parts it needs (matched to a worker whose van has them).
     #[serde(default)]
     pub parts: Vec<crate::stock::PartLine>,
+    /// How urgent: waiting jobs are offered most urgent first, then oldest.
+    #[serde(default)]
+    pub urgency: crate::triage::Urgency,
+    /// What triage said of its description, if it ran.
+    #[serde(default)]
+    pub triage: Option<Box<crate::triage::TriageResult>>,
+    /// (low, high) cents: from triage, or this installation's fares.
+    #[serde(default)]
+    pub estimate_cents: Option<(i64, i64)>,
 }
 
 impl Job {

@@ -4,6 +4,23 @@
 //! after, read under the same lock.
 
 use crate::engine::{Engine, JobReceipt, JobTable, NewJob};
+use serde::{Deserialize, Serialize};
+
+/// What a new job may carry besides [`NewJob`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobOptions {
+    /// At a property: the job takes its position (its owner's only).
+    #[serde(default)]
+    pub property_id: Option<String>,
+    /// Parts it needs (matched to a worker whose van has them).
+    #[serde(default)]
+    pub parts: Vec<crate::stock::PartLine>,
+    /// Set by the resident; else triage's; else normal.
+    #[serde(default)]
+    pub urgency: Option<crate::triage::Urgency>,
+    #[serde(default)]
+    pub triage: Option<Box<crate::triage::TriageResult>>,
+}
 use crate::error::EngineError;
 use crate::event::{Event, EventKind, RevokeReason};
 use crate::job::{next, Job, JobStatus, Pass, Step};
@@ -17,23 +34,36 @@ impl Engine {
 
     /// [`Engine::create_job`], with the job as created (and perhaps offered).
     pub fn create_job_receipt(&self, job: NewJob, now: Millis) -> Result<JobReceipt, EngineError> {
-        self.create_job_with(job, None, Vec::new(), now)
+        self.create_job_with(job, JobOptions::default(), now)
     }
 
-    /// A job, at a property or not (`property.rs` checks the property).
+    /// A job with its options: at a property (`property.rs` checks the
+    /// property), needing parts, its urgency and triage.
     pub(crate) fn create_job_with(
         &self,
         job: NewJob,
-        property_id: Option<String>,
-        parts: Vec<crate::stock::PartLine>,
+        opts: JobOptions,
         now: Millis,
     ) -> Result<JobReceipt, EngineError> {
+        let JobOptions {
+            property_id,
+            parts,
+            urgency,
+            triage,
+        } = opts;
         job.validate()?;
         let mut t = self.jobs.lock();
         if t.ids.contains_key(&job.id) {
             return Err(EngineError::DuplicateJob);
         }
         let parts = crate::stock::check_lines_in(&t, &parts)?;
+        let urgency = urgency
+            .or(triage.as_ref().map(|r| r.urgency))
+            .unwrap_or_default();
+        let estimate_cents = triage
+            .as_ref()
+            .map(|r| r.estimate_cents)
+            .or_else(|| t.triage.estimate_for(job.skill.as_str()));
         let mut out = Vec::new();
         let kind = EventKind::JobCreated {
             job_id: job.id.clone(),
@@ -46,6 +76,9 @@ impl Engine {
             property_id,
             schedule_id: None,
             parts,
+            urgency,
+            triage,
+            estimate_cents,
         };
         self.emit(&mut t, &mut out, now, kind)?;
         let seq = t.last_job;

@@ -43,6 +43,8 @@ pub struct Snapshot {
     pub maintenance: crate::maintenance::MaintenanceState,
     #[serde(default)]
     pub stock: crate::stock::StockState,
+    #[serde(default)]
+    pub triage: crate::triage::TriageState,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +96,7 @@ impl Engine {
             properties: t.properties.clone(),
             maintenance: t.maintenance.clone(),
             stock: t.stock.clone(),
+            triage: t.triage.clone(),
         }
     }
 
@@ -135,6 +138,8 @@ impl Engine {
             t.maintenance.reindex();
             t.stock = snap.stock.clone();
             t.stock.reindex();
+            t.triage = snap.triage.clone();
+            t.triage.reindex();
             for job in &snap.jobs {
                 engine.insert_restored(&mut t, job.clone())?;
             }

@@ -260,7 +260,7 @@ proptest! {
             .filter(|w| vans[w.as_str()[1..].parse::<usize>().unwrap()] >= need)
             .collect();
         let job = JobId::from("job");
-        let op = Op::CreatePartsJob {
+        let op = Op::CreateJobWith {
             job: NewJob {
                 id: job.clone(),
                 resident_id: ResidentId::from("r"),
@@ -269,8 +269,10 @@ proptest! {
                 skill: skill(c.job_skill),
                 description: String::new(),
             },
-            property_id: None,
-            parts: vec![stock::PartLine { part_id: "p1".into(), qty: need }],
+            opts: Box::new(jobs::JobOptions {
+                parts: vec![stock::PartLine { part_id: "p1".into(), qty: need }],
+                ..Default::default()
+            }),
         };
         let ev = op.apply(&e, NOW, &mut Holders::default()).unwrap().events;
         let mut got = offered(&ev);

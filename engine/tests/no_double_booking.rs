@@ -236,10 +236,12 @@ fn no_worker_ever_holds_two_jobs() {
                 } else {
                     Vec::new()
                 };
-                let op = Op::CreatePartsJob {
+                let op = Op::CreateJobWith {
                     job,
-                    property_id: None,
-                    parts,
+                    opts: Box::new(jobs::JobOptions {
+                        parts,
+                        ..Default::default()
+                    }),
                 };
                 let ev = op
                     .apply(&engine, n, &mut Holders::default())

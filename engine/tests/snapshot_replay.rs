@@ -136,6 +136,9 @@ fn replay_refuses_gaps_and_impossible_events() {
             property_id: None,
             schedule_id: None,
             parts: vec![],
+            urgency: Default::default(),
+            triage: None,
+            estimate_cents: None,
             search_deadline: Millis(1000),
         },
     };

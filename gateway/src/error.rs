@@ -35,6 +35,9 @@ pub enum ApiError {
     SkuTaken,
     #[error("not enough stock available")]
     InsufficientStock,
+    /// Triage could not tell the skill: the skills it weighed.
+    #[error("triage is not sure what this needs; give a skill")]
+    TriageUncertain(Vec<(String, f64)>),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -66,6 +69,7 @@ impl ApiError {
             | ApiError::SkuTaken
             | ApiError::InsufficientStock
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TriageUncertain(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::SkuTaken => "sku_taken",
             ApiError::InsufficientStock => "insufficient_stock",
+            ApiError::TriageUncertain(_) => "triage_uncertain",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
@@ -145,6 +150,14 @@ struct Body<'a> {
 struct Detail<'a> {
     code: &'a str,
     message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alternatives: Option<Vec<Alternative<'a>>>,
+}
+
+#[derive(Serialize)]
+struct Alternative<'a> {
+    skill: &'a str,
+    confidence: f64,
 }
 
 impl IntoResponse for ApiError {
@@ -153,6 +166,17 @@ impl IntoResponse for ApiError {
             error: Detail {
                 code: self.code(),
                 message: self.to_string(),
+                alternatives: match &self {
+                    ApiError::TriageUncertain(a) => Some(
+                        a.iter()
+                            .map(|(skill, confidence)| Alternative {
+                                skill,
+                                confidence: *confidence,
+                            })
+                            .collect(),
+                    ),
+                    _ => None,
+                },
             },
         };
         let mut resp = (self.status(), axum::Json(body)).into_response();

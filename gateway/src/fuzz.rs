@@ -22,6 +22,7 @@ use crate::routes::maintenance::{NewLog, NewSchedule, Patch};
 use crate::routes::notify::{NewWebhook, Prefs};
 use crate::routes::properties::NewProperty;
 use crate::routes::stock::{NewMovement, NewPart, PartPatchIn, Rule, StepIn};
+use crate::routes::triage::{ExampleIn, TriageReq};
 use crate::routes::workers::{Availability, Location};
 use crate::wire::{parse, parse_client, Format};
 
@@ -64,6 +65,9 @@ const SEEDS: &[&str] = &[
     r#"{"part_id":"part_1","location":"depot:york","reorder_point":2,"reorder_qty":4}"#,
     r#"{"lat":51.5,"lng":-0.12,"skill":"plumbing","parts":[{"part_id":"part_1","qty":2}]}"#,
     r#"{"from":"depot:leeds"}"#,
+    r#"{"description":"burst pipe in the loft"}"#,
+    r#"{"description":"zorbulator zapping","skill":"appliance","urgency":"high"}"#,
+    r#"{"lat":51.5,"lng":-0.12,"description":"sparks from the socket","urgency":"emergency"}"#,
     r#"{"schedule_id":"sch_1","performed_at":"2027-02-01T10:00:00Z","notes":"a, \"b\"\n","issues_found":"minor","attachments":["att_1"]}"#,
 ];
 
@@ -168,6 +172,8 @@ fn fuzz_http_bodies() {
             body::<NewMovement>(&bytes, f)?;
             body::<Rule>(&bytes, f)?;
             body::<StepIn>(&bytes, f)?;
+            body::<TriageReq>(&bytes, f)?;
+            body::<ExampleIn>(&bytes, f)?;
             body::<Availability>(&bytes, f)
         })
         .unwrap();

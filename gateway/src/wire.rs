@@ -147,6 +147,61 @@ pub struct JobView {
     /// The parts it needs (v1.1): `[{part_id, qty}]`.
     #[serde(default)]
     pub parts: Vec<PartLineView>,
+    /// `emergency | high | normal | low` (v1.1).
+    #[serde(default)]
+    pub urgency: String,
+    /// What triage said of the description (v1.1), or null.
+    #[serde(default)]
+    pub triage: Option<TriageView>,
+    /// `{low, high}` (v1.1), or null.
+    #[serde(default)]
+    pub estimate_cents: Option<Estimate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub low: i64,
+    pub high: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkillConfidence {
+    pub skill: String,
+    pub confidence: f64,
+}
+
+/// The contract's triage result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriageView {
+    pub skill: String,
+    pub urgency: String,
+    pub confidence: f64,
+    pub matched: Vec<String>,
+    pub estimate_cents: Estimate,
+    pub alternatives: Vec<SkillConfidence>,
+}
+
+impl From<&engine::triage::TriageResult> for TriageView {
+    fn from(t: &engine::triage::TriageResult) -> TriageView {
+        TriageView {
+            skill: t.skill.clone(),
+            urgency: t.urgency.as_str().to_owned(),
+            confidence: t.confidence,
+            matched: t.matched.clone(),
+            estimate_cents: Estimate {
+                low: t.estimate_cents.0,
+                high: t.estimate_cents.1,
+            },
+            alternatives: t
+                .alternatives
+                .iter()
+                .map(|(skill, confidence)| SkillConfidence {
+                    skill: skill.clone(),
+                    confidence: *confidence,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A line of a job that needs parts.
@@ -192,6 +247,9 @@ impl From<&Job> for JobView {
                     qty: l.qty,
                 })
                 .collect(),
+            urgency: j.urgency.as_str().to_owned(),
+            triage: j.triage.as_deref().map(TriageView::from),
+            estimate_cents: j.estimate_cents.map(|(low, high)| Estimate { low, high }),
         }
     }
 }

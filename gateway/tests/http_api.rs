@@ -337,7 +337,8 @@ async fn bad_input_is_refused_and_changes_nothing() {
             b"".to_vec(),
             StatusCode::BAD_REQUEST,
             "invalid_input",
-            "body",
+            // No skill and no description to triage.
+            "skill",
         ),
         (
             "lat range",

@@ -83,6 +83,9 @@ mod tests {
                 property_id: None,
                 schedule_id: None,
                 parts: vec![],
+                urgency: Default::default(),
+                triage: None,
+                estimate_cents: None,
                 search_deadline: Millis(2),
             },
         });

@@ -333,6 +333,9 @@ impl Engine {
             property_id: Some(p.id.clone()),
             schedule_id: Some(s.id.clone()),
             parts: Vec::new(),
+            urgency: crate::triage::Urgency::Normal,
+            triage: None,
+            estimate_cents: t.triage.estimate_for(s.skill.as_str()),
         };
         self.emit(t, out, now, kind)?;
         let seq = t.last_job;

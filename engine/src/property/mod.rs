@@ -171,22 +171,40 @@ impl Engine {
     /// property must be `job.resident_id`'s.
     pub fn create_job_at_property(
         &self,
-        mut job: NewJob,
+        job: NewJob,
         property_id: &str,
         parts: Vec<crate::stock::PartLine>,
         now: Millis,
     ) -> Result<JobReceipt, EngineError> {
-        let p = {
-            let t = self.jobs.lock();
-            t.properties.by_id.get(property_id).cloned()
+        let opts = crate::jobs::JobOptions {
+            property_id: Some(property_id.to_owned()),
+            parts,
+            ..Default::default()
+        };
+        self.create_job_opts(job, opts, now)
+    }
+
+    /// A job with its options; at a property, the job takes its position
+    /// and the property must be `job.resident_id`'s.
+    pub fn create_job_opts(
+        &self,
+        mut job: NewJob,
+        opts: crate::jobs::JobOptions,
+        now: Millis,
+    ) -> Result<JobReceipt, EngineError> {
+        if let Some(property_id) = &opts.property_id {
+            let p = {
+                let t = self.jobs.lock();
+                t.properties.by_id.get(property_id).cloned()
+            }
+            .ok_or(EngineError::NotFound("property not found"))?;
+            if p.owner_id != job.resident_id {
+                return Err(EngineError::NotFound("property not found"));
+            }
+            job.lat = p.lat;
+            job.lng = p.lng;
         }
-        .ok_or(EngineError::NotFound("property not found"))?;
-        if p.owner_id != job.resident_id {
-            return Err(EngineError::NotFound("property not found"));
-        }
-        job.lat = p.lat;
-        job.lng = p.lng;
-        self.create_job_with(job, Some(p.id), parts, now)
+        self.create_job_with(job, opts, now)
     }
 }
 

@@ -182,6 +182,13 @@ fn worker(e: &Engine, id: &str, lat: f64) {
     e.update_position(&w, lat, 2.35, T0).unwrap();
 }
 
+fn parts_opts(parts: Vec<PartLine>) -> crate::jobs::JobOptions {
+    crate::jobs::JobOptions {
+        parts,
+        ..Default::default()
+    }
+}
+
 fn job(id: &str) -> NewJob {
     NewJob {
         id: JobId::from(id),
@@ -219,7 +226,7 @@ fn a_parts_job_goes_to_the_nearest_worker_who_carries_them() {
         qty: 2,
     }];
     let r = e
-        .create_job_with(job("j1"), None, lines.clone(), T0)
+        .create_job_with(job("j1"), parts_opts(lines.clone()), T0)
         .unwrap();
     assert_eq!(
         r.job.worker_id,
@@ -236,7 +243,7 @@ fn a_parts_job_goes_to_the_nearest_worker_who_carries_them() {
     assert_eq!((b.on_hand, b.reserved, b.available()), (2, 2, 0));
     // Its van's stock is held: a second such job finds nobody.
     let r = e
-        .create_job_with(job("j2"), None, lines.clone(), T0)
+        .create_job_with(job("j2"), parts_opts(lines.clone()), T0)
         .unwrap();
     assert_eq!(r.job.status, JobStatus::Searching);
     all.extend(r.events);
@@ -319,7 +326,7 @@ fn an_accept_without_the_parts_is_refused_and_changes_nothing() {
         part_id: "p1".into(),
         qty: 1,
     }];
-    let r = e.create_job_with(job("j1"), None, lines, T0).unwrap();
+    let r = e.create_job_with(job("j1"), parts_opts(lines), T0).unwrap();
     let w = WorkerId::from("w");
     assert_eq!(r.job.worker_id, Some(w.clone()));
     // Used elsewhere between the offer and the accept.

@@ -26,6 +26,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub maintenance: MaintenanceConfig,
     pub stock: StockConfig,
+    pub triage: TriageConfig,
     pub log: LogConfig,
 }
 
@@ -208,6 +209,23 @@ impl Default for MaintenanceConfig {
         MaintenanceConfig {
             due_window_s: 86_400,
             check_at_utc: "06:00".into(),
+        }
+    }
+}
+
+/// Triage (API.md "Intake").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TriageConfig {
+    /// A job without a skill whose triage is less sure than this is
+    /// refused (422 `triage_uncertain`).
+    pub min_confidence: f64,
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        TriageConfig {
+            min_confidence: 0.5,
         }
     }
 }

@@ -132,6 +132,9 @@ impl Config {
                 "must be at most a year (31622400)",
             ));
         }
+        if !(0.0..=1.0).contains(&self.triage.min_confidence) {
+            return Err(invalid("triage.min_confidence", "must be 0 to 1"));
+        }
         if !(1..=7 * 86_400).contains(&self.stock.check_every_s) {
             return Err(invalid(
                 "stock.check_every_s",

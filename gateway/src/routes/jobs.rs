@@ -28,9 +28,14 @@ pub struct CreateJob {
     /// Instead of `lat`/`lng`: the job takes the property's position (v1.1).
     #[serde(default)]
     property_id: Option<String>,
-    skill: String,
+    /// Absent: triage decides from the description (v1.1).
+    #[serde(default)]
+    skill: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    /// `emergency | high | normal | low` (v1.1); default: triage's.
+    #[serde(default)]
+    urgency: Option<String>,
     /// Parts the job needs (v1.1): matched to a worker whose van has them.
     #[serde(default)]
     parts: Option<Vec<crate::routes::stock::LineIn>>,
@@ -98,9 +103,40 @@ pub async fn create(
         ));
     }
     let key = idempotency_key(&headers)?;
-    let skill = Skill::new(&req.skill)
-        .map_err(|_| ApiError::invalid("skill", "must match [a-z0-9_-]{1,32}"))?;
     let core = app.core()?;
+    let urgency = req
+        .urgency
+        .as_deref()
+        .map(|u| {
+            engine::triage::Urgency::parse(u).ok_or_else(|| {
+                ApiError::invalid("urgency", "must be emergency, high, normal or low")
+            })
+        })
+        .transpose()?;
+    let description = req.description.clone().unwrap_or_default();
+    if description.len() > engine::MAX_DESCRIPTION_BYTES {
+        return Err(ApiError::invalid(
+            "description",
+            "must be at most 4096 bytes",
+        ));
+    }
+    // Triage reads the description (µs); without a skill it decides it.
+    let triage = (!description.trim().is_empty()).then(|| core.engine.triage(&description));
+    let skill = match (&req.skill, &triage) {
+        (Some(s), _) => {
+            Skill::new(s).map_err(|_| ApiError::invalid("skill", "must match [a-z0-9_-]{1,32}"))?
+        }
+        (None, Some(t)) if t.confidence >= app.cfg.triage.min_confidence => {
+            Skill::new(&t.skill).expect("triage skills are valid")
+        }
+        (None, Some(t)) => return Err(ApiError::TriageUncertain(t.alternatives_with_best())),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "skill",
+                "is required (or a description to triage)",
+            ))
+        }
+    };
     let (resident, lat, lng, property) = match (&req.property_id, req.lat, req.lng) {
         (Some(pid), None, None) => {
             let p = crate::routes::properties::usable(&core.engine, &user, pid)?;
@@ -128,7 +164,7 @@ pub async fn create(
         lat,
         lng,
         skill,
-        description: req.description.unwrap_or_default(),
+        description,
     };
     // The engine checks again; checked first so a cluster never logs a
     // command bound to fail.
@@ -159,16 +195,20 @@ pub async fn create(
         .collect::<Result<_, _>>()?;
     // Checked first so a cluster never logs a command bound to fail.
     let lines = core.engine.check_lines(&lines)?;
-    let op = match (property, lines.is_empty()) {
-        (Some(property_id), true) => Op::CreatePropertyJob {
+    let op = match (property, lines.is_empty(), urgency, triage) {
+        (Some(property_id), true, None, None) => Op::CreatePropertyJob {
             job: new,
             property_id,
         },
-        (None, true) => Op::CreateJob(new),
-        (property_id, false) => Op::CreatePartsJob {
+        (None, true, None, None) => Op::CreateJob(new),
+        (property_id, _, urgency, triage) => Op::CreateJobWith {
             job: new,
-            property_id,
-            parts: lines,
+            opts: Box::new(engine::jobs::JobOptions {
+                property_id,
+                parts: lines,
+                urgency,
+                triage: triage.map(Box::new),
+            }),
         },
     };
     match core.exec(&app, op).await {

@@ -9,6 +9,7 @@ pub mod notify;
 pub mod ops;
 pub mod properties;
 pub mod stock;
+pub mod triage;
 pub mod workers;
 
 use std::time::Duration;
@@ -73,6 +74,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ops/reorder/tasks", get(stock::list_tasks))
         .route("/v1/ops/reorder/tasks/{id}/{step}", post(stock::task_step))
         .route("/v1/ops/analytics/parts", get(stock::analytics))
+        .route("/v1/triage", post(triage::triage))
+        .route("/v1/triage/skills", get(triage::skills))
+        .route("/v1/ops/triage/examples", post(triage::add_example))
         .route("/v1/ops/unmatched", get(ops::unmatched))
         .route("/v1/ops/unmatched/{id}/retry", post(ops::retry))
         .route(

@@ -8,7 +8,7 @@ const REPLAY_CHUNK: usize = 8192;
 
 /// One log entry as the recovery reader saw it.
 enum Scanned {
-    Event(sled::IVec, u64, Event),
+    Event(sled::IVec, u64, Box<Event>),
     Other(u64),
     Bad(sled::IVec, String),
     Failed(StoreError),
@@ -23,7 +23,7 @@ fn scan_log(log: sled::Tree, tx: mpsc::SyncSender<Vec<Scanned>>) {
             Ok((k, v)) => match (seq_of(&k), codec::decode::<Entry>(&v)) {
                 (None, _) => Scanned::Bad(k, "malformed key".into()),
                 (Some(_), Err(e)) => Scanned::Bad(k, e.to_string()),
-                (Some(s), Ok(Entry::Event(e))) => Scanned::Event(k, s, e),
+                (Some(s), Ok(Entry::Event(e))) => Scanned::Event(k, s, Box::new(e)),
                 (Some(s), Ok(Entry::Account(_))) => Scanned::Other(s),
             },
         };
@@ -144,7 +144,7 @@ pub(super) fn recover(
                 match item {
                     Scanned::Event(k, log_seq, e) => {
                         if e.seq > engine.last_seq() {
-                            chunk.push((i, k, e));
+                            chunk.push((i, k, *e));
                         }
                         if chunk.len() >= REPLAY_CHUNK {
                             if let Some(c) = flush_chunk(&mut chunk, &mut report) {
