@@ -33,4 +33,4 @@ SIZES=1000 cargo test --workspace --all-targets
 echo "== the same end-to-end tests on the other backend: a one-node cluster on its own redis-server"
 # Same test code, a parameter (E2E_BACKEND) in the harness: every Server gets
 # a private redis-server and DISPATCHD_REDIS_URL. (cluster.rs runs 2-3 nodes itself.)
-E2E_BACKEND=redis cargo test -p gateway --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage
+E2E_BACKEND=redis cargo test -p gateway --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage --test payments

@@ -117,6 +117,11 @@ impl Engine {
                 t.last_event = ev.seq;
                 return Ok(());
             }
+            k @ (EventKind::JobRated { .. } | EventKind::PaymentRecorded { .. }) => {
+                crate::payment::apply(t, k)?;
+                t.last_event = ev.seq;
+                return Ok(());
+            }
             k @ EventKind::TriageExampleAdded { .. } => {
                 t.triage.check(k)?;
                 t.triage.apply(k);
@@ -212,6 +217,8 @@ impl Engine {
                     urgency: *urgency,
                     triage: triage.clone(),
                     estimate_cents: *estimate_cents,
+                    rating: None,
+                    payments: Vec::new(),
                 };
                 t.last_job = seq;
                 t.ids.insert(job_id.clone(), seq);
@@ -309,7 +316,9 @@ impl Engine {
             | EventKind::PartsReserved { .. }
             | EventKind::PartsReleased { .. }
             | EventKind::StockChecked { .. }
-            | EventKind::TriageExampleAdded { .. } => {
+            | EventKind::TriageExampleAdded { .. }
+            | EventKind::JobRated { .. }
+            | EventKind::PaymentRecorded { .. } => {
                 unreachable!("handled above")
             }
         };
@@ -410,7 +419,9 @@ impl Engine {
             | EventKind::PartsReserved { .. }
             | EventKind::PartsReleased { .. }
             | EventKind::StockChecked { .. }
-            | EventKind::TriageExampleAdded { .. } => {
+            | EventKind::TriageExampleAdded { .. }
+            | EventKind::JobRated { .. }
+            | EventKind::PaymentRecorded { .. } => {
                 unreachable!("handled above")
             }
         }

@@ -145,6 +145,21 @@ pub enum Op {
         job: NewJob,
         opts: Box<crate::jobs::JobOptions>,
     },
+    /// `POST /v1/jobs/{id}/rating` (`archived`: the job, if it left memory).
+    RateJob {
+        job: JobId,
+        resident: crate::ResidentId,
+        stars: u8,
+        comment: Option<String>,
+        #[serde(default)]
+        archived: Option<Box<Job>>,
+    },
+    /// `POST /v1/payments`.
+    RecordPayment {
+        payment: Box<crate::payment::Payment>,
+        #[serde(default)]
+        archived: Option<Box<Job>>,
+    },
     /// `POST /v1/ops/triage/examples`.
     AddTriageExample(crate::triage::Example),
     CreatePart(Part),
@@ -245,6 +260,8 @@ impl Op {
             Op::MaintenanceCheck { .. } => "maintenance_check",
             Op::CreateJobWith { .. } => "create_job",
             Op::AddTriageExample(_) => "add_triage_example",
+            Op::RateJob { .. } => "rate_job",
+            Op::RecordPayment { .. } => "record_payment",
             Op::CreatePart(_) => "create_part",
             Op::UpdatePart { .. } => "update_part",
             Op::DeletePart { .. } => "delete_part",
@@ -352,6 +369,18 @@ impl Op {
                 engine.create_job_opts(new, *opts, now).map(job)
             }
             Op::AddTriageExample(e) => engine.add_triage_example(e, now).map(Applied::from),
+            Op::RateJob {
+                job: id,
+                resident,
+                stars,
+                comment,
+                archived,
+            } => engine
+                .rate(&id, &resident, stars, comment, archived.map(|j| *j), now)
+                .map(job),
+            Op::RecordPayment { payment, archived } => engine
+                .record_payment(*payment, archived.map(|j| *j), now)
+                .map(|r| job(r.receipt)),
             Op::CreatePart(p) => engine.create_part(p, now).map(Applied::from),
             Op::UpdatePart { id, patch } => engine.update_part(&id, *patch, now).map(Applied::from),
             Op::DeletePart { id } => engine.delete_part(&id, now).map(Applied::from),

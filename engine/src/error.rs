@@ -29,6 +29,9 @@ pub enum EngineError {
     /// The change contradicts the state (an id taken, a limit reached).
     #[error("{0}")]
     Conflict(&'static str),
+    /// The job was rated already.
+    #[error("this job was rated already")]
+    AlreadyRated,
     /// A part with this sku exists.
     #[error("a part with this sku exists")]
     SkuTaken,

@@ -198,6 +198,16 @@ pub enum EventKind {
     TriageExampleAdded {
         example: Example,
     },
+    /// Its resident rated a completed job.
+    JobRated {
+        job_id: JobId,
+        rating: crate::payment::Rating,
+    },
+    /// A payment for the job, new or updated by its `provider_ref`.
+    PaymentRecorded {
+        job_id: JobId,
+        payment: crate::payment::Payment,
+    },
 }
 
 /// Why an offer ended without acceptance.
@@ -263,7 +273,9 @@ impl EventKind {
             | EventKind::JobCompleted { job_id, .. }
             | EventKind::JobCancelled { job_id, .. }
             | EventKind::JobUnmatched { job_id }
-            | EventKind::JobRetried { job_id, .. } => Some(job_id),
+            | EventKind::JobRetried { job_id, .. }
+            | EventKind::JobRated { job_id, .. }
+            | EventKind::PaymentRecorded { job_id, .. } => Some(job_id),
             EventKind::JobArchived { job } | EventKind::JobRestored { job } => Some(&job.id),
         }
     }
@@ -306,11 +318,13 @@ impl EventKind {
             EventKind::PartsReleased { .. } => "parts_released",
             EventKind::StockChecked { .. } => "stock_checked",
             EventKind::TriageExampleAdded { .. } => "triage_example_added",
+            EventKind::JobRated { .. } => "job_rated",
+            EventKind::PaymentRecorded { .. } => "payment_recorded",
         }
     }
 
     /// Every [`EventKind::name`], for metrics that pre-register their labels.
-    pub const NAMES: [&'static str; 35] = [
+    pub const NAMES: [&'static str; 37] = [
         "worker_registered",
         "job_created",
         "job_offered",
@@ -346,5 +360,7 @@ impl EventKind {
         "parts_released",
         "stock_checked",
         "triage_example_added",
+        "job_rated",
+        "payment_recorded",
     ];
 }

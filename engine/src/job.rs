@@ -196,6 +196,12 @@ pub struct Job {
     /// (low, high) cents: from triage, or this installation's fares.
     #[serde(default)]
     pub estimate_cents: Option<(i64, i64)>,
+    /// Its resident's rating, once completed.
+    #[serde(default)]
+    pub rating: Option<crate::payment::Rating>,
+    /// Payments recorded for it.
+    #[serde(default)]
+    pub payments: Vec<crate::payment::Payment>,
 }
 
 impl Job {

@@ -40,6 +40,7 @@ pub mod job;
 pub mod jobs;
 pub mod maintenance;
 pub mod notify;
+pub mod payment;
 pub mod property;
 mod queries;
 pub mod snapshot;

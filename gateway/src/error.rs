@@ -35,6 +35,8 @@ pub enum ApiError {
     SkuTaken,
     #[error("not enough stock available")]
     InsufficientStock,
+    #[error("this job was rated already")]
+    AlreadyRated,
     /// Triage could not tell the skill: the skills it weighed.
     #[error("triage is not sure what this needs; give a skill")]
     TriageUncertain(Vec<(String, f64)>),
@@ -68,6 +70,7 @@ impl ApiError {
             | ApiError::EmailTaken
             | ApiError::SkuTaken
             | ApiError::InsufficientStock
+            | ApiError::AlreadyRated
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TriageUncertain(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -89,6 +92,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::SkuTaken => "sku_taken",
             ApiError::InsufficientStock => "insufficient_stock",
+            ApiError::AlreadyRated => "already_rated",
             ApiError::TriageUncertain(_) => "triage_uncertain",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -120,6 +124,7 @@ impl From<EngineError> for ApiError {
             EngineError::Conflict(why) => ApiError::Conflict(why),
             EngineError::SkuTaken => ApiError::SkuTaken,
             EngineError::InsufficientStock => ApiError::InsufficientStock,
+            EngineError::AlreadyRated => ApiError::AlreadyRated,
             EngineError::Corrupt(m) => {
                 tracing::error!(error = %m, "engine reported inconsistent state");
                 ApiError::Unavailable("internal inconsistency; nothing was changed".into())

@@ -20,6 +20,7 @@ use crate::routes::auth::{LoginReq, RegisterReq};
 use crate::routes::jobs::{CancelReq, CreateJob};
 use crate::routes::maintenance::{NewLog, NewSchedule, Patch};
 use crate::routes::notify::{NewWebhook, Prefs};
+use crate::routes::payments::{PaymentIn, RatingIn};
 use crate::routes::properties::NewProperty;
 use crate::routes::stock::{NewMovement, NewPart, PartPatchIn, Rule, StepIn};
 use crate::routes::triage::{ExampleIn, TriageReq};
@@ -66,6 +67,8 @@ const SEEDS: &[&str] = &[
     r#"{"lat":51.5,"lng":-0.12,"skill":"plumbing","parts":[{"part_id":"part_1","qty":2}]}"#,
     r#"{"from":"depot:leeds"}"#,
     r#"{"description":"burst pipe in the loft"}"#,
+    r#"{"stars":5,"comment":"quick, tidy"}"#,
+    r#"{"job_id":"job_1","amount_cents":2000,"status":"succeeded","provider_ref":"pi_1"}"#,
     r#"{"description":"zorbulator zapping","skill":"appliance","urgency":"high"}"#,
     r#"{"lat":51.5,"lng":-0.12,"description":"sparks from the socket","urgency":"emergency"}"#,
     r#"{"schedule_id":"sch_1","performed_at":"2027-02-01T10:00:00Z","notes":"a, \"b\"\n","issues_found":"minor","attachments":["att_1"]}"#,
@@ -174,6 +177,8 @@ fn fuzz_http_bodies() {
             body::<StepIn>(&bytes, f)?;
             body::<TriageReq>(&bytes, f)?;
             body::<ExampleIn>(&bytes, f)?;
+            body::<RatingIn>(&bytes, f)?;
+            body::<PaymentIn>(&bytes, f)?;
             body::<Availability>(&bytes, f)
         })
         .unwrap();

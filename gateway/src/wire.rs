@@ -156,6 +156,19 @@ pub struct JobView {
     /// `{low, high}` (v1.1), or null.
     #[serde(default)]
     pub estimate_cents: Option<Estimate>,
+    /// Its resident's rating (v1.1), or null.
+    #[serde(default)]
+    pub rating: Option<RatingView>,
+    /// The sum of its succeeded payments (v1.1).
+    #[serde(default)]
+    pub paid_cents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RatingView {
+    pub stars: u8,
+    pub comment: Option<String>,
+    pub at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,6 +263,12 @@ impl From<&Job> for JobView {
             urgency: j.urgency.as_str().to_owned(),
             triage: j.triage.as_deref().map(TriageView::from),
             estimate_cents: j.estimate_cents.map(|(low, high)| Estimate { low, high }),
+            rating: j.rating.as_ref().map(|r| RatingView {
+                stars: r.stars,
+                comment: r.comment.clone(),
+                at: rfc3339(r.at),
+            }),
+            paid_cents: j.paid_cents(),
         }
     }
 }

@@ -346,6 +346,7 @@ pub fn job_event_name(kind: &EventKind) -> Option<&'static str> {
         EventKind::JobCompleted { .. } => "job.completed",
         EventKind::JobCancelled { .. } => "job.cancelled",
         EventKind::JobUnmatched { .. } => "job.unmatched",
+        EventKind::PaymentRecorded { .. } => "payment.updated",
         _ => return None,
     })
 }

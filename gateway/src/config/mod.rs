@@ -27,6 +27,7 @@ pub struct Config {
     pub maintenance: MaintenanceConfig,
     pub stock: StockConfig,
     pub triage: TriageConfig,
+    pub payments: PaymentsConfig,
     pub log: LogConfig,
 }
 
@@ -211,6 +212,15 @@ impl Default for MaintenanceConfig {
             check_at_utc: "06:00".into(),
         }
     }
+}
+
+/// Payments (API.md "Payments").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// `whsec_…`: the payment provider signs `POST /v1/payments` with it
+    /// (Standard Webhooks). Empty: only ops may record payments.
+    pub webhook_secret: String,
 }
 
 /// Triage (API.md "Intake").

@@ -132,6 +132,14 @@ impl Config {
                 "must be at most a year (31622400)",
             ));
         }
+        if !self.payments.webhook_secret.is_empty()
+            && crate::notify::sign::Secret::parse(&self.payments.webhook_secret).is_none()
+        {
+            return Err(invalid(
+                "payments.webhook_secret",
+                "must be whsec_ followed by base64 of 24 to 64 bytes",
+            ));
+        }
         if !(0.0..=1.0).contains(&self.triage.min_confidence) {
             return Err(invalid("triage.min_confidence", "must be 0 to 1"));
         }

@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod maintenance;
 pub mod notify;
 pub mod ops;
+pub mod payments;
 pub mod properties;
 pub mod stock;
 pub mod triage;
@@ -32,6 +33,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs", post(jobs::create).get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::get))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/v1/jobs/{id}/rating", post(payments::rate))
+        .route("/v1/jobs/{id}/payments", get(payments::list))
+        .route("/v1/payments", post(payments::record))
+        .route("/v1/ops/analytics/workers", get(payments::worker_analytics))
         .route("/v1/jobs/{id}/{step}", post(jobs::step))
         .route("/v1/workers/me/location", put(workers::location))
         .route("/v1/workers/me/availability", put(workers::availability))
