@@ -125,6 +125,7 @@ impl Engine {
             k @ EventKind::TriageExampleAdded { .. } => {
                 t.triage.check(k)?;
                 t.triage.apply(k);
+                self.publish_classifier(&mut t.triage);
                 t.last_event = ev.seq;
                 return Ok(());
             }
@@ -510,6 +511,7 @@ impl Engine {
         }
         if let Some((skill, fare)) = fare_of {
             t.triage.record_fare(&skill, fare);
+            self.publish_estimates(&t.triage, Some(&skill));
         }
         t.last_event = ev.seq;
         self.waiting.store(t.waiting.len(), Ordering::Release);

@@ -45,6 +45,8 @@ pub struct Engine {
     /// Workers registered (never removed): the fleet size, read without
     /// walking the registry.
     pub(crate) worker_count: AtomicUsize,
+    /// Triage's classifier and estimates, for requests (`triage`).
+    pub(crate) triage_view: parking_lot::RwLock<crate::triage::TriageView>,
     /// Where every emitted event goes, in `seq` order, under the job lock
     /// (the durable log on a single node). Replay does not feed it.
     pub(crate) sink: std::sync::OnceLock<Arc<dyn EventSink>>,
@@ -158,6 +160,7 @@ impl Engine {
             jobs: Mutex::new(JobTable::default()),
             waiting: AtomicUsize::new(0),
             worker_count: AtomicUsize::new(0),
+            triage_view: parking_lot::RwLock::new(Default::default()),
             sink: std::sync::OnceLock::new(),
         })
     }

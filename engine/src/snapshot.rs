@@ -140,6 +140,8 @@ impl Engine {
             t.stock.reindex();
             t.triage = snap.triage.clone();
             t.triage.reindex();
+            engine.publish_classifier(&mut t.triage);
+            engine.publish_estimates(&t.triage, None);
             for job in &snap.jobs {
                 engine.insert_restored(&mut t, job.clone())?;
             }

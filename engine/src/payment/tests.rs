@@ -94,7 +94,8 @@ fn payments_update_by_provider_ref_and_follow_an_archived_job() {
     assert_eq!(p.receipt.job.paid_cents(), 2000);
     // Archived, then refunded: it comes back with the update.
     let job = e.job(&id).unwrap();
-    e.archive(std::slice::from_ref(&id), T0.plus_secs(7200)).unwrap();
+    e.archive(std::slice::from_ref(&id), T0.plus_secs(7200))
+        .unwrap();
     assert!(e.job(&id).is_none());
     let p = e
         .record_payment(

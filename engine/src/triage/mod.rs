@@ -130,6 +130,13 @@ pub struct TriageResult {
     pub alternatives: Vec<(String, f64)>,
 }
 
+/// What requests read without the engine's lock.
+#[derive(Default)]
+pub(crate) struct TriageView {
+    pub classifier: Option<std::sync::Arc<Classifier>>,
+    pub estimates: std::collections::HashMap<String, (i64, i64)>,
+}
+
 impl TriageResult {
     /// Every skill it weighed, most likely first (the 422's alternatives).
     pub fn alternatives_with_best(&self) -> Vec<(String, f64)> {
@@ -254,9 +261,15 @@ impl TriageState {
             return default_estimate(skill);
         };
         let mut v: Vec<i64> = f.iter().copied().collect();
-        v.sort_unstable();
-        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-        (at(0.25), at(0.75))
+        let n = v.len() - 1;
+        let (lo, hi) = (
+            (n as f64 * 0.25).round() as usize,
+            (n as f64 * 0.75).round() as usize,
+        );
+        // Two selections, not a sort: this runs on every completion.
+        let low = *v.select_nth_unstable(lo).1;
+        let high = *v.select_nth_unstable(hi).1;
+        (low, high)
     }
 
     /// The estimate for a skill triage knows, else none.
@@ -272,13 +285,43 @@ impl TriageState {
 }
 
 impl crate::Engine {
-    /// Triage of a description against this installation's model: the
-    /// classifier is taken under the engine's lock and run outside it.
+    /// Triage of a description against this installation's model, without
+    /// the engine's job lock (the hottest lock: creates and matches hold
+    /// it): the classifier and the estimates are published to a view of
+    /// their own whenever they change.
     pub fn triage(&self, description: &str) -> TriageResult {
-        let c = self.jobs.lock().triage.shared().clone();
+        let c = self.triage_view.read().classifier.clone();
+        let c = match c {
+            Some(c) => c,
+            None => {
+                let mut t = self.jobs.lock();
+                let c = t.triage.shared().clone();
+                self.triage_view.write().classifier = Some(c.clone());
+                c
+            }
+        };
         let mut r = c.classify(description);
-        r.estimate_cents = self.jobs.lock().triage.estimate(&r.skill);
+        r.estimate_cents = self
+            .triage_view
+            .read()
+            .estimates
+            .get(&r.skill)
+            .copied()
+            .unwrap_or_else(|| default_estimate(&r.skill));
         r
+    }
+
+    /// After an example: the new classifier becomes the one requests use.
+    pub(crate) fn publish_classifier(&self, t: &mut TriageState) {
+        self.triage_view.write().classifier = Some(t.shared().clone());
+    }
+
+    /// After a fare (or a restore): the estimates requests use.
+    pub(crate) fn publish_estimates(&self, t: &TriageState, skill: Option<&str>) {
+        let mut v = self.triage_view.write();
+        for s in SKILLS.iter().filter(|s| skill.is_none_or(|k| k == **s)) {
+            v.estimates.insert((*s).to_owned(), t.estimate(s));
+        }
     }
 
     /// Ops teach triage an example (it counts from the next request).
