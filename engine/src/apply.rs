@@ -80,61 +80,11 @@ impl Engine {
             )));
         }
         let at = ev.at;
+        if self.apply_domain(t, &ev.kind, at)? {
+            t.last_event = ev.seq;
+            return Ok(());
+        }
         let job_id = match &ev.kind {
-            k @ (EventKind::NotifyPrefsSet { .. }
-            | EventKind::WebhookAdded { .. }
-            | EventKind::WebhookRemoved { .. }
-            | EventKind::WebhookDisabled { .. }
-            | EventKind::NotificationQueued { .. }) => {
-                t.notify.check(k)?;
-                t.notify.apply(k);
-                t.last_event = ev.seq;
-                return Ok(());
-            }
-            k @ (EventKind::ScheduleCreated { .. }
-            | EventKind::ScheduleUpdated { .. }
-            | EventKind::ScheduleDeleted { .. }
-            | EventKind::MaintenanceLogged { .. }
-            | EventKind::MaintenanceAlerted { .. }
-            | EventKind::MaintenanceChecked { .. }) => {
-                t.maintenance.check(k, &t.properties)?;
-                t.maintenance.apply(k, at);
-                t.last_event = ev.seq;
-                return Ok(());
-            }
-            k @ (EventKind::PartCreated { .. }
-            | EventKind::PartUpdated { .. }
-            | EventKind::PartDeleted { .. }
-            | EventKind::StockMoved { .. }
-            | EventKind::StockRuleSet { .. }
-            | EventKind::ReorderTaskCreated { .. }
-            | EventKind::ReorderTaskUpdated { .. }
-            | EventKind::PartsReserved { .. }
-            | EventKind::PartsReleased { .. }
-            | EventKind::StockChecked { .. }) => {
-                t.stock.check(k)?;
-                t.stock.apply(k, at);
-                t.last_event = ev.seq;
-                return Ok(());
-            }
-            k @ (EventKind::JobRated { .. } | EventKind::PaymentRecorded { .. }) => {
-                crate::payment::apply(t, k)?;
-                t.last_event = ev.seq;
-                return Ok(());
-            }
-            k @ EventKind::TriageExampleAdded { .. } => {
-                t.triage.check(k)?;
-                t.triage.apply(k);
-                self.publish_classifier(&mut t.triage);
-                t.last_event = ev.seq;
-                return Ok(());
-            }
-            k @ EventKind::PropertyCreated { .. } => {
-                t.properties.check(k)?;
-                t.properties.apply(k);
-                t.last_event = ev.seq;
-                return Ok(());
-            }
             EventKind::WorkerRegistered { worker_id, skills } => {
                 self.register_locked(worker_id, skills);
                 t.last_event = ev.seq;
@@ -148,7 +98,7 @@ impl Engine {
                         job.id
                     )));
                 }
-                remove_job(t, seq);
+                crate::job_index::remove_job(t, seq);
                 t.last_event = ev.seq;
                 return Ok(());
             }
@@ -291,37 +241,7 @@ impl Engine {
             EventKind::JobCancelled { .. } => Step::Cancel,
             EventKind::JobUnmatched { .. } => Step::Unmatch,
             EventKind::JobRetried { .. } => Step::Retry,
-            EventKind::WorkerRegistered { .. }
-            | EventKind::JobCreated { .. }
-            | EventKind::JobArchived { .. }
-            | EventKind::JobRestored { .. }
-            | EventKind::NotifyPrefsSet { .. }
-            | EventKind::WebhookAdded { .. }
-            | EventKind::WebhookRemoved { .. }
-            | EventKind::WebhookDisabled { .. }
-            | EventKind::NotificationQueued { .. }
-            | EventKind::PropertyCreated { .. }
-            | EventKind::ScheduleCreated { .. }
-            | EventKind::ScheduleUpdated { .. }
-            | EventKind::ScheduleDeleted { .. }
-            | EventKind::MaintenanceLogged { .. }
-            | EventKind::MaintenanceAlerted { .. }
-            | EventKind::MaintenanceChecked { .. }
-            | EventKind::PartCreated { .. }
-            | EventKind::PartUpdated { .. }
-            | EventKind::PartDeleted { .. }
-            | EventKind::StockMoved { .. }
-            | EventKind::StockRuleSet { .. }
-            | EventKind::ReorderTaskCreated { .. }
-            | EventKind::ReorderTaskUpdated { .. }
-            | EventKind::PartsReserved { .. }
-            | EventKind::PartsReleased { .. }
-            | EventKind::StockChecked { .. }
-            | EventKind::TriageExampleAdded { .. }
-            | EventKind::JobRated { .. }
-            | EventKind::PaymentRecorded { .. } => {
-                unreachable!("handled above")
-            }
+            _ => unreachable!("only job events get here"),
         };
         let to = next(from, step)?;
         // Change.
@@ -394,37 +314,7 @@ impl Engine {
                 job.passed.clear();
                 job.search_deadline = Some(*search_deadline);
             }
-            EventKind::WorkerRegistered { .. }
-            | EventKind::JobCreated { .. }
-            | EventKind::JobArchived { .. }
-            | EventKind::JobRestored { .. }
-            | EventKind::NotifyPrefsSet { .. }
-            | EventKind::WebhookAdded { .. }
-            | EventKind::WebhookRemoved { .. }
-            | EventKind::WebhookDisabled { .. }
-            | EventKind::NotificationQueued { .. }
-            | EventKind::PropertyCreated { .. }
-            | EventKind::ScheduleCreated { .. }
-            | EventKind::ScheduleUpdated { .. }
-            | EventKind::ScheduleDeleted { .. }
-            | EventKind::MaintenanceLogged { .. }
-            | EventKind::MaintenanceAlerted { .. }
-            | EventKind::MaintenanceChecked { .. }
-            | EventKind::PartCreated { .. }
-            | EventKind::PartUpdated { .. }
-            | EventKind::PartDeleted { .. }
-            | EventKind::StockMoved { .. }
-            | EventKind::StockRuleSet { .. }
-            | EventKind::ReorderTaskCreated { .. }
-            | EventKind::ReorderTaskUpdated { .. }
-            | EventKind::PartsReserved { .. }
-            | EventKind::PartsReleased { .. }
-            | EventKind::StockChecked { .. }
-            | EventKind::TriageExampleAdded { .. }
-            | EventKind::JobRated { .. }
-            | EventKind::PaymentRecorded { .. } => {
-                unreachable!("handled above")
-            }
+            _ => unreachable!("only job events get here"),
         }
         job.status = to;
         job.version += 1;
@@ -518,97 +408,65 @@ impl Engine {
         Ok(())
     }
 
-    /// Puts a job from a snapshot back with all its indexes.
-    pub(crate) fn insert_restored(&self, t: &mut JobTable, job: Job) -> Result<(), EngineError> {
-        let corrupt = |what: &str| EngineError::Corrupt(format!("job {}: {what}", job.id));
-        if t.ids.contains_key(&job.id) || t.jobs.contains_key(&job.seq) {
-            return Err(corrupt("appears twice"));
-        }
-        let ll = LatLng::new(job.lat, job.lng).map_err(|_| corrupt("bad position"))?;
-        let seq = job.seq;
-        if job.status.holds_worker() {
-            let w = job.worker_id.as_ref().ok_or_else(|| corrupt("no worker"))?;
-            if t.holding.contains_key(w) {
-                return Err(corrupt("its worker holds another job"));
+    /// Applies an event of a domain beside the jobs (notifications,
+    /// maintenance, stock, ratings and payments, triage, properties):
+    /// `false` when `kind` is not one.
+    fn apply_domain(
+        &self,
+        t: &mut JobTable,
+        kind: &EventKind,
+        at: Millis,
+    ) -> Result<bool, EngineError> {
+        match kind {
+            k @ (EventKind::NotifyPrefsSet { .. }
+            | EventKind::WebhookAdded { .. }
+            | EventKind::WebhookRemoved { .. }
+            | EventKind::WebhookDisabled { .. }
+            | EventKind::NotificationQueued { .. }) => {
+                t.notify.check(k)?;
+                t.notify.apply(k);
+                Ok(true)
             }
-            let e = self
-                .workers
-                .get(w)
-                .ok_or_else(|| corrupt("unknown worker"))?;
-            e.set_flag(RESERVED, true);
-            t.holding.insert(w.clone(), seq);
+            k @ (EventKind::ScheduleCreated { .. }
+            | EventKind::ScheduleUpdated { .. }
+            | EventKind::ScheduleDeleted { .. }
+            | EventKind::MaintenanceLogged { .. }
+            | EventKind::MaintenanceAlerted { .. }
+            | EventKind::MaintenanceChecked { .. }) => {
+                t.maintenance.check(k, &t.properties)?;
+                t.maintenance.apply(k, at);
+                Ok(true)
+            }
+            k @ (EventKind::PartCreated { .. }
+            | EventKind::PartUpdated { .. }
+            | EventKind::PartDeleted { .. }
+            | EventKind::StockMoved { .. }
+            | EventKind::StockRuleSet { .. }
+            | EventKind::ReorderTaskCreated { .. }
+            | EventKind::ReorderTaskUpdated { .. }
+            | EventKind::PartsReserved { .. }
+            | EventKind::PartsReleased { .. }
+            | EventKind::StockChecked { .. }) => {
+                t.stock.check(k)?;
+                t.stock.apply(k, at);
+                Ok(true)
+            }
+            k @ (EventKind::JobRated { .. } | EventKind::PaymentRecorded { .. }) => {
+                crate::payment::apply(t, k)?;
+                Ok(true)
+            }
+            k @ EventKind::TriageExampleAdded { .. } => {
+                t.triage.check(k)?;
+                t.triage.apply(k);
+                self.publish_classifier(&mut t.triage);
+                Ok(true)
+            }
+            k @ EventKind::PropertyCreated { .. } => {
+                t.properties.check(k)?;
+                t.properties.apply(k);
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        for w in job
-            .worker_id
-            .iter()
-            .chain(job.passed.iter().map(|(w, _)| w))
-        {
-            t.by_worker.entry(w.clone()).or_default().insert(seq);
-        }
-        if job.status == JobStatus::Searching {
-            t.waiting.insert(
-                seq,
-                Waiting {
-                    unit: ll.to_unit(),
-                    last_search: Millis(i64::MIN),
-                    rank: job.urgency.rank(),
-                },
-            );
-        }
-        if let (JobStatus::Offered, Some(d)) = (job.status, job.offer_expires_at) {
-            t.offer_deadlines.insert((d, seq));
-        }
-        if let Some(d) = job.search_deadline {
-            t.search_deadlines.insert((d, seq));
-        }
-        if let Some(d) = job.finished_at() {
-            t.finished.insert((d, seq));
-        }
-        t.last_job = t.last_job.max(seq);
-        t.ids.insert(job.id.clone(), seq);
-        t.by_resident
-            .entry(job.resident_id.clone())
-            .or_default()
-            .insert(seq);
-        t.by_status.entry(job.status).or_default().insert(seq);
-        t.jobs.insert(seq, job);
-        self.waiting.store(t.waiting.len(), Ordering::Release);
-        Ok(())
-    }
-}
-
-/// Takes a finished job out of every index (it goes to the archive).
-fn remove_job(t: &mut JobTable, seq: u64) {
-    let Some(job) = t.jobs.remove(&seq) else {
-        return;
-    };
-    t.ids.remove(&job.id);
-    if let Some(d) = job.finished_at() {
-        t.finished.remove(&(d, seq));
-    }
-    let drop_from = |m: &mut std::collections::BTreeSet<u64>| {
-        m.remove(&seq);
-        m.is_empty()
-    };
-    if t.by_status.get_mut(&job.status).is_some_and(drop_from) {
-        t.by_status.remove(&job.status);
-    }
-    if t.by_resident
-        .get_mut(&job.resident_id)
-        .is_some_and(drop_from)
-    {
-        t.by_resident.remove(&job.resident_id);
-    }
-    for w in job
-        .worker_id
-        .iter()
-        .chain(job.passed.iter().map(|(w, _)| w))
-    {
-        if t.by_worker.get_mut(w).is_some_and(drop_from) {
-            t.by_worker.remove(w);
-        }
-    }
-    if let Some(d) = job.search_deadline {
-        t.search_deadlines.remove(&(d, seq));
     }
 }

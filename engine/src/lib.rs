@@ -14,7 +14,10 @@
 //! * [`job`] — [`Job`], [`JobStatus`], the one transition function
 //!   [`job::next`], and [`Billing`].
 //! * [`event`] — [`Event`]: the record of every change.
-//! * `engine` — [`Engine`]: state, the event sink, worker updates, matching.
+//! * `engine` — [`Engine`]: state, the event sink, worker updates, `tick`.
+//! * `matching` — offering a job to its nearest matchable worker, and a
+//!   freed worker the most urgent waiting job.
+//! * `job_index` — a job put into or taken out of every index.
 //! * `jobs` — job commands with their receipts; archive and restore.
 //! * [`command`] — every change as a value ([`Op`]) and its one `apply`.
 //! * `apply` — the event applier, shared by commands and replay.
@@ -37,8 +40,10 @@ pub mod event;
 pub mod geo;
 mod index;
 pub mod job;
+mod job_index;
 pub mod jobs;
 pub mod maintenance;
+mod matching;
 pub mod notify;
 pub mod payment;
 pub mod property;

@@ -234,6 +234,12 @@ impl Core {
         self.backend.account(id).await
     }
 
+    /// Whether `id` is an account with `role` (ids of any length are asked
+    /// about safely: an impossible one is simply not).
+    pub async fn is_account(&self, id: &str, role: persistence::Role) -> Result<bool, ApiError> {
+        Ok(id.len() <= 128 && self.account(id).await?.is_some_and(|a| a.role == role))
+    }
+
     pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError> {
         self.backend.account_by_email(email).await
     }

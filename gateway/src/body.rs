@@ -87,7 +87,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
+/// An RFC 3339 instant; `field` names it in the error.
+pub fn instant(field: &str, raw: &str) -> Result<engine::Millis, ApiError> {
+    raw.parse::<jiff::Timestamp>()
+        .map(|t| engine::Millis(t.as_millisecond()))
+        .map_err(|_| ApiError::invalid(field, "must be an RFC 3339 time"))
+}
+
 impl Params {
+    /// An optional RFC 3339 instant.
+    pub fn time(&self, field: &str) -> Result<Option<engine::Millis>, ApiError> {
+        self.0.get(field).map(|s| instant(field, s)).transpose()
+    }
+
+    /// A list's `limit`: default 50, at most 500 (API.md v1.1).
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        Ok(self.num("limit", 1usize..=500)?.unwrap_or(50))
+    }
+
     /// An optional number in `range`; `field` names it in errors.
     pub fn num<T: std::str::FromStr + PartialOrd + Copy>(
         &self,

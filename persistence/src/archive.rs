@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use engine::{Job, JobId, JobQuery, JobStatus, Log, LogQuery, Viewer};
+use engine::{Job, JobId, JobQuery, JobStatus, Viewer};
 use redb::{
     Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition,
@@ -226,16 +226,6 @@ impl Archive {
     ) -> Result<Vec<R>, StoreError> {
         let tx = self.db.begin_read().map_err(io)?;
         crate::history::read(&tx, keys, from, to, limit, keep)
-    }
-
-    /// Maintenance logs, newest first.
-    pub fn logs(&self, q: &LogQuery) -> Result<Vec<Log>, StoreError> {
-        let keys = crate::history::log_keys(q);
-        let mut v = self.records(keys.as_deref(), q.from, q.to, q.limit, |l: &Log| {
-            q.matches(l)
-        })?;
-        v = q.finish(v);
-        Ok(v)
     }
 
     pub fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {

@@ -329,14 +329,6 @@ impl LogQuery {
             && self.from.is_none_or(|f| l.performed_at >= f)
             && self.to.is_none_or(|t| l.performed_at <= t)
     }
-
-    /// Newest first (performed, then id), at most `limit`.
-    pub fn finish(&self, mut logs: Vec<Log>) -> Vec<Log> {
-        logs.sort_by(|a, b| (b.performed_at, &b.id).cmp(&(a.performed_at, &a.id)));
-        logs.dedup_by(|a, b| a.id == b.id);
-        logs.truncate(self.limit);
-        logs
-    }
 }
 
 /// How a schedule's roll moves it.

@@ -13,7 +13,9 @@
 //! * **Estimates** from this installation's own completed jobs per skill
 //!   (the middle half of the last fares, once there are 5) or defaults.
 
+mod eval;
 mod model;
+mod rules;
 #[cfg(test)]
 mod tests;
 
@@ -24,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::EngineError;
 use crate::event::EventKind;
 
-pub use model::{Classifier, Evaluation};
+pub use eval::Evaluation;
+pub use model::Classifier;
 
 /// The skills triage knows (API.md).
 pub const SKILLS: [&str; 12] = [

@@ -281,12 +281,10 @@ impl Backend {
     /// Maintenance logs, newest first.
     pub async fn logs(&self, q: &engine::LogQuery) -> Result<Vec<engine::Log>, ApiError> {
         let keys = persistence::history::log_keys(q);
-        let v = self
-            .history(keys.as_deref(), q.from, q.to, q.limit, |l: &engine::Log| {
-                q.matches(l)
-            })
-            .await?;
-        Ok(q.finish(v))
+        self.history(keys.as_deref(), q.from, q.to, q.limit, |l: &engine::Log| {
+            q.matches(l)
+        })
+        .await
     }
 
     /// History records (logs, movements) under any of `keys` (all when

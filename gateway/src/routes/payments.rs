@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use engine::payment::{Payment, PaymentStatus};
-use engine::{Job, JobId, JobQuery, JobStatus, Millis, Op, Pass, Viewer};
+use engine::{Job, JobId, JobQuery, JobStatus, Op, Pass, Viewer};
 use persistence::Role;
 use serde::{Deserialize, Serialize};
 
@@ -163,8 +163,9 @@ pub async fn record(
     let core = app.core()?;
     let id = job_id(&req.job_id).map_err(|_| ApiError::invalid("job_id", "no such job"))?;
     let now = app.clock.now();
+    let new_id = format!("pay_{}", uuid::Uuid::new_v4().simple());
     let payment = Payment {
-        id: format!("pay_{}", uuid::Uuid::new_v4().simple()),
+        id: new_id.clone(),
         job_id: id.clone(),
         amount_cents: req.amount_cents,
         status,
@@ -183,18 +184,16 @@ pub async fn record(
         archived: old.map(Box::new),
     };
     let applied = core.exec(&app, op).await?;
-    let (p, created) = applied
+    let p = applied
         .events
         .iter()
         .find_map(|e| match &e.kind {
             engine::EventKind::PaymentRecorded { payment, .. } => Some(payment.clone()),
             _ => None,
         })
-        .map(|p| {
-            let created = p.created_at == p.updated_at;
-            (p, created)
-        })
         .ok_or_else(|| ApiError::Unavailable("payment not applied".into()))?;
+    // An update keeps the first payment's id.
+    let created = p.id == new_id;
     let st = if created {
         StatusCode::CREATED
     } else {
@@ -269,19 +268,8 @@ pub async fn worker_analytics(
 ) -> Result<Json<WorkerAnalytics>, ApiError> {
     user.require(&[Role::Ops])?;
     let core = app.core()?;
-    let t = |f: &str| -> Result<Option<Millis>, ApiError> {
-        params
-            .0
-            .get(f)
-            .map(|s| {
-                s.parse::<jiff::Timestamp>()
-                    .map(|t| Millis(t.as_millisecond()))
-                    .map_err(|_| ApiError::invalid(f, "must be an RFC 3339 time"))
-            })
-            .transpose()
-    };
-    let to = t("to")?.unwrap_or(app.clock.now());
-    let from = t("from")?.unwrap_or(to.minus_secs(30 * 86_400));
+    let to = params.time("to")?.unwrap_or(app.clock.now());
+    let from = params.time("from")?.unwrap_or(to.minus_secs(30 * 86_400));
     let q = JobQuery {
         viewer: Viewer::Ops,
         status: None,

@@ -74,12 +74,7 @@ pub async fn create(
     let core = app.core()?;
     let owner = match (user.role, req.owner_id) {
         (Role::Ops, Some(o)) => {
-            let is_resident = o.len() <= 128
-                && core
-                    .account(&o)
-                    .await?
-                    .is_some_and(|a| a.role == Role::Resident);
-            if !is_resident {
+            if !core.is_account(&o, Role::Resident).await? {
                 return Err(ApiError::invalid("owner_id", "must be a resident's id"));
             }
             o
