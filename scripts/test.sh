@@ -36,4 +36,4 @@ echo "== the same end-to-end tests on the other backend: a one-node cluster on i
 # Same test code, a parameter (E2E_BACKEND) in the harness: every Server gets
 # a private redis-server and DISPATCHD_REDIS_URL. (cluster.rs runs 2-3 nodes itself.)
 # `--workspace` keeps the feature set of the first run, so nothing is rebuilt.
-E2E_BACKEND=redis cargo test --workspace --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage --test payments
+E2E_BACKEND=redis cargo test --workspace --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage --test payments --test attachments

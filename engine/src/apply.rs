@@ -127,6 +127,7 @@ impl Engine {
                 urgency,
                 triage,
                 estimate_cents,
+                attachments,
             } => {
                 if t.ids.contains_key(job_id) {
                     return Err(EngineError::DuplicateJob);
@@ -170,6 +171,7 @@ impl Engine {
                     estimate_cents: *estimate_cents,
                     rating: None,
                     payments: Vec::new(),
+                    attachments: attachments.clone(),
                 };
                 t.last_job = seq;
                 t.ids.insert(job_id.clone(), seq);
@@ -459,6 +461,11 @@ impl Engine {
                 t.triage.check(k)?;
                 t.triage.apply(k);
                 self.publish_classifier(&mut t.triage);
+                Ok(true)
+            }
+            EventKind::AttachmentStored { attachment } => {
+                // Its record lives in the persistence's history tables.
+                attachment.validate()?;
                 Ok(true)
             }
             k @ EventKind::PropertyCreated { .. } => {

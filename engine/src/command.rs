@@ -162,6 +162,8 @@ pub enum Op {
     },
     /// `POST /v1/ops/triage/examples`.
     AddTriageExample(crate::triage::Example),
+    /// `POST /v1/attachments`: the record of bytes already on disk.
+    AddAttachment(Box<crate::attachment::Attachment>),
     CreatePart(Part),
     UpdatePart {
         id: String,
@@ -260,6 +262,7 @@ impl Op {
             Op::MaintenanceCheck { .. } => "maintenance_check",
             Op::CreateJobWith { .. } => "create_job",
             Op::AddTriageExample(_) => "add_triage_example",
+            Op::AddAttachment(_) => "add_attachment",
             Op::RateJob { .. } => "rate_job",
             Op::RecordPayment { .. } => "record_payment",
             Op::CreatePart(_) => "create_part",
@@ -369,6 +372,7 @@ impl Op {
                 engine.create_job_opts(new, *opts, now).map(job)
             }
             Op::AddTriageExample(e) => engine.add_triage_example(e, now).map(Applied::from),
+            Op::AddAttachment(a) => engine.add_attachment(*a, now).map(Applied::from),
             Op::RateJob {
                 job: id,
                 resident,

@@ -52,6 +52,9 @@ pub enum EventKind {
         triage: Option<Box<crate::triage::TriageResult>>,
         #[serde(default)]
         estimate_cents: Option<(i64, i64)>,
+        /// Uploads it lists (its author's own).
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     JobOffered {
         job_id: JobId,
@@ -208,6 +211,10 @@ pub enum EventKind {
         job_id: JobId,
         payment: crate::payment::Payment,
     },
+    /// An upload's bytes are durable on disk; this is their record.
+    AttachmentStored {
+        attachment: Box<crate::attachment::Attachment>,
+    },
 }
 
 /// Why an offer ended without acceptance.
@@ -264,7 +271,8 @@ impl EventKind {
             | EventKind::PartsReserved { .. }
             | EventKind::PartsReleased { .. }
             | EventKind::StockChecked { .. }
-            | EventKind::TriageExampleAdded { .. } => None,
+            | EventKind::TriageExampleAdded { .. }
+            | EventKind::AttachmentStored { .. } => None,
             EventKind::JobCreated { job_id, .. }
             | EventKind::JobOffered { job_id, .. }
             | EventKind::OfferRevoked { job_id, .. }
@@ -320,11 +328,12 @@ impl EventKind {
             EventKind::TriageExampleAdded { .. } => "triage_example_added",
             EventKind::JobRated { .. } => "job_rated",
             EventKind::PaymentRecorded { .. } => "payment_recorded",
+            EventKind::AttachmentStored { .. } => "attachment_stored",
         }
     }
 
     /// Every [`EventKind::name`], for metrics that pre-register their labels.
-    pub const NAMES: [&'static str; 37] = [
+    pub const NAMES: [&'static str; 38] = [
         "worker_registered",
         "job_created",
         "job_offered",
@@ -362,5 +371,6 @@ impl EventKind {
         "triage_example_added",
         "job_rated",
         "payment_recorded",
+        "attachment_stored",
     ];
 }

@@ -202,6 +202,9 @@ pub struct Job {
     /// Payments recorded for it.
     #[serde(default)]
     pub payments: Vec<crate::payment::Payment>,
+    /// Uploads it lists (photos, invoices): its author's own.
+    #[serde(default)]
+    pub attachments: Vec<String>,
 }
 
 impl Job {

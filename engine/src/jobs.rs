@@ -20,6 +20,9 @@ pub struct JobOptions {
     pub urgency: Option<crate::triage::Urgency>,
     #[serde(default)]
     pub triage: Option<Box<crate::triage::TriageResult>>,
+    /// Uploads it lists (the gateway checks they are its author's).
+    #[serde(default)]
+    pub attachments: Vec<String>,
 }
 use crate::error::EngineError;
 use crate::event::{Event, EventKind, RevokeReason};
@@ -50,8 +53,10 @@ impl Engine {
             parts,
             urgency,
             triage,
+            attachments,
         } = opts;
         job.validate()?;
+        crate::attachment::check_list(&attachments)?;
         let mut t = self.jobs.lock();
         if t.ids.contains_key(&job.id) {
             return Err(EngineError::DuplicateJob);
@@ -79,6 +84,7 @@ impl Engine {
             urgency,
             triage,
             estimate_cents,
+            attachments,
         };
         self.emit(&mut t, &mut out, now, kind)?;
         let seq = t.last_job;

@@ -32,6 +32,7 @@
 //! * [`error`] — [`EngineError`].
 
 mod apply;
+pub mod attachment;
 pub mod command;
 pub mod config;
 mod engine;

@@ -48,7 +48,7 @@ pub fn merge_history(live: Vec<Job>, archived: Vec<Job>, limit: usize) -> Vec<Jo
         .chain(archived)
         .filter(|j| seen.insert(j.id.clone()))
         .collect();
-    all.sort_by(|a, b| b.seq.cmp(&a.seq));
+    all.sort_by_key(|j| std::cmp::Reverse(j.seq));
     all.truncate(limit);
     all
 }

@@ -139,6 +139,7 @@ fn replay_refuses_gaps_and_impossible_events() {
             urgency: Default::default(),
             triage: None,
             estimate_cents: None,
+            attachments: vec![],
             search_deadline: Millis(1000),
         },
     };

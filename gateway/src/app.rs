@@ -38,6 +38,8 @@ pub struct App {
     pub hub: Hub,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
+    /// Attachments' bytes on disk.
+    pub blobs: crate::blobs::Blobs,
     core: OnceLock<Core>,
     /// Set on SIGTERM: new work is refused with 503.
     draining: AtomicBool,
@@ -69,6 +71,7 @@ impl AppState {
             limits: Limits::new(&cfg.limits),
             hub: Hub::new(cfg.websocket.resume_window_s),
             metrics: Arc::new(metrics),
+            blobs: crate::blobs::Blobs::new(&cfg.storage.data_dir),
             cfg,
             core: OnceLock::new(),
             draining: AtomicBool::new(false),
@@ -85,6 +88,9 @@ impl AppState {
         self.hub.backlogs.start_after(engine.last_seq());
         self.hub.seed_open_offers(&engine);
         backend.start(self.clone(), engine.clone());
+        if let Err(e) = self.blobs.prepare() {
+            tracing::error!(error = %e, "attachments directory unusable; uploads will fail");
+        }
         let core = Core {
             engine,
             backend,

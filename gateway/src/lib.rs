@@ -12,6 +12,7 @@
 //! * [`body`] — request bodies (JSON or MessagePack) and query parameters.
 //! * [`wire`] — the contract's `Job` and the WebSocket messages.
 //! * [`app`] — shared state; the engine and backend once recovered.
+//! * [`blobs`] — attachments' bytes on disk, content-addressed.
 //! * [`backend`] — the one seam every command goes through: the embedded
 //!   sled store, or several nodes over one Redis stream (`[redis] url`).
 //! * [`resume`] — per-user backlogs for `?since=` resumes; the open offer.
@@ -27,6 +28,7 @@
 pub mod app;
 pub mod auth;
 pub mod backend;
+pub mod blobs;
 pub mod body;
 pub mod clock;
 pub mod config;

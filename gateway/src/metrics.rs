@@ -114,6 +114,12 @@ impl Metrics {
             .increment(overdue);
     }
 
+    /// An attachment stored (its bytes counted even when already held).
+    pub fn attachment_stored(&self, bytes: u64) {
+        metrics::counter!("dispatchd_attachments_stored_total").increment(1);
+        metrics::counter!("dispatchd_attachment_bytes_total").increment(bytes);
+    }
+
     /// A due/overdue check that could not run (storage or cluster down).
     pub fn maintenance_check_failed(&self) {
         metrics::counter!("dispatchd_maintenance_check_failures_total").increment(1);
@@ -182,6 +188,14 @@ impl Metrics {
 }
 
 fn describe() {
+    describe_counter!(
+        "dispatchd_attachments_stored_total",
+        "Attachments uploaded (POST /v1/attachments answered 201)."
+    );
+    describe_counter!(
+        "dispatchd_attachment_bytes_total",
+        "Bytes of the attachments uploaded."
+    );
     describe_gauge!(
         "dispatchd_stock_low",
         "Stock locations (part, depot or van) at or below their reorder point."

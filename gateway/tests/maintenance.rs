@@ -147,11 +147,29 @@ async fn a_schedule_dispatches_itself_and_its_completion_writes_the_log() {
 
     // A log by hand, with notes a spreadsheet must keep whole.
     let notes = "Pressure low, topped up; \"check again\"\nnext visit, bring valve";
+    let photo = s.upload(&far.token, "image/png", common::png(7)).await;
+    // Only the caller's own uploads.
+    let theirs = s.upload(&near.token, "image/png", common::png(8)).await;
+    let (st, v) = s
+        .post(
+            "/v1/logs",
+            &far.token,
+            json!({"schedule_id": sid, "issues_found": "minor", "attachments": [theirs]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("attachments"),
+        "{v}"
+    );
     let (st, l) = s
         .post(
             "/v1/logs",
             &far.token,
-            json!({"schedule_id": sid, "issues_found": "minor", "notes": notes, "attachments": ["att_1"]}),
+            json!({"schedule_id": sid, "issues_found": "minor", "notes": notes, "attachments": [photo]}),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{l}");
@@ -159,6 +177,27 @@ async fn a_schedule_dispatches_itself_and_its_completion_writes_the_log() {
         (l["notes"].as_str(), l["job_id"].is_null()),
         (Some(notes), true)
     );
+    // The property's owner reads the log, so its photo too; a stranger not.
+    let (st, _, _) = s
+        .raw(
+            reqwest::Method::GET,
+            &format!("/v1/attachments/{photo}"),
+            Some(&r),
+            None,
+            vec![],
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, _) = s
+        .raw(
+            reqwest::Method::GET,
+            &format!("/v1/attachments/{photo}"),
+            Some(&other),
+            None,
+            vec![],
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
     let (_, v) = s.get(&format!("/v1/schedules/{sid}"), &ops).await;
     assert_eq!(millis(&v["next_due_at"]), start + 2 * WEEK_MS);
 

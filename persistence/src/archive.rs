@@ -228,6 +228,12 @@ impl Archive {
         crate::history::read(&tx, keys, from, to, limit, keep)
     }
 
+    /// The history record of kind `R` with this id.
+    pub fn record<R: crate::history::Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
+        let tx = self.db.begin_read().map_err(io)?;
+        crate::history::get(&tx, id)
+    }
+
     pub fn get(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         let tx = self.db.begin_read().map_err(io)?;
         let jobs = tx.open_table(JOBS).map_err(io)?;

@@ -86,6 +86,7 @@ mod tests {
                 urgency: Default::default(),
                 triage: None,
                 estimate_cents: None,
+                attachments: vec!["att_1".into()],
                 search_deadline: Millis(2),
             },
         });

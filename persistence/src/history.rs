@@ -1,5 +1,6 @@
 //! History records beside the archived jobs, in the same redb file:
-//! maintenance logs and stock movements. They grow with time, so they
+//! maintenance logs, stock movements, attachments and the jobs and logs
+//! that list them. They grow with time, so they
 //! live here and not in the engine: the log writer puts each from its
 //! event (committed with the archive before the log flush), and the
 //! queries read them back newest first by time or by an index key
@@ -7,6 +8,7 @@
 //! remembers the seq of the event that wrote it, so the records of events
 //! lost with the log's tail are removed at open.
 
+use engine::attachment::{Attachment, AttachmentRef};
 use engine::stock::Movement;
 use engine::{Log, LogQuery, Millis};
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
@@ -46,7 +48,21 @@ const MOVES: Tables = Tables {
     by_seq: TableDefinition::new("moves_by_seq"),
 };
 
-const ALL: [&Tables; 2] = [&LOGS, &MOVES];
+const ATTACHMENTS: Tables = Tables {
+    items: TableDefinition::new("atts"),
+    by_time: TableDefinition::new("atts_by_time"),
+    by_key: TableDefinition::new("atts_by_key"),
+    by_seq: TableDefinition::new("atts_by_seq"),
+};
+
+const ATTACHMENT_REFS: Tables = Tables {
+    items: TableDefinition::new("att_refs"),
+    by_time: TableDefinition::new("att_refs_by_time"),
+    by_key: TableDefinition::new("att_refs_by_key"),
+    by_seq: TableDefinition::new("att_refs_by_seq"),
+};
+
+const ALL: [&Tables; 4] = [&LOGS, &MOVES, &ATTACHMENTS, &ATTACHMENT_REFS];
 
 /// A kind of history record.
 pub trait Record: Serialize + DeserializeOwned {
@@ -95,6 +111,39 @@ impl Record for Movement {
             k.push(format!("l:{l}"));
         }
         k
+    }
+}
+
+impl Record for Attachment {
+    const NAME: &'static str = "att";
+    fn tables() -> &'static Tables {
+        &ATTACHMENTS
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn at(&self) -> Millis {
+        self.created_at
+    }
+    fn keys(&self) -> Vec<String> {
+        vec![format!("o:{}", self.owner_id)]
+    }
+}
+
+impl Record for AttachmentRef {
+    const NAME: &'static str = "attref";
+    fn tables() -> &'static Tables {
+        &ATTACHMENT_REFS
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn at(&self) -> Millis {
+        self.at
+    }
+    /// `a:<attachment id>`: who lists an attachment.
+    fn keys(&self) -> Vec<String> {
+        vec![format!("a:{}", self.attachment_id)]
     }
 }
 
@@ -201,6 +250,17 @@ pub(crate) fn drop_after(tx: &WriteTransaction, seq: u64) -> Result<usize, Store
         }
     }
     Ok(n)
+}
+
+/// The record of kind `R` with this id.
+pub(crate) fn get<R: Record>(tx: &ReadTransaction, id: &str) -> Result<Option<R>, StoreError> {
+    let items = tx.open_table(R::tables().items).map_err(io)?;
+    let Some(bytes) = items.get(id).map_err(io)? else {
+        return Ok(None);
+    };
+    codec::decode(bytes.value())
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Records under any of `keys` (every one when `None`), at `[from, to]`,

@@ -336,6 +336,7 @@ impl Engine {
             urgency: crate::triage::Urgency::Normal,
             triage: None,
             estimate_cents: t.triage.estimate_for(s.skill.as_str()),
+            attachments: Vec::new(),
         };
         self.emit(t, out, now, kind)?;
         let seq = t.last_job;

@@ -35,7 +35,6 @@ pub use recurrence::{Every, Rule, StepUnit};
 
 pub const MAX_TITLE_BYTES: usize = 200;
 pub const MAX_TEXT_BYTES: usize = 4096;
-pub const MAX_ATTACHMENTS: usize = 20;
 /// Most schedules kept (the seed's scale is 30 000).
 pub const MAX_SCHEDULES: usize = 500_000;
 /// Longest lead time: a year.
@@ -293,15 +292,7 @@ impl Log {
         if self.notes.len() > MAX_TEXT_BYTES {
             return bad("notes", "must be at most 4096 bytes");
         }
-        if self.attachments.len() > MAX_ATTACHMENTS
-            || self
-                .attachments
-                .iter()
-                .any(|a| a.is_empty() || a.len() > 128)
-        {
-            return bad("attachments", "at most 20 ids of 1 to 128 bytes");
-        }
-        Ok(())
+        crate::attachment::check_list(&self.attachments)
     }
 }
 

@@ -303,6 +303,35 @@ impl Backend {
         }
     }
 
+    /// The history record of kind `R` with this id.
+    pub async fn record<R: persistence::history::Record>(
+        &self,
+        id: &str,
+    ) -> Result<Option<R>, ApiError> {
+        match self {
+            Backend::Embedded(b) => Ok(b.archive().record(id)?),
+            Backend::Cluster(c) => c.history_get(id).await,
+        }
+    }
+
+    /// Shares an attachment's bytes (at `path`, durable there) with every
+    /// node: nothing to do on one node; a cluster copies them to Redis.
+    pub async fn put_blob(&self, sha256: &str, path: &std::path::Path) -> Result<(), ApiError> {
+        match self {
+            Backend::Embedded(_) => Ok(()),
+            Backend::Cluster(c) => c.blob_put(sha256, path).await,
+        }
+    }
+
+    /// Writes the bytes of `sha256` that another node stored to `dest`;
+    /// false when there are none to fetch.
+    pub async fn fetch_blob(&self, sha256: &str, dest: &std::path::Path) -> Result<bool, ApiError> {
+        match self {
+            Backend::Embedded(_) => Ok(false),
+            Backend::Cluster(c) => c.blob_fetch(sha256, dest).await,
+        }
+    }
+
     /// Whether this node sends the outbox's deliveries (a cluster: the
     /// holder of the timer lease, so each is sent by one node at a time).
     pub fn delivers_notifications(&self) -> bool {

@@ -28,6 +28,7 @@ pub struct Config {
     pub stock: StockConfig,
     pub triage: TriageConfig,
     pub payments: PaymentsConfig,
+    pub attachments: AttachmentsConfig,
     pub log: LogConfig,
 }
 
@@ -221,6 +222,23 @@ pub struct PaymentsConfig {
     /// `whsec_…`: the payment provider signs `POST /v1/payments` with it
     /// (Standard Webhooks). Empty: only ops may record payments.
     pub webhook_secret: String,
+}
+
+/// Attachments (API.md "Intake").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentsConfig {
+    /// Largest upload, bytes (it, not `[limits] max_body_bytes`, governs
+    /// `POST /v1/attachments`); a larger one is refused 413 unread.
+    pub max_bytes: u64,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        AttachmentsConfig {
+            max_bytes: 10 * 1024 * 1024,
+        }
+    }
 }
 
 /// Triage (API.md "Intake").

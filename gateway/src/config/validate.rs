@@ -140,6 +140,12 @@ impl Config {
                 "must be whsec_ followed by base64 of 24 to 64 bytes",
             ));
         }
+        if !(1024..=1 << 40).contains(&self.attachments.max_bytes) {
+            return Err(invalid(
+                "attachments.max_bytes",
+                "must be 1024 to 1099511627776 (1 TiB)",
+            ));
+        }
         if !(0.0..=1.0).contains(&self.triage.min_confidence) {
             return Err(invalid("triage.min_confidence", "must be 0 to 1"));
         }

@@ -39,6 +39,9 @@ pub struct CreateJob {
     /// Parts the job needs (v1.1): matched to a worker whose van has them.
     #[serde(default)]
     parts: Option<Vec<crate::routes::stock::LineIn>>,
+    /// Photos or invoices the caller uploaded (v1.1).
+    #[serde(default)]
+    attachments: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -195,7 +198,10 @@ pub async fn create(
         .collect::<Result<_, _>>()?;
     // Checked first so a cluster never logs a command bound to fail.
     let lines = core.engine.check_lines(&lines)?;
-    let op = match (property, lines.is_empty(), urgency, triage) {
+    let attachments = req.attachments.unwrap_or_default();
+    crate::routes::attachments::own_uploads(core, &user.id, &attachments).await?;
+    let plain = lines.is_empty() && attachments.is_empty();
+    let op = match (property, plain, urgency, triage) {
         (Some(property_id), true, None, None) => Op::CreatePropertyJob {
             job: new,
             property_id,
@@ -208,6 +214,7 @@ pub async fn create(
                 parts: lines,
                 urgency,
                 triage: triage.map(Box::new),
+                attachments,
             }),
         },
     };

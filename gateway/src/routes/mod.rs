@@ -2,6 +2,7 @@
 //! and metrics endpoints, and the fallbacks that keep even unknown paths in
 //! the contract's error shape.
 
+pub mod attachments;
 pub mod auth;
 pub mod jobs;
 pub mod maintenance;
@@ -36,6 +37,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/rating", post(payments::rate))
         .route("/v1/jobs/{id}/payments", get(payments::list))
         .route("/v1/payments", post(payments::record))
+        .route("/v1/attachments", post(attachments::upload))
+        .route("/v1/attachments/{id}", get(attachments::download))
         .route("/v1/ops/analytics/workers", get(payments::worker_analytics))
         .route("/v1/jobs/{id}/{step}", post(jobs::step))
         .route("/v1/workers/me/location", put(workers::location))

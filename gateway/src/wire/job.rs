@@ -57,6 +57,10 @@ pub struct JobView {
     /// The sum of its succeeded payments (v1.1).
     #[serde(default)]
     pub paid_cents: i64,
+    /// Attachment ids it lists (v1.1; left out when none, which keeps the
+    /// hot offer messages as small as before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +168,7 @@ impl From<&Job> for JobView {
                 at: rfc3339(r.at),
             }),
             paid_cents: j.paid_cents(),
+            attachments: j.attachments.clone(),
         }
     }
 }

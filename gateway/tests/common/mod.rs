@@ -175,6 +175,17 @@ impl Server {
         self.spawn().await;
     }
 
+    /// `kill -9`, then `between` on the data directory, then start again.
+    pub async fn restart_with(&mut self, between: impl FnOnce(&std::path::Path)) {
+        self.kill9();
+        between(&self.dir.join("data"));
+        self.spawn().await;
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
     /// `dispatchd token …` with this server's configuration.
     pub fn token(&self, sub: &str, role: &str, extra: &[&str]) -> String {
         let out = self
@@ -245,6 +256,21 @@ impl Server {
         let text = resp.text().await.unwrap();
         let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, headers, v)
+    }
+
+    /// Uploads an attachment; its id.
+    pub async fn upload(&self, token: &str, content_type: &str, bytes: Vec<u8>) -> String {
+        let (st, _, v) = self
+            .raw(
+                Method::POST,
+                "/v1/attachments",
+                Some(token),
+                Some(content_type),
+                bytes,
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        v["id"].as_str().unwrap().to_string()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -537,6 +563,16 @@ impl Ws {
 
 /// Great-circle distance, metres (haversine; the engine uses chord lengths,
 /// which order points the same way).
+/// A small but real PNG (signature and IHDR), different per `n`.
+pub fn png(n: u32) -> Vec<u8> {
+    let mut b = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    b.extend_from_slice(&[0, 0, 0, 13, b'I', b'H', b'D', b'R']);
+    b.extend_from_slice(&n.to_be_bytes());
+    b.extend_from_slice(&[0, 0, 0, 1, 8, 2, 0, 0, 0]);
+    b.extend(std::iter::repeat_n(0u8, 300));
+    b
+}
+
 pub fn haversine_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     let r = 6_371_008.8_f64;
     let (la1, lo1, la2, lo2) = (

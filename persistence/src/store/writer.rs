@@ -4,6 +4,7 @@
 //! durable events handed on in order.
 
 use super::*;
+use engine::attachment::AttachmentRef;
 use engine::notify::outbox::DeliveryRecord;
 
 /// Where an event goes besides the log.
@@ -13,8 +14,9 @@ enum Staged {
     Outbox,
 }
 
-/// Stages an event's side store: a finished job, a maintenance log or a
-/// stock movement for the archive, a
+/// Stages an event's side store: a finished job, a maintenance log, a
+/// stock movement, an attachment or a job or log listing attachments for
+/// the archive, a
 /// notification's deliveries for the outbox (committed by the caller).
 fn stage(shared: &Shared, e: &Event) -> Result<Staged, StoreError> {
     Ok(match &e.kind {
@@ -24,6 +26,19 @@ fn stage(shared: &Shared, e: &Event) -> Result<Staged, StoreError> {
         }
         engine::EventKind::MaintenanceLogged { log, .. } => {
             shared.archive.put_record(e.seq, &**log);
+            for r in AttachmentRef::from_event(&e.kind, e.at) {
+                shared.archive.put_record(e.seq, &r);
+            }
+            Staged::Archive
+        }
+        engine::EventKind::JobCreated { attachments, .. } if !attachments.is_empty() => {
+            for r in AttachmentRef::from_event(&e.kind, e.at) {
+                shared.archive.put_record(e.seq, &r);
+            }
+            Staged::Archive
+        }
+        engine::EventKind::AttachmentStored { attachment } => {
+            shared.archive.put_record(e.seq, &**attachment);
             Staged::Archive
         }
         engine::EventKind::StockMoved { movement } => {

@@ -55,6 +55,13 @@ impl Cluster {
         }
     }
 
+    /// The record of kind `R` with this id.
+    pub async fn history_get<R: Record>(&self, id: &str) -> Result<Option<R>, ApiError> {
+        let mut con = self.con.clone();
+        let bytes: Option<Vec<u8>> = con.get(item::<R>(id)).await.map_err(redis_down)?;
+        Ok(bytes.and_then(|b| rmp_serde::from_slice(&b).ok()))
+    }
+
     /// Records under any of `keys` (all when `None`), at `[from, to]`,
     /// kept by `keep`, newest first, at most `limit`.
     pub async fn history<R: Record>(

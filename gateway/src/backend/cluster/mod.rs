@@ -9,6 +9,7 @@
 
 mod accounts;
 mod archive;
+mod blobs;
 mod history;
 mod liveness;
 mod outbox;
@@ -382,6 +383,8 @@ impl Cluster {
         let mut deliveries = Vec::new();
         let mut logs = Vec::new();
         let mut moves = Vec::new();
+        let mut atts = Vec::new();
+        let mut refs = Vec::new();
         let mut answers = Vec::new();
         for key in reply.keys {
             for entry in key.ids {
@@ -408,11 +411,20 @@ impl Cluster {
                             engine::EventKind::NotificationQueued { notice } => deliveries.extend(
                                 engine::notify::outbox::DeliveryRecord::from_notice(notice, e.at),
                             ),
-                            engine::EventKind::MaintenanceLogged { log, .. } => {
-                                logs.push((**log).clone())
+                            k @ engine::EventKind::MaintenanceLogged { log, .. } => {
+                                logs.push((**log).clone());
+                                refs.extend(engine::attachment::AttachmentRef::from_event(k, e.at));
                             }
                             engine::EventKind::StockMoved { movement } => {
                                 moves.push((**movement).clone())
+                            }
+                            engine::EventKind::AttachmentStored { attachment } => {
+                                atts.push((**attachment).clone())
+                            }
+                            k @ engine::EventKind::JobCreated { attachments, .. }
+                                if !attachments.is_empty() =>
+                            {
+                                refs.extend(engine::attachment::AttachmentRef::from_event(k, e.at))
                             }
                             _ => {}
                         }
@@ -437,6 +449,8 @@ impl Cluster {
         self.outbox_enqueue(&deliveries).await;
         self.history_put(&logs).await;
         self.history_put(&moves).await;
+        self.history_put(&atts).await;
+        self.history_put(&refs).await;
         for (w, r) in answers {
             let _ = w.send(r);
         }

@@ -81,6 +81,7 @@ pub async fn create_log(
         created_at: now,
     };
     log.validate()?;
+    crate::routes::attachments::own_uploads(core, &user.id, &log.attachments).await?;
     let applied = core.exec(&app, Op::WriteLog(Box::new(log))).await?;
     let made = applied.events.iter().find_map(|e| match &e.kind {
         EventKind::MaintenanceLogged { log, .. } => Some(LogView::from(&**log)),
@@ -88,6 +89,22 @@ pub async fn create_log(
     });
     made.map(|l| (StatusCode::CREATED, Json(l)))
         .ok_or_else(|| ApiError::Unavailable("log not applied".into()))
+}
+
+/// Whether `user` may read `log`, as `GET /v1/logs` decides: ops; the
+/// worker its schedule is assigned to; the owner of its property.
+pub fn may_read_log(core: &Core, user: &User, log: &Log) -> bool {
+    match viewer(user) {
+        ScheduleViewer::Ops => true,
+        ScheduleViewer::Worker(w) => core
+            .engine
+            .schedule(&log.schedule_id)
+            .is_some_and(|s| s.assigned_to.as_ref() == Some(&w)),
+        ScheduleViewer::Owner(r) => core
+            .engine
+            .property(&log.property_id)
+            .is_some_and(|p| p.owner_id == r),
+    }
 }
 
 #[derive(Serialize)]

@@ -29,7 +29,7 @@ mod calendar;
 mod logs;
 
 pub use calendar::calendar;
-pub use logs::{create_log, list_logs, LogView, NewLog};
+pub use logs::{create_log, list_logs, may_read_log, LogView, NewLog};
 
 #[derive(Serialize, Deserialize)]
 pub struct EveryView {

@@ -1,0 +1,269 @@
+//! The bytes of attachments, on disk under `<data_dir>/attachments`,
+//! content-addressed: `ab/abcdef…` named by their SHA-256, so the same
+//! bytes uploaded twice are stored once. An upload streams to `tmp/`
+//! while it is hashed, measured and its leading bytes checked against the
+//! type it claims; only then is it fsynced and renamed into place (and the
+//! directory fsynced), so a file under its hash is always whole. Nothing
+//! of an upload is held in memory beyond one chunk and its first bytes.
+//!
+//! A cluster also keeps each file in Redis (see `backend::cluster::blobs`):
+//! a node that lacks one fetches it into this directory the first time it
+//! is asked for it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::ApiError;
+
+/// How many leading bytes the type check looks at (what `infer` needs for
+/// every type we take).
+const HEAD: usize = 262;
+
+pub struct Blobs {
+    dir: PathBuf,
+}
+
+/// A stored upload.
+pub struct Stored {
+    pub sha256: String,
+    pub size: u64,
+    pub path: PathBuf,
+}
+
+/// Removes a temporary file unless it was moved into place.
+struct TmpFile(Option<PathBuf>);
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Blobs {
+    /// The store under `data_dir` (nothing touched until [`Blobs::prepare`]).
+    pub fn new(data_dir: &Path) -> Blobs {
+        Blobs {
+            dir: data_dir.join("attachments"),
+        }
+    }
+
+    /// Creates the directory and removes what interrupted uploads left in
+    /// `tmp/` (before the first upload is taken).
+    pub fn prepare(&self) -> io::Result<()> {
+        let tmp = self.dir.join("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)
+    }
+
+    /// Where the bytes of `sha256` live (whether or not they are here).
+    pub fn path(&self, sha256: &str) -> PathBuf {
+        self.dir.join(&sha256[..2]).join(sha256)
+    }
+
+    /// A fresh temporary path in this directory (same file system as the
+    /// final place, so the rename is atomic).
+    pub fn tmp_path(&self) -> PathBuf {
+        self.dir
+            .join("tmp")
+            .join(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Streams `body` to disk: 415 when its first bytes are not
+    /// `content_type`, 413 past `max_bytes` (the rest is never read).
+    pub async fn receive(
+        &self,
+        body: Body,
+        content_type: &str,
+        max_bytes: u64,
+    ) -> Result<Stored, ApiError> {
+        let tmp = TmpFile(Some(self.tmp_path()));
+        let path = tmp.0.clone().expect("set above");
+        let mut file = tokio::fs::File::create(&path).await.map_err(disk)?;
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut head: Vec<u8> = Vec::with_capacity(HEAD);
+        let mut checked = false;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|_| ApiError::invalid("body", "the upload was interrupted"))?;
+            size += chunk.len() as u64;
+            if size > max_bytes {
+                return Err(ApiError::PayloadTooLarge(max_bytes as usize));
+            }
+            hasher.update(&chunk);
+            if checked {
+                file.write_all(&chunk).await.map_err(disk)?;
+                continue;
+            }
+            let take = (HEAD - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            if head.len() == HEAD {
+                check_type(&head, content_type)?;
+                checked = true;
+                file.write_all(&head).await.map_err(disk)?;
+                file.write_all(&chunk[take..]).await.map_err(disk)?;
+            }
+        }
+        if size == 0 {
+            return Err(ApiError::invalid("body", "must not be empty"));
+        }
+        if !checked {
+            check_type(&head, content_type)?;
+            file.write_all(&head).await.map_err(disk)?;
+        }
+        file.sync_all().await.map_err(disk)?;
+        drop(file);
+        let sha256 = hex(&hasher.finalize());
+        let dest = self.path(&sha256);
+        let mut tmp = tmp;
+        let from = tmp.0.take().expect("set above");
+        let stored = dest.clone();
+        tokio::task::spawn_blocking(move || place(&from, &stored))
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("storing the upload: {e}").into()))?
+            .map_err(disk)?;
+        Ok(Stored {
+            sha256,
+            size,
+            path: dest,
+        })
+    }
+
+    /// Moves a fully written (fsynced) file at `from` into place as
+    /// `sha256`'s bytes.
+    pub async fn adopt(&self, from: PathBuf, sha256: &str) -> io::Result<PathBuf> {
+        let dest = self.path(sha256);
+        let d = dest.clone();
+        tokio::task::spawn_blocking(move || place(&from, &d))
+            .await
+            .map_err(io::Error::other)??;
+        Ok(dest)
+    }
+}
+
+/// Renames `from` to `dest` (dropping `from` when `dest` is already
+/// there: the same bytes) and makes the rename durable.
+fn place(from: &Path, dest: &Path) -> io::Result<()> {
+    let parent = dest.parent().expect("blob paths have a parent");
+    std::fs::create_dir_all(parent)?;
+    if dest.exists() {
+        std::fs::remove_file(from)?;
+        return Ok(());
+    }
+    std::fs::rename(from, dest)?;
+    std::fs::File::open(parent)?.sync_all()
+}
+
+fn check_type(head: &[u8], content_type: &str) -> Result<(), ApiError> {
+    match infer::get(head) {
+        Some(t) if t.mime_type() == content_type => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "the bytes are not what Content-Type says",
+        )),
+    }
+}
+
+fn disk(e: io::Error) -> ApiError {
+    tracing::error!(error = %e, "attachment storage failed");
+    ApiError::Unavailable("attachment storage failed".into())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    const CHUNK: usize = 64 * 1024;
+
+    /// A body of `chunks` × 64 KiB made as it is read, counting the chunks
+    /// taken from it.
+    fn endless_png(chunks: usize, pulled: Arc<AtomicUsize>) -> Body {
+        let stream = futures_util::stream::iter(0..chunks).map(move |i| {
+            pulled.fetch_add(1, Ordering::SeqCst);
+            let mut c = vec![0u8; CHUNK];
+            if i == 0 {
+                c[..8].copy_from_slice(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+            }
+            Ok::<_, std::io::Error>(axum::body::Bytes::from(c))
+        });
+        Body::from_stream(stream)
+    }
+
+    fn store() -> (Blobs, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("blobs-{}", uuid::Uuid::new_v4().simple()));
+        let b = Blobs::new(&dir);
+        b.prepare().unwrap();
+        (b, dir)
+    }
+
+    fn tmp_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join("attachments/tmp"))
+            .unwrap()
+            .count()
+    }
+
+    #[tokio::test]
+    async fn an_oversized_upload_is_refused_unread_and_leaves_nothing() {
+        let (b, dir) = store();
+        let pulled = Arc::new(AtomicUsize::new(0));
+        // 16 GiB offered, 1 MiB allowed: refused after 17 chunks.
+        let body = endless_png(256 * 1024, pulled.clone());
+        let err = b.receive(body, "image/png", 1 << 20).await.err().unwrap();
+        assert!(matches!(err, ApiError::PayloadTooLarge(_)), "{err:?}");
+        assert_eq!(pulled.load(Ordering::SeqCst), (1 << 20) / CHUNK + 1);
+        assert_eq!(tmp_files(&dir), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wrong_type_is_refused_after_its_first_chunk() {
+        let (b, dir) = store();
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let body = endless_png(1000, pulled.clone());
+        let err = b.receive(body, "image/jpeg", 1 << 30).await.err().unwrap();
+        assert!(matches!(err, ApiError::UnsupportedMediaType(_)), "{err:?}");
+        assert_eq!(pulled.load(Ordering::SeqCst), 1);
+        assert_eq!(tmp_files(&dir), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_same_bytes_are_stored_once_under_their_hash() {
+        let (b, dir) = store();
+        let mut hashes = Vec::new();
+        for _ in 0..2 {
+            let body = endless_png(3, Arc::new(AtomicUsize::new(0)));
+            let s = b.receive(body, "image/png", 1 << 20).await.unwrap();
+            assert_eq!(s.size, 3 * CHUNK as u64);
+            assert_eq!(std::fs::metadata(&s.path).unwrap().len(), s.size);
+            hashes.push(s.sha256);
+        }
+        assert_eq!(hashes[0], hashes[1]);
+        let all: Vec<u8> = {
+            let mut v = vec![0u8; 3 * CHUNK];
+            v[..8].copy_from_slice(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+            v
+        };
+        assert_eq!(hashes[0], hex(&Sha256::digest(&all)));
+        let shard = dir.join("attachments").join(&hashes[0][..2]);
+        assert_eq!(std::fs::read_dir(shard).unwrap().count(), 1);
+        assert_eq!(tmp_files(&dir), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
