@@ -7,18 +7,52 @@ export CARGO_TERM_COLOR=never
 # A fresh machine gains nothing from incremental state; it only costs disk.
 export CARGO_INCREMENTAL=0
 
+# Debian packages the tests need, when missing (the package lists are
+# refreshed once, first).
+updated=
+install_packages() {
+  local sudo=
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  if [ -z "$updated" ]; then
+    $sudo apt-get update -qq >/dev/null 2>&1 || true
+    updated=1
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 echo "== redis-server (the loadtest's Redis-GEO baseline; scale-out tests)"
 if ! command -v redis-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  else
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  fi
+  install_packages redis-server
   # The Debian package starts a system instance; the tests start their own.
   (service redis-server stop || systemctl stop redis-server) >/dev/null 2>&1 || true
 fi
 redis-server --version
+
+echo "== promtool (checks /metrics and the Grafana dashboard's queries)"
+if ! command -v promtool >/dev/null 2>&1; then
+  install_packages prometheus
+  # Only its promtool is wanted; the package starts a server.
+  (service prometheus stop || systemctl stop prometheus) >/dev/null 2>&1 || true
+fi
+promtool --version | head -1
+
+echo "== Chromium (the ops console's browser test) and the console's npm packages"
+if ! command -v chromium >/dev/null 2>&1; then
+  install_packages chromium
+fi
+chromium --version
+(
+  cd gateway/console
+  npm ci --no-audit --no-fund --loglevel=error
+  # The page's logic, in node.
+  npm test --silent
+  # dist/ is committed (cargo builds without node); it must be exactly
+  # what the sources and the lockfile make.
+  fresh=$(mktemp -d)
+  OUT="$fresh" npm run build --silent
+  diff -r dist "$fresh" >/dev/null || { echo "gateway/console/dist is stale: run 'npm run build' there and commit it"; exit 1; }
+  rm -rf "$fresh"
+)
 
 echo "== the engine stays pure (no tokio, axum, sled, redis or hyper)"
 impure=$(cargo tree -p engine -e normal --prefix none | grep -E '^(tokio|axum|sled|redis|hyper) ' | sort -u || true)
@@ -30,10 +64,10 @@ fi
 
 echo "== tests (unit, property, stress, end-to-end) and a one-pass smoke run of every benchmark"
 # SIZES keeps the criterion smoke pass to small fleets; the real runs are in BENCHMARKS.md.
-SIZES=1000 cargo test --workspace --all-targets
+SIZES=1000 E2E_BROWSER=1 E2E_PROMTOOL=1 cargo test --workspace --all-targets
 
 echo "== the same end-to-end tests on the other backend: a one-node cluster on its own redis-server"
 # Same test code, a parameter (E2E_BACKEND) in the harness: every Server gets
 # a private redis-server and DISPATCHD_REDIS_URL. (cluster.rs runs 2-3 nodes itself.)
 # `--workspace` keeps the feature set of the first run, so nothing is rebuilt.
-E2E_BACKEND=redis cargo test --workspace --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage --test payments --test attachments
+E2E_BACKEND=redis E2E_BROWSER=1 cargo test --workspace --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage --test payments --test attachments --test console

@@ -64,6 +64,8 @@ pub use job::{Billing, Job, JobStatus, Pass, Step};
 pub use maintenance::{Log, LogQuery, Schedule};
 pub use notify::{Channel, Delivery, Notice, NoticeData, NotifyPrefs, Webhook};
 pub use property::Property;
-pub use queries::{merge_history, JobQuery, NearbyWorker, Stats, Viewer, WorkerView};
+pub use queries::{
+    merge_history, FleetState, FleetWorker, JobQuery, NearbyWorker, Stats, Viewer, WorkerView,
+};
 pub use snapshot::{PositionSnapshot, Snapshot, WorkerSnapshot};
 pub use types::{JobId, Millis, ResidentId, Skill, WorkerId};

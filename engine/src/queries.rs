@@ -72,6 +72,42 @@ pub struct WorkerView {
     pub position: Option<(f64, f64, Millis)>,
 }
 
+/// What the ops map shows of a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FleetState {
+    /// Connected, available, position fresh: matchable.
+    Available,
+    /// Holding an open offer.
+    Offered,
+    /// On a job, or connected but not taking work.
+    Busy,
+    /// Connected, but the position is older than `stale_after_s`.
+    Stale,
+    /// No open socket.
+    Offline,
+}
+
+impl FleetState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FleetState::Available => "available",
+            FleetState::Offered => "offered",
+            FleetState::Busy => "busy",
+            FleetState::Stale => "stale",
+            FleetState::Offline => "offline",
+        }
+    }
+}
+
+/// One worker of [`Engine::fleet`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetWorker {
+    pub id: WorkerId,
+    pub lat: f64,
+    pub lng: f64,
+    pub state: FleetState,
+}
+
 /// One result of [`Engine::nearby`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct NearbyWorker {
@@ -229,6 +265,54 @@ impl Engine {
                 distance_m,
             })
             .collect())
+    }
+
+    /// Every worker with a known position and its state, for the ops map.
+    pub fn fleet(&self, now: Millis) -> Vec<FleetWorker> {
+        let fresh_after = now.minus_secs(self.cfg.stale_after_s);
+        let mut out = Vec::with_capacity(self.workers.len());
+        let offered: std::collections::HashSet<WorkerId> = {
+            let t = self.jobs.lock();
+            t.holding
+                .iter()
+                .filter(|(_, seq)| {
+                    t.jobs
+                        .get(*seq)
+                        .is_some_and(|j| j.status == JobStatus::Offered)
+                })
+                .map(|(w, _)| w.clone())
+                .collect()
+        };
+        for e in self.workers.iter() {
+            let w = e.value();
+            let fix = w.fix.read();
+            if !fix.is_set() {
+                continue;
+            }
+            let s = w.state();
+            let state = if s & CONNECTED == 0 {
+                FleetState::Offline
+            } else if s & RESERVED != 0 {
+                if offered.contains(&w.id) {
+                    FleetState::Offered
+                } else {
+                    FleetState::Busy
+                }
+            } else if fix.at < fresh_after {
+                FleetState::Stale
+            } else if s & AVAILABLE != 0 {
+                FleetState::Available
+            } else {
+                FleetState::Busy
+            };
+            out.push(FleetWorker {
+                id: w.id.clone(),
+                lat: fix.lat,
+                lng: fix.lng,
+                state,
+            });
+        }
+        out
     }
 
     pub fn stats(&self) -> Stats {

@@ -96,6 +96,8 @@ pub struct Hub {
     pub backlogs: Backlogs,
     /// Explicit `subscribe`s, by job.
     subs: DashMap<JobId, Vec<Arc<Conn>>>,
+    /// Ops watching the fleet or every job.
+    pub watch: crate::watch::Watchers,
     next_id: AtomicU64,
 }
 
@@ -105,6 +107,7 @@ impl Hub {
             users: DashMap::new(),
             backlogs: Backlogs::new(resume_window_s),
             subs: DashMap::new(),
+            watch: Default::default(),
             next_id: AtomicU64::new(0),
         }
     }
@@ -383,6 +386,12 @@ impl Hub {
                     seen.push(c.id);
                     c.send(m.clone(), metrics);
                 }
+            }
+        }
+        for c in self.watch.job_watchers() {
+            if !seen.contains(&c.id) {
+                seen.push(c.id);
+                c.send(m.clone(), metrics);
             }
         }
     }

@@ -18,6 +18,7 @@
 //! * [`resume`] — per-user backlogs for `?since=` resumes; the open offer.
 //! * [`hub`] — which socket gets which event; bounded per-connection queues.
 //! * [`ws`] — one WebSocket connection.
+//! * [`watch`] — the ops `watch` topics: the fleet map and every job.
 //! * [`routes`] — the HTTP handlers.
 //! * [`limits`] — per-user rate limits.
 //! * [`metrics`] — Prometheus names and handles.
@@ -44,6 +45,7 @@ pub mod resume;
 pub mod routes;
 pub mod server;
 pub mod timers;
+pub mod watch;
 pub mod wire;
 pub mod ws;
 

@@ -90,6 +90,23 @@ impl Metrics {
     fn registered(self) -> Metrics {
         self.maintenance_checked(0, 0, 0);
         metrics::counter!("dispatchd_maintenance_check_failures_total").absolute(0);
+        for reason in ["max_connections", "max_connections_per_ip", "accept_error"] {
+            metrics::counter!("dispatchd_connections_refused_total", "reason" => reason)
+                .absolute(0);
+        }
+        for reason in ["header", "idle"] {
+            metrics::counter!("dispatchd_connections_timed_out_total", "reason" => reason)
+                .absolute(0);
+        }
+        for channel in ["webhook", "email", "sms"] {
+            for outcome in ["delivered", "retried", "failed", "skipped"] {
+                metrics::counter!("dispatchd_notifications_total", "channel" => channel, "outcome" => outcome)
+                    .absolute(0);
+            }
+        }
+        metrics::counter!("dispatchd_attachments_stored_total").absolute(0);
+        metrics::counter!("dispatchd_attachment_bytes_total").absolute(0);
+        metrics::gauge!("dispatchd_outbox_pending").set(0.0);
         self
     }
 

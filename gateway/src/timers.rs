@@ -17,6 +17,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often histogram samples are folded into their buckets (bounded memory
 /// whether or not anyone scrapes `/metrics`).
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+/// Ops watching the fleet hear of changed workers at most this often.
+const FLEET_EVERY: Duration = Duration::from_secs(1);
 /// How often finished jobs past their retention are moved to the archive.
 const ARCHIVE_EVERY: Duration = Duration::from_secs(1);
 /// Shortest time a finished job stays in memory, whatever `keep_finished_s`.
@@ -28,6 +30,7 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
     let mut last_sweep = Instant::now();
     let mut last_archive = Instant::now();
     let mut last_upkeep = Instant::now();
+    let mut last_fleet = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -39,6 +42,14 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
             archive(&app).await;
             daily_check(&app).await;
             stock_check(&app).await;
+        }
+        if last_fleet.elapsed() >= FLEET_EVERY {
+            last_fleet = Instant::now();
+            if let Some(core) = app.core_any() {
+                app.hub
+                    .watch
+                    .fleet_tick(&core.engine, app.clock.now(), &app.metrics);
+            }
         }
         if last_upkeep.elapsed() >= UPKEEP_EVERY {
             app.metrics.upkeep();

@@ -14,6 +14,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use engine::{JobId, Op, WorkerHandle, WorkerStep};
+
+use crate::watch::Topic;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use persistence::Role;
@@ -148,6 +150,7 @@ async fn run(
 }
 
 fn unsubscribe_all(app: &AppState, conn: &Conn, subs: &Mutex<HashSet<JobId>>) {
+    app.hub.watch.forget(conn.id);
     let subscribed: Vec<JobId> = subs.lock().expect("subs lock").drain().collect();
     for job in subscribed {
         app.hub.unsubscribe(&job, conn.id);
@@ -371,6 +374,8 @@ impl Session {
             ClientMsg::Arrive { job_id: j } => self.step(WorkerStep::Arrive, &j)?,
             ClientMsg::Complete { job_id: j } => self.step(WorkerStep::Complete, &j)?,
             ClientMsg::Subscribe { job_id: j } => return self.subscribe(&j),
+            ClientMsg::Watch { topics } => return self.watch(&topics, true),
+            ClientMsg::Unwatch { topics } => return self.watch(&topics, false),
             ClientMsg::Unsubscribe { job_id: j } => {
                 self.user.require(&[Role::Resident, Role::Ops])?;
                 let id = job_id(&j)?;
@@ -389,6 +394,36 @@ impl Session {
             worker: self.worker()?.id().clone(),
             step,
         })
+    }
+
+    /// `watch` (`on`) or `unwatch` topics: ops only; every topic known
+    /// before any is taken.
+    fn watch(&self, topics: &[String], on: bool) -> Result<(), ApiError> {
+        self.user.require(&[Role::Ops])?;
+        let parsed: Vec<Topic> = topics
+            .iter()
+            .map(|t| Topic::parse(t))
+            .collect::<Option<_>>()
+            .filter(|t: &Vec<Topic>| !t.is_empty() && t.len() <= 2)
+            .ok_or_else(|| ApiError::invalid("topics", "must name fleet and/or jobs"))?;
+        if self.conn.close_reason().is_some() {
+            return Err(ApiError::Unavailable("connection closing".into()));
+        }
+        let core = self.app.core()?;
+        for t in parsed {
+            if on {
+                self.app.hub.watch.watch(
+                    t,
+                    &self.conn,
+                    &core.engine,
+                    self.app.clock.now(),
+                    &self.app.metrics,
+                );
+            } else {
+                self.app.hub.watch.unwatch(t, self.conn.id);
+            }
+        }
+        Ok(())
     }
 
     fn subscribe(&self, job: &str) -> Result<(), ApiError> {

@@ -4,6 +4,7 @@
 
 pub mod attachments;
 pub mod auth;
+pub mod console;
 pub mod jobs;
 pub mod maintenance;
 pub mod notify;
@@ -103,6 +104,9 @@ pub fn router(state: AppState) -> Router {
             post(notify::retry_delivery),
         )
         .route("/v1/ws", get(crate::ws::upgrade))
+        .route("/ops", get(console::page))
+        .route("/ops/app.js", get(console::script))
+        .route("/ops/app.css", get(console::styles))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -134,21 +134,45 @@ pub struct Envelope {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
-    Location { lat: f64, lng: f64 },
-    Availability { available: bool },
-    Accept { job_id: String },
-    Decline { job_id: String },
-    Arrive { job_id: String },
-    Complete { job_id: String },
-    Subscribe { job_id: String },
-    Unsubscribe { job_id: String },
+    Location {
+        lat: f64,
+        lng: f64,
+    },
+    Availability {
+        available: bool,
+    },
+    Accept {
+        job_id: String,
+    },
+    Decline {
+        job_id: String,
+    },
+    Arrive {
+        job_id: String,
+    },
+    Complete {
+        job_id: String,
+    },
+    Subscribe {
+        job_id: String,
+    },
+    Unsubscribe {
+        job_id: String,
+    },
+    /// Ops (v1.1): `fleet` and/or `jobs`.
+    Watch {
+        topics: Vec<String>,
+    },
+    Unwatch {
+        topics: Vec<String>,
+    },
     Ping,
 }
 
 impl ClientMsg {
     /// Every metric label: each [`ClientMsg::name`], and `invalid` for
     /// what does not parse.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 12] = [
         "location",
         "availability",
         "accept",
@@ -157,6 +181,8 @@ impl ClientMsg {
         "complete",
         "subscribe",
         "unsubscribe",
+        "watch",
+        "unwatch",
         "ping",
         "invalid",
     ];
@@ -172,6 +198,8 @@ impl ClientMsg {
             ClientMsg::Complete { .. } => "complete",
             ClientMsg::Subscribe { .. } => "subscribe",
             ClientMsg::Unsubscribe { .. } => "unsubscribe",
+            ClientMsg::Watch { .. } => "watch",
+            ClientMsg::Unwatch { .. } => "unwatch",
             ClientMsg::Ping => "ping",
         }
     }
@@ -189,6 +217,8 @@ enum Kind {
     Complete,
     Subscribe,
     Unsubscribe,
+    Watch,
+    Unwatch,
     Ping,
 }
 
@@ -209,6 +239,8 @@ struct Flat {
     available: Option<bool>,
     #[serde(default)]
     job_id: Option<String>,
+    #[serde(default)]
+    topics: Option<Vec<String>>,
 }
 
 fn fast(bytes: &[u8], format: Format) -> Option<(ClientMsg, Option<ReqId>)> {
@@ -238,6 +270,8 @@ fn fast(bytes: &[u8], format: Format) -> Option<(ClientMsg, Option<ReqId>)> {
         Kind::Complete => ClientMsg::Complete { job_id: job? },
         Kind::Subscribe => ClientMsg::Subscribe { job_id: job? },
         Kind::Unsubscribe => ClientMsg::Unsubscribe { job_id: job? },
+        Kind::Watch => ClientMsg::Watch { topics: f.topics? },
+        Kind::Unwatch => ClientMsg::Unwatch { topics: f.topics? },
         Kind::Ping => ClientMsg::Ping,
     };
     Some((msg, f.req_id))
@@ -320,6 +354,23 @@ pub enum ServerMsg {
         due_at: String,
         seq: u64,
     },
+    /// Ops watching `fleet` (v1.1): the snapshot (extension: `full:
+    /// true`), then the workers that changed, at most once a second.
+    Fleet {
+        workers: Vec<FleetEntry>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        full: bool,
+    },
+}
+
+/// One worker on the ops map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetEntry {
+    pub id: String,
+    pub lat: f64,
+    pub lng: f64,
+    /// `available | offered | busy | stale | offline`.
+    pub state: String,
 }
 
 impl ServerMsg {
@@ -334,7 +385,7 @@ impl ServerMsg {
 
     /// Metric label.
     /// Every [`ServerMsg::name`], for metrics.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "offer",
         "offer_revoked",
         "job",
@@ -343,6 +394,7 @@ impl ServerMsg {
         "ack",
         "pong",
         "maintenance",
+        "fleet",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -355,6 +407,7 @@ impl ServerMsg {
             ServerMsg::Ack { .. } => "ack",
             ServerMsg::Pong => "pong",
             ServerMsg::Maintenance { .. } => "maintenance",
+            ServerMsg::Fleet { .. } => "fleet",
         }
     }
 
