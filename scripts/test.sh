@@ -66,6 +66,9 @@ echo "== tests (unit, property, stress, end-to-end) and a one-pass smoke run of 
 # SIZES keeps the criterion smoke pass to small fleets; the real runs are in BENCHMARKS.md.
 SIZES=1000 E2E_BROWSER=1 E2E_PROMTOOL=1 cargo test --workspace --all-targets
 
+echo "== schemathesis against a live server: every operation of /openapi.json"
+./scripts/schemathesis.sh
+
 echo "== the same end-to-end tests on the other backend: a one-node cluster on its own redis-server"
 # Same test code, a parameter (E2E_BACKEND) in the harness: every Server gets
 # a private redis-server and DISPATCHD_REDIS_URL. (cluster.rs runs 2-3 nodes itself.)

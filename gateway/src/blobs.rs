@@ -24,6 +24,32 @@ use crate::error::ApiError;
 /// every type we take).
 const HEAD: usize = 262;
 
+/// After refusing an upload as too large, at most this much more of it is
+/// read and thrown away (for at most [`DRAIN_FOR`]) so that a client still
+/// sending gets the 413 instead of a reset connection; a larger rest is
+/// never read.
+pub const DRAIN_BYTES: u64 = 1 << 20;
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads and discards what is left of a refused body, within the bounds
+/// above (nothing is kept).
+pub async fn drain<S, E>(stream: &mut S)
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+{
+    let discard = async {
+        let mut left = DRAIN_BYTES;
+        while let Some(Ok(chunk)) = stream.next().await {
+            let n = chunk.len() as u64;
+            if n >= left {
+                return;
+            }
+            left -= n;
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_FOR, discard).await;
+}
+
 pub struct Blobs {
     dir: PathBuf,
 }
@@ -98,6 +124,7 @@ impl Blobs {
                 chunk.map_err(|_| ApiError::invalid("body", "the upload was interrupted"))?;
             size += chunk.len() as u64;
             if size > max_bytes {
+                drain(&mut stream).await;
                 return Err(ApiError::PayloadTooLarge(max_bytes as usize));
             }
             hasher.update(&chunk);
@@ -108,7 +135,10 @@ impl Blobs {
             let take = (HEAD - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
             if head.len() == HEAD {
-                check_type(&head, content_type)?;
+                if let Err(e) = check_type(&head, content_type) {
+                    drain(&mut stream).await;
+                    return Err(e);
+                }
                 checked = true;
                 file.write_all(&head).await.map_err(disk)?;
                 file.write_all(&chunk[take..]).await.map_err(disk)?;
@@ -222,23 +252,29 @@ mod tests {
     async fn an_oversized_upload_is_refused_unread_and_leaves_nothing() {
         let (b, dir) = store();
         let pulled = Arc::new(AtomicUsize::new(0));
-        // 16 GiB offered, 1 MiB allowed: refused after 17 chunks.
+        // 16 GiB offered, 1 MiB allowed: refused after 17 chunks, and at
+        // most DRAIN_BYTES more read off and dropped.
         let body = endless_png(256 * 1024, pulled.clone());
         let err = b.receive(body, "image/png", 1 << 20).await.err().unwrap();
         assert!(matches!(err, ApiError::PayloadTooLarge(_)), "{err:?}");
-        assert_eq!(pulled.load(Ordering::SeqCst), (1 << 20) / CHUNK + 1);
+        let limit = (1 << 20) / CHUNK + 1;
+        let drained = DRAIN_BYTES as usize / CHUNK;
+        assert_eq!(pulled.load(Ordering::SeqCst), limit + drained);
         assert_eq!(tmp_files(&dir), 0);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]
-    async fn a_wrong_type_is_refused_after_its_first_chunk() {
+    async fn a_wrong_type_is_refused_after_its_first_chunk_and_a_bounded_drain() {
         let (b, dir) = store();
         let pulled = Arc::new(AtomicUsize::new(0));
         let body = endless_png(1000, pulled.clone());
         let err = b.receive(body, "image/jpeg", 1 << 30).await.err().unwrap();
         assert!(matches!(err, ApiError::UnsupportedMediaType(_)), "{err:?}");
-        assert_eq!(pulled.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            pulled.load(Ordering::SeqCst),
+            1 + DRAIN_BYTES as usize / CHUNK
+        );
         assert_eq!(tmp_files(&dir), 0);
         std::fs::remove_dir_all(dir).unwrap();
     }

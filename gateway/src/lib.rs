@@ -41,6 +41,7 @@ pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
+pub mod openapi;
 pub mod resume;
 pub mod routes;
 pub mod server;

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::wire::PathIds;
 
 /// The contract's answer to an upload.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttachmentView {
     id: String,
     content_type: String,
@@ -67,7 +67,11 @@ pub async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
+    if let Some(n) = declared.filter(|n| *n > max) {
+        // A little over: read off (and drop) so the client hears the 413.
+        if n - max <= crate::blobs::DRAIN_BYTES {
+            crate::blobs::drain(&mut body.into_data_stream()).await;
+        }
         return Err(ApiError::PayloadTooLarge(max as usize));
     }
     let stored = app.blobs.receive(body, &content_type, max).await?;

@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::limits::Budget;
 use crate::wire::rfc3339;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterReq {
     email: String,
     password: String,
@@ -28,9 +28,10 @@ pub struct RegisterReq {
     skills: Option<Vec<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Registered {
     id: String,
+    #[schema(value_type = String, example = "resident")]
     role: Role,
 }
 
@@ -131,22 +132,23 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(Registered { id, role })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginReq {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LoggedIn {
     token: String,
     expires_at: String,
     user: UserOut,
 }
 
-#[derive(Serialize)]
-struct UserOut {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UserOut {
     id: String,
+    #[schema(value_type = String, example = "resident")]
     role: Role,
     name: String,
 }

@@ -19,7 +19,7 @@ use crate::wire::{job_id, JobView, PathIds};
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 const MAX_REASON_CHARS: usize = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateJob {
     #[serde(default)]
     lat: Option<f64>,
@@ -44,7 +44,7 @@ pub struct CreateJob {
     attachments: Option<Vec<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct JobList {
     pub jobs: Vec<JobView>,
 }
@@ -271,7 +271,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CancelReq {
     #[serde(default)]
     reason: Option<String>,

@@ -22,7 +22,7 @@ use crate::notify::target;
 use crate::wire::{known_id, rfc3339, PathIds};
 
 /// `PUT /v1/me/notifications`, and what `GET` returns.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Prefs {
     #[serde(default)]
     email: Option<String>,
@@ -132,13 +132,13 @@ pub async fn put_prefs(
         .ok_or_else(|| ApiError::Unavailable("preferences not applied".into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewWebhook {
     url: String,
     events: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookCreated {
     id: String,
     url: String,
@@ -146,7 +146,7 @@ pub struct WebhookCreated {
     secret: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookOut {
     id: String,
     url: String,
@@ -154,7 +154,7 @@ pub struct WebhookOut {
     disabled: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookList {
     webhooks: Vec<WebhookOut>,
 }
@@ -234,7 +234,7 @@ pub async fn delete_webhook(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryOut {
     id: String,
     event_id: String,
@@ -272,7 +272,7 @@ impl From<&DeliveryRecord> for DeliveryOut {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryList {
     deliveries: Vec<DeliveryOut>,
 }
@@ -302,7 +302,7 @@ pub async fn deliveries(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptOut {
     at: String,
     status: Option<u16>,
@@ -310,7 +310,7 @@ pub struct AttemptOut {
     duration_ms: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     delivery: DeliveryOut,

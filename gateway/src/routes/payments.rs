@@ -25,7 +25,7 @@ use crate::wire::{job_id, rfc3339, JobView, PathIds};
 /// How far a provider's timestamp may be from now.
 const TOLERANCE_S: i64 = 300;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RatingIn {
     stars: i64,
     #[serde(default)]
@@ -76,7 +76,7 @@ pub async fn rate(
         .ok_or_else(|| ApiError::Unavailable("rating not applied".into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PaymentIn {
     job_id: String,
     amount_cents: i64,
@@ -84,7 +84,7 @@ pub struct PaymentIn {
     provider_ref: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     id: String,
     job_id: String,
@@ -202,7 +202,7 @@ pub async fn record(
     Ok((st, Json(PaymentView::from(&p))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PaymentList {
     payments: Vec<PaymentView>,
 }
@@ -228,7 +228,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Default, Serialize)]
+#[derive(Default, Serialize, utoipa::ToSchema)]
 pub struct WorkerStats {
     id: String,
     offered: u64,
@@ -249,7 +249,7 @@ pub struct WorkerStats {
     arrive_s: Vec<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkerAnalytics {
     workers: Vec<WorkerStats>,
 }

@@ -15,7 +15,7 @@ use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::wire::{rfc3339, PathIds};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewProperty {
     name: String,
     #[serde(default)]
@@ -26,7 +26,7 @@ pub struct NewProperty {
     owner_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PropertyView {
     id: String,
     owner_id: String,
@@ -51,7 +51,7 @@ impl From<&Property> for PropertyView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PropertyList {
     properties: Vec<PropertyView>,
 }

@@ -15,7 +15,7 @@ use crate::body::Input;
 use crate::error::ApiError;
 use crate::wire::TriageView;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TriageReq {
     description: String,
 }
@@ -38,7 +38,7 @@ pub async fn triage(
     Ok(Json(TriageView::from(&r)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SkillList {
     skills: Vec<&'static str>,
 }
@@ -49,7 +49,7 @@ pub async fn skills(_user: User) -> Json<SkillList> {
     })
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct ExampleIn {
     description: String,
     skill: String,

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::wire::rfc3339;
 use engine::Op;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Location {
     lat: f64,
     lng: f64,
@@ -32,7 +32,7 @@ pub async fn location(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Availability {
     available: bool,
 }
@@ -53,12 +53,12 @@ pub async fn availability(
     Ok(Json(req))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct NearbyOut {
     workers: Vec<NearbyWorkerOut>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct NearbyWorkerOut {
     id: String,
     lat: f64,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::rfc3339;
 
 /// The contract's `Job`, plus a few extra fields the contract allows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobView {
     pub id: String,
     pub resident_id: String,
@@ -63,27 +63,27 @@ pub struct JobView {
     pub attachments: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RatingView {
     pub stars: u8,
     pub comment: Option<String>,
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Estimate {
     pub low: i64,
     pub high: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SkillConfidence {
     pub skill: String,
     pub confidence: f64,
 }
 
 /// The contract's triage result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TriageView {
     pub skill: String,
     pub urgency: String,
@@ -117,7 +117,7 @@ impl From<&engine::triage::TriageResult> for TriageView {
 }
 
 /// A line of a job that needs parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartLineView {
     pub part_id: String,
     pub qty: i64,

@@ -4,7 +4,7 @@
 use super::*;
 
 /// The contract's `Log`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LogView {
     id: String,
     schedule_id: String,
@@ -35,7 +35,7 @@ impl From<&Log> for LogView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewLog {
     schedule_id: String,
     #[serde(default)]
@@ -107,7 +107,7 @@ pub fn may_read_log(core: &Core, user: &User, log: &Log) -> bool {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LogList {
     logs: Vec<LogView>,
 }

@@ -25,13 +25,13 @@ use crate::body::{instant, Input, Params};
 use crate::error::ApiError;
 use crate::wire::{known_id, rfc3339, PathIds};
 
-mod calendar;
-mod logs;
+pub mod calendar;
+pub mod logs;
 
 pub use calendar::calendar;
 pub use logs::{create_log, list_logs, may_read_log, LogView, NewLog};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EveryView {
     unit: String,
     interval: i64,
@@ -50,7 +50,7 @@ impl EveryView {
 }
 
 /// The contract's `Schedule`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ScheduleView {
     id: String,
     property_id: String,
@@ -154,7 +154,7 @@ pub(super) fn visible(core: &Core, user: &User, id: &str) -> Result<Schedule, Ap
         .ok_or(ApiError::NotFound("schedule not found"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewSchedule {
     property_id: String,
     title: String,
@@ -228,7 +228,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&app, &s))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ScheduleList {
     schedules: Vec<ScheduleView>,
 }
@@ -285,7 +285,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Patch {
     #[serde(default)]
     title: Option<String>,

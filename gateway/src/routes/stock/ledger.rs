@@ -3,7 +3,7 @@
 
 use super::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewMovement {
     part_id: String,
     #[serde(default)]
@@ -83,7 +83,7 @@ pub async fn create_movement(
         .ok_or_else(|| ApiError::Unavailable("movement not applied".into()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MovementList {
     movements: Vec<MovementView>,
 }
@@ -140,7 +140,7 @@ pub async fn list_movements(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BalanceList {
     balances: Vec<BalanceView>,
 }

@@ -21,15 +21,15 @@ use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::wire::{known_id, rfc3339, PathIds};
 
-mod ledger;
-mod reorder;
+pub mod ledger;
+pub mod reorder;
 
 pub use ledger::{balances, create_movement, list_movements, NewMovement};
 pub use reorder::{
     analytics, list_tasks, put_rule, reorder_check, run_check, task_step, Rule, StepIn,
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PartView {
     id: String,
     sku: String,
@@ -58,7 +58,7 @@ impl From<&Part> for PartView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MovementView {
     id: String,
     part_id: String,
@@ -89,7 +89,7 @@ impl From<&Movement> for MovementView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BalanceView {
     part_id: String,
     location: String,
@@ -108,7 +108,7 @@ pub(super) fn balance(part: &str, loc: &str, b: &Bal) -> BalanceView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TaskView {
     id: String,
     part_id: String,
@@ -134,7 +134,7 @@ impl From<&ReorderTask> for TaskView {
 }
 
 /// A line of `POST /v1/jobs` `parts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LineIn {
     part_id: String,
     qty: i64,
@@ -161,7 +161,7 @@ fn applied_part(events: &[engine::Event]) -> Option<PartView> {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewPart {
     sku: String,
     name: String,
@@ -202,7 +202,7 @@ pub async fn create_part(
         .ok_or_else(|| ApiError::Unavailable("part not applied".into()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PartList {
     parts: Vec<PartView>,
 }
@@ -245,7 +245,7 @@ pub async fn get_part(
     Ok(Json(PartView::from(&part_of(core, &id)?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PartPatchIn {
     #[serde(default)]
     sku: Option<String>,

@@ -5,7 +5,7 @@ use super::*;
 /// Most movements the analytics read per part.
 const ANALYTICS_PER_PART: usize = 20_000;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rule {
     part_id: String,
     location: String,
@@ -57,7 +57,7 @@ pub async fn run_check(app: &AppState, core: &Core) -> Result<StockCheck, ApiErr
         .ok_or_else(|| ApiError::Unavailable("check not applied".into()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TaskList {
     tasks: Vec<TaskView>,
 }
@@ -90,7 +90,7 @@ pub async fn list_tasks(
 }
 
 /// `received` may name the depot that fills a van's task.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct StepIn {
     #[serde(default)]
     from: Option<String>,
@@ -130,7 +130,7 @@ pub async fn task_step(
         .ok_or(ApiError::NotFound("task not found"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PartStats {
     part_id: String,
     sku: String,
@@ -142,7 +142,7 @@ pub struct PartStats {
     days_of_cover: Option<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PartAnalytics {
     parts: Vec<PartStats>,
 }
