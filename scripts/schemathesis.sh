@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=4.32.5
-venv=target/schemathesis-venv
+venv=$PWD/target/schemathesis-venv
 if [ ! -x "$venv/bin/schemathesis" ] || ! "$venv/bin/schemathesis" --version | grep -q "$VERSION"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$VERSION"
@@ -28,7 +28,9 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 ops=$("$bin" token --sub ops-schemathesis --role ops)
-# /v1/ws is an upgrade, not a request/response operation.
+# /v1/ws is an upgrade, not a request/response operation. Run from the
+# temporary directory: schemathesis keeps a cache where it runs.
+cd "$data"
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
   -H "Authorization: Bearer $ops" --exclude-path /v1/ws \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
