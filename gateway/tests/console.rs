@@ -200,6 +200,7 @@ async fn the_console_in_a_real_browser() {
         .env("PASSWORD", password)
         .env("RESIDENT_TOKEN", &r)
         .env("WORKERS", workers.len().to_string())
+        .env("WORKER_ID", &workers[0].id)
         .env("DEAD_JOB", &dead)
         .env("SHOTS", &shots);
     let out = tokio::task::spawn_blocking(move || node.output())
@@ -214,7 +215,7 @@ async fn the_console_in_a_real_browser() {
     eprintln!("{text}");
     assert!(out.status.success(), "the browser run failed:\n{text}");
     let n = std::fs::read_dir(&shots).unwrap().count();
-    assert!(n >= 5, "screenshots: {n}");
+    assert!(n >= 7, "screenshots: {n}");
     // The button's retry reached the server: searching again, or
     // unmatched a second time (its search is 2 s).
     let j: Value = s.job(&dead, &ops).await;

@@ -2,7 +2,8 @@
 // playwright-core), against a live dispatchd that gateway/tests/console.rs
 // started and seeded. Steps, each with a screenshot in $SHOTS:
 //   1. sign in with the ops account;
-//   2. the map shows $WORKERS worker markers;
+//   2. the map shows $WORKERS worker markers, and $WORKER_ID is found
+//      from the search box by keyboard;
 //   3. a job created over the API appears on the map within 2 s;
 //   4. the dead letter $DEAD_JOB is retried with its button and leaves the list.
 // Any console error or failed request of the page fails the run.
@@ -49,6 +50,12 @@ try {
   await page.waitForFunction(
     (n) => Number(document.querySelector("#map").dataset.workers) === n, WORKERS, { timeout: 10_000 });
   await shot("map-with-workers");
+
+  // Keyboard only: find a worker by id from the search box.
+  await page.getByLabel("Job or worker id").fill(env("WORKER_ID"));
+  await page.keyboard.press("Enter");
+  await page.locator("#details h2", { hasText: `Worker ${env("WORKER_ID")}` }).waitFor({ timeout: 5_000 });
+  await shot("worker-found");
 
   const before = Number(await page.locator("#map").getAttribute("data-jobs"));
   const created = Date.now();

@@ -8,6 +8,10 @@ import { Fleet, COLOURS, WORKER_STATES, OPEN_STATUSES, age, money, jobIdFrom } f
 
 const $ = (s) => document.querySelector(s);
 const PANEL_REFRESH_MS = 10_000;
+// Map changes are applied in batches at most this often: a fleet of
+// 10 000 moving every second redraws five times a second, not per message.
+const PAINT_EVERY_MS = 200;
+let lastPaint = 0;
 
 let token = null;
 let socket = null;
@@ -129,9 +133,11 @@ function jobStyle(status) {
   return { renderer, radius: 8, weight: 3, color: COLOURS[status] || "#d73027", fill: false };
 }
 
-/** Applies what changed since the last frame, in one batch. */
-function paint() {
+/** Applies what changed since the last batch, in one go. */
+function paint(now) {
   requestAnimationFrame(paint);
+  if (now - lastPaint < PAINT_EVERY_MS) return;
+  lastPaint = now;
   const dirty = fleet.takeDirty();
   if (dirty.workers.length === 0 && dirty.jobs.length === 0) return;
   for (const id of dirty.workers) {
@@ -144,10 +150,15 @@ function paint() {
     if (!m) {
       m = L.circleMarker([w.lat, w.lng], workerStyle(w.state)).addTo(map);
       m.on("click", () => showWorker(id));
+      m.drawn = w.state;
       workerMarkers.set(id, m);
     } else {
-      m.setLatLng([w.lat, w.lng]);
-      m.setStyle(workerStyle(w.state));
+      const at = m.getLatLng();
+      if (at.lat !== w.lat || at.lng !== w.lng) m.setLatLng([w.lat, w.lng]);
+      if (m.drawn !== w.state) {
+        m.setStyle(workerStyle(w.state));
+        m.drawn = w.state;
+      }
     }
   }
   for (const id of dirty.jobs) {
@@ -268,10 +279,18 @@ async function showJob(id) {
   }
 }
 
+// A worker's id shows the worker (and centres the map on it), else a job.
 $("#search").addEventListener("submit", (e) => {
   e.preventDefault();
   const id = jobIdFrom($("#job-id").value);
-  if (id) showJob(id);
+  if (!id) return;
+  const w = fleet.workers.get(id);
+  if (w) {
+    showWorker(id);
+    map.setView([w.lat, w.lng], Math.max(map.getZoom(), 13));
+  } else {
+    showJob(id);
+  }
 });
 
 // --------------------------------------------------------------- panels
