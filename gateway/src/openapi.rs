@@ -60,6 +60,67 @@ pub struct StockCheck {
     created: u64,
 }
 
+/// A job's `status`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Searching,
+    Offered,
+    Accepted,
+    Arrived,
+    Completed,
+    Cancelled,
+    Unmatched,
+}
+
+/// A job's or triage's `urgency`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Emergency,
+    High,
+    Normal,
+    Low,
+}
+
+/// An account's `role`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Resident,
+    Worker,
+    Ops,
+}
+
+/// A log's `issues_found`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IssuesFound {
+    None,
+    Minor,
+    Major,
+}
+
+/// A schedule's `status`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleStatus {
+    Upcoming,
+    Due,
+    Overdue,
+    Paused,
+}
+
+/// A payment's `status`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    Refunded,
+}
+
 /// `GET /healthz`, `GET /readyz`.
 #[derive(Serialize, ToSchema)]
 pub struct Status {

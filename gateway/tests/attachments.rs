@@ -14,18 +14,10 @@ use std::time::Duration;
 use common::{png, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const MAX: usize = 64 * 1024;
-
-fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn pdf() -> Vec<u8> {
     let mut b = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
@@ -128,7 +120,7 @@ async fn upload_store_serve_and_who_may_fetch() {
         (
             Some("image/png"),
             Some(photo.len() as u64),
-            Some(sha(&photo).as_str())
+            Some(common::sha256_hex(&photo).as_str())
         )
     );
     // The same bytes again (someone else's upload) are stored once.
@@ -241,7 +233,7 @@ async fn upload_store_serve_and_who_may_fetch() {
         "{h:?}"
     );
     let etag = h["etag"].to_str().unwrap().to_owned();
-    assert_eq!(etag, format!("\"{}\"", sha(&photo)));
+    assert_eq!(etag, format!("\"{}\"", common::sha256_hex(&photo)));
     let (st, _, body) = fetch(&s, &id, &r, Some(&etag)).await;
     assert_eq!((st, body.len()), (StatusCode::NOT_MODIFIED, 0));
     let (st, h, _) = fetch(&s, &invoice, &ops, None).await;

@@ -713,3 +713,55 @@ async fn schedules_dispatch_once_across_nodes_when_one_dies() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Attachments on a cluster: uploaded through one node, served by another
+/// (which has never seen the bytes: it fetches them from Redis), listed by
+/// a job created through a third, whose offered worker (its socket on the
+/// first) fetches the photo through the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_are_served_by_every_node() {
+    let redis = Redis::start();
+    let n = nodes(&redis, 3, &[]).await;
+    let (a, b, c) = (&n[0], &n[1], &n[2]);
+    let (rid, _) = a.user("resident", &[]).await;
+    let rt = a.token(&rid, "resident", &[]);
+    let photo = common::png(42);
+    let id = a.upload(&rt, "image/png", photo.clone()).await;
+    let fetch = |s: &Server, token: String, id: String| {
+        let url = format!("{}/v1/attachments/{id}", s.base);
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (st, bytes) = fetch(b, rt.clone(), id.clone()).await;
+    assert_eq!((st, bytes == photo), (StatusCode::OK, true));
+    assert!(
+        b.data_dir()
+            .join("attachments")
+            .join(&common::sha256_hex(&photo)[..2])
+            .exists(),
+        "node B keeps its own copy once fetched"
+    );
+
+    let mut w = c.worker_online(&["plumbing"], 48.8566, 2.3522).await;
+    let (st, job) = c
+        .post(
+            "/v1/jobs",
+            &rt,
+            json!({"lat": 48.8567, "lng": 2.3523, "skill": "plumbing", "attachments": [id]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{job}");
+    let offer = w.ws.next_of("offer").await;
+    assert_eq!(offer["job_id"], job["id"]);
+    let (st, bytes) = fetch(b, w.token.clone(), id.clone()).await;
+    assert_eq!((st, bytes == photo), (StatusCode::OK, true));
+    let stranger = a.token("w-stranger", "worker", &[]);
+    assert_eq!(fetch(a, stranger, id).await.0, StatusCode::NOT_FOUND);
+}

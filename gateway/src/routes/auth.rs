@@ -23,6 +23,7 @@ pub struct RegisterReq {
     email: String,
     password: String,
     name: String,
+    #[schema(value_type = crate::openapi::Role)]
     role: String,
     #[serde(default)]
     skills: Option<Vec<String>>,
@@ -31,7 +32,7 @@ pub struct RegisterReq {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Registered {
     id: String,
-    #[schema(value_type = String, example = "resident")]
+    #[schema(value_type = crate::openapi::Role)]
     role: Role,
 }
 
@@ -148,7 +149,7 @@ pub struct LoggedIn {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct UserOut {
     id: String,
-    #[schema(value_type = String, example = "resident")]
+    #[schema(value_type = crate::openapi::Role)]
     role: Role,
     name: String,
 }

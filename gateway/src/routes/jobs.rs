@@ -35,6 +35,7 @@ pub struct CreateJob {
     description: Option<String>,
     /// `emergency | high | normal | low` (v1.1); default: triage's.
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::Urgency>)]
     urgency: Option<String>,
     /// Parts the job needs (v1.1): matched to a worker whose van has them.
     #[serde(default)]

@@ -80,6 +80,7 @@ pub async fn rate(
 pub struct PaymentIn {
     job_id: String,
     amount_cents: i64,
+    #[schema(value_type = crate::openapi::PaymentStatus)]
     status: String,
     provider_ref: String,
 }
@@ -89,6 +90,7 @@ pub struct PaymentView {
     id: String,
     job_id: String,
     amount_cents: i64,
+    #[schema(value_type = crate::openapi::PaymentStatus)]
     status: &'static str,
     provider_ref: String,
     created_at: String,

@@ -53,6 +53,7 @@ pub async fn skills(_user: User) -> Json<SkillList> {
 pub struct ExampleIn {
     description: String,
     skill: String,
+    #[schema(value_type = crate::openapi::Urgency)]
     urgency: String,
 }
 

@@ -15,6 +15,7 @@ pub struct JobView {
     pub lng: f64,
     pub skill: String,
     pub description: String,
+    #[schema(value_type = crate::openapi::JobStatus)]
     pub status: String,
     pub worker_id: Option<String>,
     pub attempts: u32,
@@ -44,6 +45,7 @@ pub struct JobView {
     pub parts: Vec<PartLineView>,
     /// `emergency | high | normal | low` (v1.1).
     #[serde(default)]
+    #[schema(value_type = crate::openapi::Urgency)]
     pub urgency: String,
     /// What triage said of the description (v1.1), or null.
     #[serde(default)]
@@ -86,6 +88,7 @@ pub struct SkillConfidence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TriageView {
     pub skill: String,
+    #[schema(value_type = crate::openapi::Urgency)]
     pub urgency: String,
     pub confidence: f64,
     pub matched: Vec<String>,

@@ -563,6 +563,15 @@ impl Ws {
 
 /// Great-circle distance, metres (haversine; the engine uses chord lengths,
 /// which order points the same way).
+/// Lowercase hex SHA-256 (as attachments are named on disk).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A small but real PNG (signature and IHDR), different per `n`.
 pub fn png(n: u32) -> Vec<u8> {
     let mut b = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];

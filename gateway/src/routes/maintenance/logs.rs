@@ -13,6 +13,7 @@ pub struct LogView {
     performed_by: String,
     performed_at: String,
     notes: String,
+    #[schema(value_type = crate::openapi::IssuesFound)]
     issues_found: &'static str,
     attachments: Vec<String>,
     created_at: String,
@@ -42,6 +43,7 @@ pub struct NewLog {
     performed_at: Option<String>,
     #[serde(default)]
     notes: Option<String>,
+    #[schema(value_type = crate::openapi::IssuesFound)]
     issues_found: String,
     #[serde(default)]
     attachments: Option<Vec<String>>,

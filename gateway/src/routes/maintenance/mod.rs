@@ -64,6 +64,7 @@ pub struct ScheduleView {
     anchor: &'static str,
     lead_s: u64,
     assigned_to: Option<String>,
+    #[schema(value_type = crate::openapi::ScheduleStatus)]
     status: &'static str,
     open_job_id: Option<String>,
     missed: u32,
