@@ -117,6 +117,42 @@ async fn the_served_document_is_openapi_3_1_and_whole() {
         let name = r.strip_prefix("#/components/schemas/").expect(&r);
         assert!(schemas.contains_key(name), "unresolved {r}");
     }
+    // Closed sets of values are enums, so clients and fuzzers know them.
+    assert_eq!(
+        schemas["JobView"]["properties"]["status"]["$ref"],
+        "#/components/schemas/JobStatus"
+    );
+    let statuses: Vec<&str> = schemas["JobStatus"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "searching",
+            "offered",
+            "accepted",
+            "arrived",
+            "completed",
+            "cancelled",
+            "unmatched"
+        ]
+    );
+    for (schema, values) in [
+        ("Urgency", 4),
+        ("Role", 3),
+        ("IssuesFound", 3),
+        ("ScheduleStatus", 4),
+        ("PaymentStatus", 4),
+    ] {
+        assert_eq!(
+            schemas[schema]["enum"].as_array().map(Vec::len),
+            Some(values),
+            "{schema}"
+        );
+    }
     // A schema generated from its type: JobView's fields.
     let job_view = &schemas["JobView"]["properties"];
     for field in [
