@@ -36,6 +36,15 @@ pub const SHUTTING_DOWN: CloseReason = CloseReason {
     reason: "server shutting down",
 };
 
+/// What an attaching socket asks to be replayed: everything after `since`
+/// (a `?since=` resume), as of `now_ms`, at most `room` messages (its queue).
+#[derive(Debug, Clone, Copy)]
+pub struct Resume {
+    pub since: Option<u64>,
+    pub now_ms: i64,
+    pub room: usize,
+}
+
 /// The hub's side of one connection.
 pub struct Conn {
     pub id: u64,
@@ -112,8 +121,8 @@ impl Hub {
         }
     }
 
-    /// Attaches a socket: replays what it missed since `since` (and the
-    /// worker's open offer) into its queue, then adds it to the user's
+    /// Attaches a socket: replays what it missed since `resume.since` (and
+    /// the worker's open offer) into its queue, then adds it to the user's
     /// sockets — under the user's backlog entry, so no message published
     /// meanwhile is skipped or sent twice. `first` runs when it is the
     /// user's only socket.
@@ -121,14 +130,14 @@ impl Hub {
         &self,
         user: &Arc<str>,
         conn: Arc<Conn>,
-        since: Option<u64>,
-        now_ms: i64,
-        room: usize,
+        resume: Resume,
         metrics: &Metrics,
         first: impl FnOnce() -> R,
     ) -> Option<R> {
         let b = self.backlogs.entry(user);
-        let replay = self.backlogs.replay(&b, since, now_ms, room);
+        let replay = self
+            .backlogs
+            .replay(&b, resume.since, resume.now_ms, resume.room);
         for m in replay.messages.into_iter().chain(replay.resumed) {
             conn.send(m, metrics);
         }

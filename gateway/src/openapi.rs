@@ -121,6 +121,64 @@ pub enum PaymentStatus {
     Refunded,
 }
 
+/// A stock movement's `kind`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MovementKind {
+    Receive,
+    Transfer,
+    Consume,
+    Return,
+    Adjust,
+}
+
+/// A reorder task's `status`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Open,
+    Ordered,
+    Received,
+    Cancelled,
+}
+
+/// A schedule's `anchor`: the next due date counted from the due date or
+/// from the completion.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Anchor {
+    Due,
+    Completion,
+}
+
+/// A schedule's `every.unit`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepUnit {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+/// A delivery's `channel`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Webhook,
+    Email,
+    Sms,
+}
+
+/// A delivery's `status`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
 /// `GET /healthz`, `GET /readyz`.
 #[derive(Serialize, ToSchema)]
 pub struct Status {

@@ -173,15 +173,13 @@ async fn presence(
     let attach = |since: Option<u64>| {
         let room = app.cfg.websocket.outbound_queue;
         let now = app.clock.now().0;
-        app.hub.attach_resume(
-            &user.id,
-            conn.clone(),
+        let resume = crate::hub::Resume {
             since,
-            now,
+            now_ms: now,
             room,
-            &app.metrics,
-            || (),
-        )
+        };
+        app.hub
+            .attach_resume(&user.id, conn.clone(), resume, &app.metrics, || ())
     };
     let Some(h) = handle else {
         match open {

@@ -241,6 +241,7 @@ pub struct DeliveryOut {
     /// Extension: the event name.
     #[serde(rename = "type")]
     event_type: String,
+    #[schema(value_type = crate::openapi::Channel)]
     channel: &'static str,
     target: String,
     /// Extension: the ops endpoint, if any.
@@ -250,6 +251,7 @@ pub struct DeliveryOut {
     last_error: Option<String>,
     /// When it is tried next (pending only).
     next_at: Option<String>,
+    #[schema(value_type = crate::openapi::DeliveryStatus)]
     status: &'static str,
 }
 

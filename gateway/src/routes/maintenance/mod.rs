@@ -33,6 +33,7 @@ pub use logs::{create_log, list_logs, may_read_log, LogView, NewLog};
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EveryView {
+    #[schema(value_type = crate::openapi::StepUnit)]
     unit: String,
     interval: i64,
 }
@@ -61,6 +62,7 @@ pub struct ScheduleView {
     timezone: String,
     start_at: String,
     next_due_at: String,
+    #[schema(value_type = crate::openapi::Anchor)]
     anchor: &'static str,
     lead_s: u64,
     assigned_to: Option<String>,
@@ -167,6 +169,7 @@ pub struct NewSchedule {
     timezone: Option<String>,
     start_at: String,
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::Anchor>)]
     anchor: Option<String>,
     #[serde(default)]
     lead_s: Option<i64>,
@@ -299,6 +302,7 @@ pub struct Patch {
     #[serde(default)]
     timezone: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::Anchor>)]
     anchor: Option<String>,
     #[serde(default)]
     lead_s: Option<i64>,

@@ -11,6 +11,7 @@ pub struct NewMovement {
     #[serde(default)]
     to: Option<String>,
     qty: i64,
+    #[schema(value_type = crate::openapi::MovementKind)]
     kind: String,
     #[serde(default)]
     job_id: Option<String>,

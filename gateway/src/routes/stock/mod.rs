@@ -65,6 +65,7 @@ pub struct MovementView {
     from: Option<String>,
     to: Option<String>,
     qty: i64,
+    #[schema(value_type = crate::openapi::MovementKind)]
     kind: &'static str,
     job_id: Option<String>,
     by: String,
@@ -114,6 +115,7 @@ pub struct TaskView {
     part_id: String,
     location: String,
     qty: i64,
+    #[schema(value_type = crate::openapi::TaskStatus)]
     status: &'static str,
     created_at: String,
     updated_at: String,
