@@ -50,6 +50,8 @@ const SEEDS: &[&str] = &[
     r#"{"type":"decline","job_id":"j","req_id":18446744073709551615}"#,
     r#"{"type":"subscribe","job_id":"j1"}"#,
     r#"{"type":"ping"}"#,
+    r#"{"type":"watch","topics":["fleet","jobs"],"req_id":"w"}"#,
+    r#"{"type":"unwatch","topics":["fleet"]}"#,
     r#"{"lat":-33.9,"lng":151.2,"skill":"plumbing","description":"leak under the sink"}"#,
     r#"{"email":"a@b.example","password":"Secret123","name":"Ada","role":"worker","skills":["hvac"]}"#,
     r#"{"email":"a@b.example","password":"Secret123"}"#,
@@ -71,6 +73,7 @@ const SEEDS: &[&str] = &[
     r#"{"job_id":"job_1","amount_cents":2000,"status":"succeeded","provider_ref":"pi_1"}"#,
     r#"{"description":"zorbulator zapping","skill":"appliance","urgency":"high"}"#,
     r#"{"lat":51.5,"lng":-0.12,"description":"sparks from the socket","urgency":"emergency"}"#,
+    r#"{"lat":51.5,"lng":-0.12,"skill":"plumbing","attachments":["att_0123456789abcdef","att_2"]}"#,
     r#"{"schedule_id":"sch_1","performed_at":"2027-02-01T10:00:00Z","notes":"a, \"b\"\n","issues_found":"minor","attachments":["att_1"]}"#,
 ];
 
