@@ -93,7 +93,7 @@ pub struct AttachmentRef {
 
 impl AttachmentRef {
     /// The references an event writes (a job or log created with
-    /// attachments), each once per id even when listed twice.
+    /// attachments), one per distinct id, in id order.
     pub fn from_event(kind: &EventKind, at: Millis) -> Vec<AttachmentRef> {
         let (ids, job_id, log_id) = match kind {
             EventKind::JobCreated {
@@ -111,13 +111,10 @@ impl AttachmentRef {
             .map(|j| j.as_str().to_owned())
             .or_else(|| log_id.clone())
             .unwrap_or_default();
-        let mut seen: Vec<&String> = Vec::new();
-        ids.iter()
-            .filter(|a| {
-                let new = !seen.contains(a);
-                seen.push(a);
-                new
-            })
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
             .map(|a| AttachmentRef {
                 id: format!("{a} {holder}"),
                 attachment_id: a.clone(),

@@ -64,6 +64,14 @@ pub struct Stored {
 /// Removes a temporary file unless it was moved into place.
 struct TmpFile(Option<PathBuf>);
 
+impl TmpFile {
+    fn path(&self) -> &Path {
+        self.0
+            .as_deref()
+            .expect("a temporary file until it is placed")
+    }
+}
+
 impl Drop for TmpFile {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
@@ -95,30 +103,42 @@ impl Blobs {
         self.dir.join(&sha256[..2]).join(sha256)
     }
 
-    /// A fresh temporary path in this directory (same file system as the
-    /// final place, so the rename is atomic).
-    pub fn tmp_path(&self) -> PathBuf {
-        self.dir
-            .join("tmp")
-            .join(uuid::Uuid::new_v4().simple().to_string())
+    /// A fresh temporary file's path in this directory (same file system
+    /// as the final place, so the rename is atomic), removed unless placed.
+    fn tmp(&self) -> TmpFile {
+        TmpFile(Some(
+            self.dir
+                .join("tmp")
+                .join(uuid::Uuid::new_v4().simple().to_string()),
+        ))
     }
 
     /// Streams `body` to disk: 415 when its first bytes are not
-    /// `content_type`, 413 past `max_bytes` (the rest is never read).
+    /// `content_type`, 413 when its declared length or its bytes pass
+    /// `max_bytes` (then at most [`DRAIN_BYTES`] more are read off and
+    /// dropped; the rest is never read).
     pub async fn receive(
         &self,
         body: Body,
         content_type: &str,
+        declared: Option<u64>,
         max_bytes: u64,
     ) -> Result<Stored, ApiError> {
-        let tmp = TmpFile(Some(self.tmp_path()));
-        let path = tmp.0.clone().expect("set above");
-        let mut file = tokio::fs::File::create(&path).await.map_err(disk)?;
+        let mut stream = body.into_data_stream();
+        if let Some(n) = declared.filter(|n| *n > max_bytes) {
+            // Refused before a byte is read; a little over is read off so
+            // the client hears the 413.
+            if n - max_bytes <= DRAIN_BYTES {
+                drain(&mut stream).await;
+            }
+            return Err(ApiError::PayloadTooLarge(max_bytes as usize));
+        }
+        let tmp = self.tmp();
+        let mut file = tokio::fs::File::create(tmp.path()).await.map_err(disk)?;
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         let mut head: Vec<u8> = Vec::with_capacity(HEAD);
         let mut checked = false;
-        let mut stream = body.into_data_stream();
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|_| ApiError::invalid("body", "the upload was interrupted"))?;
@@ -153,30 +173,47 @@ impl Blobs {
         }
         file.sync_all().await.map_err(disk)?;
         drop(file);
-        let sha256 = hex(&hasher.finalize());
-        let dest = self.path(&sha256);
-        let mut tmp = tmp;
-        let from = tmp.0.take().expect("set above");
-        let stored = dest.clone();
-        tokio::task::spawn_blocking(move || place(&from, &stored))
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("storing the upload: {e}").into()))?
-            .map_err(disk)?;
-        Ok(Stored {
-            sha256,
-            size,
-            path: dest,
-        })
+        let sha256 = crate::wire::hex(&hasher.finalize());
+        let path = self.settle(tmp, &sha256).await?;
+        Ok(Stored { sha256, size, path })
     }
 
-    /// Moves a fully written (fsynced) file at `from` into place as
+    /// The path of `sha256`'s bytes on this node; when they are not here,
+    /// `fetch` writes them (fsynced) to the temporary path it is given and
+    /// says whether it found them (a cluster: from Redis), and they are
+    /// moved into place. `None`: nowhere to be had.
+    pub async fn local_or_fetch<F, Fut>(
+        &self,
+        sha256: &str,
+        fetch: F,
+    ) -> Result<Option<PathBuf>, ApiError>
+    where
+        F: FnOnce(PathBuf) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, ApiError>>,
+    {
+        let path = self.path(sha256);
+        if tokio::fs::try_exists(&path).await.map_err(disk)? {
+            return Ok(Some(path));
+        }
+        let tmp = self.tmp();
+        if !fetch(tmp.path().to_owned()).await? {
+            return Ok(None);
+        }
+        self.settle(tmp, sha256).await.map(Some)
+    }
+
+    /// Moves a fully written (fsynced) temporary file into place as
     /// `sha256`'s bytes.
-    pub async fn adopt(&self, from: PathBuf, sha256: &str) -> io::Result<PathBuf> {
+    async fn settle(&self, mut tmp: TmpFile, sha256: &str) -> Result<PathBuf, ApiError> {
+        let from = tmp.path().to_owned();
         let dest = self.path(sha256);
-        let d = dest.clone();
-        tokio::task::spawn_blocking(move || place(&from, &d))
+        let to = dest.clone();
+        tokio::task::spawn_blocking(move || place(&from, &to))
             .await
-            .map_err(io::Error::other)??;
+            .map_err(|e| disk(io::Error::other(e)))?
+            .map_err(disk)?;
+        // Renamed (or the same bytes were there): nothing left to remove.
+        tmp.0 = None;
         Ok(dest)
     }
 }
@@ -206,10 +243,6 @@ fn check_type(head: &[u8], content_type: &str) -> Result<(), ApiError> {
 fn disk(e: io::Error) -> ApiError {
     tracing::error!(error = %e, "attachment storage failed");
     ApiError::Unavailable("attachment storage failed".into())
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -255,7 +288,11 @@ mod tests {
         // 16 GiB offered, 1 MiB allowed: refused after 17 chunks, and at
         // most DRAIN_BYTES more read off and dropped.
         let body = endless_png(256 * 1024, pulled.clone());
-        let err = b.receive(body, "image/png", 1 << 20).await.err().unwrap();
+        let err = b
+            .receive(body, "image/png", None, 1 << 20)
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(err, ApiError::PayloadTooLarge(_)), "{err:?}");
         let limit = (1 << 20) / CHUNK + 1;
         let drained = DRAIN_BYTES as usize / CHUNK;
@@ -269,7 +306,11 @@ mod tests {
         let (b, dir) = store();
         let pulled = Arc::new(AtomicUsize::new(0));
         let body = endless_png(1000, pulled.clone());
-        let err = b.receive(body, "image/jpeg", 1 << 30).await.err().unwrap();
+        let err = b
+            .receive(body, "image/jpeg", None, 1 << 30)
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(err, ApiError::UnsupportedMediaType(_)), "{err:?}");
         assert_eq!(
             pulled.load(Ordering::SeqCst),
@@ -285,7 +326,7 @@ mod tests {
         let mut hashes = Vec::new();
         for _ in 0..2 {
             let body = endless_png(3, Arc::new(AtomicUsize::new(0)));
-            let s = b.receive(body, "image/png", 1 << 20).await.unwrap();
+            let s = b.receive(body, "image/png", None, 1 << 20).await.unwrap();
             assert_eq!(s.size, 3 * CHUNK as u64);
             assert_eq!(std::fs::metadata(&s.path).unwrap().len(), s.size);
             hashes.push(s.sha256);
@@ -296,7 +337,7 @@ mod tests {
             v[..8].copy_from_slice(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
             v
         };
-        assert_eq!(hashes[0], hex(&Sha256::digest(&all)));
+        assert_eq!(hashes[0], crate::wire::hex(&Sha256::digest(&all)));
         let shard = dir.join("attachments").join(&hashes[0][..2]);
         assert_eq!(std::fs::read_dir(shard).unwrap().count(), 1);
         assert_eq!(tmp_files(&dir), 0);

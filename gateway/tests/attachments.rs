@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::{png, Server};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,25 +23,6 @@ fn pdf() -> Vec<u8> {
     let mut b = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
     b.extend_from_slice(b"trailer << /Root 1 0 R >>\n%%EOF\n");
     b
-}
-
-/// A GET of an attachment: status, headers, bytes.
-async fn fetch(
-    s: &Server,
-    id: &str,
-    token: &str,
-    etag: Option<&str>,
-) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
-    let mut r = reqwest::Client::new()
-        .get(format!("{}/v1/attachments/{id}", s.base))
-        .bearer_auth(token);
-    if let Some(e) = etag {
-        r = r.header("if-none-match", e);
-    }
-    let resp = r.send().await.unwrap();
-    let st = resp.status();
-    let h = resp.headers().clone();
-    (st, h, resp.bytes().await.unwrap().to_vec())
 }
 
 /// Files stored under `attachments/` (not counting `tmp/`), and those in `tmp/`.
@@ -100,14 +81,8 @@ async fn upload_store_serve_and_who_may_fetch() {
 
     // Upload: 201 with what was stored.
     let photo = png(1);
-    let (st, _, v) = s
-        .raw(
-            Method::POST,
-            "/v1/attachments",
-            Some(&r),
-            Some("image/png"),
-            photo.clone(),
-        )
+    let (st, v) = s
+        .post_attachment(Some(&r), Some("image/png"), photo.clone())
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
@@ -124,14 +99,8 @@ async fn upload_store_serve_and_who_may_fetch() {
         )
     );
     // The same bytes again (someone else's upload) are stored once.
-    let (st, _, v2) = s
-        .raw(
-            Method::POST,
-            "/v1/attachments",
-            Some(&other),
-            Some("image/png"),
-            photo.clone(),
-        )
+    let (st, v2) = s
+        .post_attachment(Some(&other), Some("image/png"), photo.clone())
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v2}");
     assert_ne!(v2["id"], v["id"]);
@@ -146,57 +115,25 @@ async fn upload_store_serve_and_who_may_fetch() {
         ("text/html", b"<html></html>".to_vec()),
         ("image/png", vec![0x89, b'P', b'N']),
     ] {
-        let (st, _, v) = s
-            .raw(Method::POST, "/v1/attachments", Some(&r), Some(ct), body)
-            .await;
+        let (st, v) = s.post_attachment(Some(&r), Some(ct), body).await;
         assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}: {v}");
         Server::assert_error(&v, "unsupported_media_type");
     }
-    let (st, _, v) = s
-        .raw(
-            Method::POST,
-            "/v1/attachments",
-            Some(&r),
-            None,
-            photo.clone(),
-        )
-        .await;
+    let (st, v) = s.post_attachment(Some(&r), None, photo.clone()).await;
     assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{v}");
-    let (st, _, v) = s
-        .raw(
-            Method::POST,
-            "/v1/attachments",
-            Some(&r),
-            Some("image/png"),
-            vec![],
-        )
-        .await;
+    let (st, v) = s.post_attachment(Some(&r), Some("image/png"), vec![]).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "empty: {v}");
     // Over max_bytes: 413, also past max_body_bytes' 64 KiB default
     // being irrelevant (a body just under the limit is taken).
     let mut big = png(2);
     big.resize(MAX + 1, 0);
-    let (st, _, v) = s
-        .raw(
-            Method::POST,
-            "/v1/attachments",
-            Some(&r),
-            Some("image/png"),
-            big.clone(),
-        )
+    let (st, v) = s
+        .post_attachment(Some(&r), Some("image/png"), big.clone())
         .await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     Server::assert_error(&v, "payload_too_large");
     big.truncate(MAX);
-    let (st, _, v) = s
-        .raw(
-            Method::POST,
-            "/v1/attachments",
-            Some(&r),
-            Some("image/png"),
-            big,
-        )
-        .await;
+    let (st, v) = s.post_attachment(Some(&r), Some("image/png"), big).await;
     assert_eq!(st, StatusCode::CREATED, "exactly max_bytes: {v}");
     // A declared 1 GiB is refused before a byte of it is sent.
     let line = raw_status(
@@ -210,20 +147,12 @@ async fn upload_store_serve_and_who_may_fetch() {
     .await;
     assert!(line.contains(" 413 "), "{line}");
     // Without a token nothing is read or stored.
-    let (st, _, _) = s
-        .raw(
-            Method::POST,
-            "/v1/attachments",
-            None,
-            Some("image/png"),
-            png(3),
-        )
-        .await;
+    let (st, _) = s.post_attachment(None, Some("image/png"), png(3)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert_eq!(files_on_disk(&s), (3, 0), "refused uploads leave nothing");
 
     // Served to the uploader with its type, length, ETag, private caching.
-    let (st, h, bytes) = fetch(&s, &id, &r, None).await;
+    let (st, h, bytes) = s.attachment(&id, &r, None).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(bytes, photo);
     assert_eq!(h["content-type"], "image/png");
@@ -234,9 +163,9 @@ async fn upload_store_serve_and_who_may_fetch() {
     );
     let etag = h["etag"].to_str().unwrap().to_owned();
     assert_eq!(etag, format!("\"{}\"", common::sha256_hex(&photo)));
-    let (st, _, body) = fetch(&s, &id, &r, Some(&etag)).await;
+    let (st, _, body) = s.attachment(&id, &r, Some(&etag)).await;
     assert_eq!((st, body.len()), (StatusCode::NOT_MODIFIED, 0));
-    let (st, h, _) = fetch(&s, &invoice, &ops, None).await;
+    let (st, h, _) = s.attachment(&invoice, &ops, None).await;
     assert_eq!(
         (st, h["content-type"].to_str().unwrap()),
         (StatusCode::OK, "application/pdf")
@@ -245,10 +174,10 @@ async fn upload_store_serve_and_who_may_fetch() {
         ("another resident", &other),
         ("a stranger worker", &s.token("w-x", "worker", &[])),
     ] {
-        let (st, _, _) = fetch(&s, &id, t, None).await;
+        let (st, _, _) = s.attachment(&id, t, None).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{who}");
     }
-    let (st, _, _) = fetch(&s, "att_nope", &ops, None).await;
+    let (st, _, _) = s.attachment("att_nope", &ops, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 
     // A job lists its author's own uploads only.
@@ -292,13 +221,13 @@ async fn upload_store_serve_and_who_may_fetch() {
     // The worker it is offered to sees the photo; the other worker not.
     let offer = near.ws.next_of("offer").await;
     assert_eq!(offer["job_id"], job.as_str());
-    let (st, _, bytes) = fetch(&s, &id, &near.token, None).await;
+    let (st, _, bytes) = s.attachment(&id, &near.token, None).await;
     assert_eq!((st, bytes == photo), (StatusCode::OK, true));
-    let (st, _, _) = fetch(&s, &id, &far.token, None).await;
+    let (st, _, _) = s.attachment(&id, &far.token, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // …nor does another resident through the job.
     assert_eq!(
-        fetch(&s, &invoice, &other, None).await.0,
+        s.attachment(&invoice, &other, None).await.0,
         StatusCode::NOT_FOUND
     );
     let (st, v) = s
@@ -315,14 +244,17 @@ async fn upload_store_serve_and_who_may_fetch() {
         }
     })
     .await;
-    let (st, h, bytes) = fetch(&s, &id, &near.token, None).await;
+    let (st, h, bytes) = s.attachment(&id, &near.token, None).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(bytes, photo);
     assert_eq!(h["etag"].to_str().unwrap(), etag);
-    let (st, _, bytes) = fetch(&s, &invoice, &r, None).await;
+    let (st, _, bytes) = s.attachment(&invoice, &r, None).await;
     assert_eq!((st, bytes), (StatusCode::OK, pdf()));
     let j: Value = s.job(&job, &r).await;
     assert_eq!(j["attachments"], json!([id, invoice]));
-    assert_eq!(fetch(&s, &id, &other, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.attachment(&id, &other, None).await.0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(files_on_disk(&s).1, 0, "no temporary file left");
 }

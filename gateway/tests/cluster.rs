@@ -727,19 +727,7 @@ async fn attachments_are_served_by_every_node() {
     let rt = a.token(&rid, "resident", &[]);
     let photo = common::png(42);
     let id = a.upload(&rt, "image/png", photo.clone()).await;
-    let fetch = |s: &Server, token: String, id: String| {
-        let url = format!("{}/v1/attachments/{id}", s.base);
-        async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap();
-            (r.status(), r.bytes().await.unwrap().to_vec())
-        }
-    };
-    let (st, bytes) = fetch(b, rt.clone(), id.clone()).await;
+    let (st, _, bytes) = b.attachment(&id, &rt, None).await;
     assert_eq!((st, bytes == photo), (StatusCode::OK, true));
     assert!(
         b.data_dir()
@@ -760,8 +748,11 @@ async fn attachments_are_served_by_every_node() {
     assert_eq!(st, StatusCode::CREATED, "{job}");
     let offer = w.ws.next_of("offer").await;
     assert_eq!(offer["job_id"], job["id"]);
-    let (st, bytes) = fetch(b, w.token.clone(), id.clone()).await;
+    let (st, _, bytes) = b.attachment(&id, &w.token, None).await;
     assert_eq!((st, bytes == photo), (StatusCode::OK, true));
     let stranger = a.token("w-stranger", "worker", &[]);
-    assert_eq!(fetch(a, stranger, id).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        a.attachment(&id, &stranger, None).await.0,
+        StatusCode::NOT_FOUND
+    );
 }

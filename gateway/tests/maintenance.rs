@@ -178,26 +178,11 @@ async fn a_schedule_dispatches_itself_and_its_completion_writes_the_log() {
         (Some(notes), true)
     );
     // The property's owner reads the log, so its photo too; a stranger not.
-    let (st, _, _) = s
-        .raw(
-            reqwest::Method::GET,
-            &format!("/v1/attachments/{photo}"),
-            Some(&r),
-            None,
-            vec![],
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK);
-    let (st, _, _) = s
-        .raw(
-            reqwest::Method::GET,
-            &format!("/v1/attachments/{photo}"),
-            Some(&other),
-            None,
-            vec![],
-        )
-        .await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(s.attachment(&photo, &r, None).await.0, StatusCode::OK);
+    assert_eq!(
+        s.attachment(&photo, &other, None).await.0,
+        StatusCode::NOT_FOUND
+    );
     let (_, v) = s.get(&format!("/v1/schedules/{sid}"), &ops).await;
     assert_eq!(millis(&v["next_due_at"]), start + 2 * WEEK_MS);
 

@@ -170,6 +170,17 @@ impl Archive {
             .push(crate::history::Pending::of(seq, r));
     }
 
+    /// Stores what an event written by `seq` writes (see [`crate::history::written`]).
+    pub fn put_written(&self, seq: u64, w: &crate::history::Written<'_>) {
+        use crate::history::Written;
+        match w {
+            Written::Log(l) => self.put_record(seq, *l),
+            Written::Movement(m) => self.put_record(seq, *m),
+            Written::Attachment(a) => self.put_record(seq, *a),
+            Written::Ref(r) => self.put_record(seq, r),
+        }
+    }
+
     /// Commits every put so far in one durable transaction.
     pub fn flush(&self) -> Result<(), StoreError> {
         let batch = std::mem::take(&mut *self.pending.lock().expect("archive pending"));

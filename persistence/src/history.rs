@@ -147,6 +147,35 @@ impl Record for AttachmentRef {
     }
 }
 
+/// A history record an event writes.
+pub enum Written<'a> {
+    Log(&'a Log),
+    Movement(&'a Movement),
+    Attachment(&'a Attachment),
+    /// A job or log listing an attachment.
+    Ref(AttachmentRef),
+}
+
+/// The history records an event writes — the one list both backends
+/// store from (most events write none, without allocating).
+pub fn written(kind: &engine::EventKind, at: Millis) -> Vec<Written<'_>> {
+    use engine::EventKind as K;
+    let refs = || {
+        AttachmentRef::from_event(kind, at)
+            .into_iter()
+            .map(Written::Ref)
+    };
+    match kind {
+        K::MaintenanceLogged { log, .. } => {
+            std::iter::once(Written::Log(log)).chain(refs()).collect()
+        }
+        K::JobCreated { attachments, .. } if !attachments.is_empty() => refs().collect(),
+        K::StockMoved { movement } => vec![Written::Movement(movement)],
+        K::AttachmentStored { attachment } => vec![Written::Attachment(attachment)],
+        _ => Vec::new(),
+    }
+}
+
 /// The index keys a log query reads.
 pub fn log_keys(q: &LogQuery) -> Option<Vec<String>> {
     match (&q.schedules, &q.properties) {

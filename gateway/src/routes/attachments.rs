@@ -61,20 +61,14 @@ pub async fn upload(
         .ok_or(ApiError::UnsupportedMediaType(
             "Content-Type must be image/jpeg, image/png, image/webp or application/pdf",
         ))?;
-    let max = app.cfg.attachments.max_bytes;
-    // Refused before a byte of the body is read.
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared.filter(|n| *n > max) {
-        // A little over: read off (and drop) so the client hears the 413.
-        if n - max <= crate::blobs::DRAIN_BYTES {
-            crate::blobs::drain(&mut body.into_data_stream()).await;
-        }
-        return Err(ApiError::PayloadTooLarge(max as usize));
-    }
-    let stored = app.blobs.receive(body, &content_type, max).await?;
+    let stored = app
+        .blobs
+        .receive(body, &content_type, declared, app.cfg.attachments.max_bytes)
+        .await?;
     core.backend.put_blob(&stored.sha256, &stored.path).await?;
     let attachment = Attachment {
         id: format!("att_{}", uuid::Uuid::new_v4().simple()),
@@ -106,38 +100,27 @@ pub async fn download(
     if !may_fetch(&app, core, &user, &a).await? {
         return Err(GONE);
     }
-    let etag = format!("\"{}\"", a.sha256);
+    let etag = HeaderValue::from_str(&format!("\"{}\"", a.sha256)).map_err(|_| GONE)?;
     let cache = HeaderValue::from_static("private, max-age=86400");
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
+    if crate::routes::not_modified(&headers, &etag) {
         return Ok((
             StatusCode::NOT_MODIFIED,
-            [
-                (header::ETAG, etag),
-                (
-                    header::CACHE_CONTROL,
-                    cache.to_str().unwrap_or("private").to_owned(),
-                ),
-            ],
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
         )
             .into_response());
     }
-    let path = app.blobs.path(&a.sha256);
-    if !path.exists() {
-        // A node of a cluster that has not served it yet fetches it.
-        let tmp = app.blobs.tmp_path();
-        if !core.backend.fetch_blob(&a.sha256, &tmp).await? {
-            tracing::error!(id = %a.id, sha256 = %a.sha256, "attachment bytes missing");
-            return Err(ApiError::Unavailable("attachment bytes missing".into()));
-        }
-        app.blobs
-            .adopt(tmp, &a.sha256)
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("attachment storage failed: {e}").into()))?;
-    }
+    // A node of a cluster that has not served it yet fetches it.
+    let sha256 = a.sha256.as_str();
+    let Some(path) = app
+        .blobs
+        .local_or_fetch(sha256, |tmp| async move {
+            core.backend.fetch_blob(sha256, &tmp).await
+        })
+        .await?
+    else {
+        tracing::error!(id = %a.id, sha256 = %a.sha256, "attachment bytes missing");
+        return Err(ApiError::Unavailable("attachment bytes missing".into()));
+    };
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| ApiError::Unavailable(format!("attachment storage failed: {e}").into()))?;
@@ -149,10 +132,7 @@ pub async fn download(
                 HeaderValue::from_str(&a.content_type).map_err(|_| GONE)?,
             ),
             (header::CONTENT_LENGTH, HeaderValue::from(a.size)),
-            (
-                header::ETAG,
-                HeaderValue::from_str(&etag).map_err(|_| GONE)?,
-            ),
+            (header::ETAG, etag),
             (header::CACHE_CONTROL, cache),
             (
                 header::X_CONTENT_TYPE_OPTIONS,

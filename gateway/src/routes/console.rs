@@ -22,7 +22,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 fn etag(bytes: &'static [u8], cell: &'static OnceLock<String>) -> &'static str {
     cell.get_or_init(|| {
         let d = Sha256::digest(bytes);
-        format!("\"{}\"", crate::blobs::hex(&d[..12]))
+        format!("\"{}\"", crate::wire::hex(&d[..12]))
     })
 }
 
@@ -49,11 +49,7 @@ fn asset(
             HeaderValue::from_static("no-referrer"),
         ),
     ];
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag))
-    {
+    if super::not_modified(headers, &HeaderValue::from_static(tag)) {
         return (StatusCode::NOT_MODIFIED, common).into_response();
     }
     (

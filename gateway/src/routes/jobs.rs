@@ -68,9 +68,7 @@ fn idempotent_id(resident: &str, key: &str) -> JobId {
     h.update(resident.as_bytes());
     h.update([0]);
     h.update(key.as_bytes());
-    let d = h.finalize();
-    let hex: String = d[..16].iter().map(|b| format!("{b:02x}")).collect();
-    JobId::from(format!("job_{hex}"))
+    JobId::from(format!("job_{}", crate::wire::hex(&h.finalize()[..16])))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {

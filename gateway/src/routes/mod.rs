@@ -117,6 +117,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Whether the request's `If-None-Match` names `etag` (or is `*`): then
+/// the answer is 304 without a body.
+pub(crate) fn not_modified(
+    headers: &axum::http::HeaderMap,
+    etag: &axum::http::HeaderValue,
+) -> bool {
+    let Ok(tag) = etag.to_str() else { return false };
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+}
+
 /// No request may stall shutdown or hold a task forever.
 async fn deadline(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let limit = Duration::from_secs(app.cfg.server.request_timeout_s);

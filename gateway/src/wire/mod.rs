@@ -98,6 +98,11 @@ fn describe(path: String, inner: String) -> std::borrow::Cow<'static, str> {
     }
 }
 
+/// Lowercase hex of a digest (attachment names, ETags, idempotent ids).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// RFC 3339 UTC with milliseconds.
 pub fn rfc3339(t: Millis) -> String {
     let st = if t.0 >= 0 {

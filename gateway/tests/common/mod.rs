@@ -258,16 +258,44 @@ impl Server {
         (status, headers, v)
     }
 
+    /// `POST /v1/attachments` with these bytes: the status and body.
+    pub async fn post_attachment(
+        &self,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let (st, _, v) = self
+            .raw(Method::POST, "/v1/attachments", token, content_type, bytes)
+            .await;
+        (st, v)
+    }
+
+    /// `GET /v1/attachments/{id}` (with `If-None-Match` when given): the
+    /// status, headers and bytes.
+    pub async fn attachment(
+        &self,
+        id: &str,
+        token: &str,
+        if_none_match: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut r = self
+            .http
+            .get(format!("{}/v1/attachments/{id}", self.base))
+            .bearer_auth(token);
+        if let Some(e) = if_none_match {
+            r = r.header("if-none-match", e);
+        }
+        let resp = r.send().await.expect("request");
+        let st = resp.status();
+        let h = resp.headers().clone();
+        (st, h, resp.bytes().await.unwrap().to_vec())
+    }
+
     /// Uploads an attachment; its id.
     pub async fn upload(&self, token: &str, content_type: &str, bytes: Vec<u8>) -> String {
-        let (st, _, v) = self
-            .raw(
-                Method::POST,
-                "/v1/attachments",
-                Some(token),
-                Some(content_type),
-                bytes,
-            )
+        let (st, v) = self
+            .post_attachment(Some(token), Some(content_type), bytes)
             .await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
         v["id"].as_str().unwrap().to_string()

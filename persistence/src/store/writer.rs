@@ -4,7 +4,6 @@
 //! durable events handed on in order.
 
 use super::*;
-use engine::attachment::AttachmentRef;
 use engine::notify::outbox::DeliveryRecord;
 
 /// Where an event goes besides the log.
@@ -24,34 +23,22 @@ fn stage(shared: &Shared, e: &Event) -> Result<Staged, StoreError> {
             shared.archive.put(job)?;
             Staged::Archive
         }
-        engine::EventKind::MaintenanceLogged { log, .. } => {
-            shared.archive.put_record(e.seq, &**log);
-            for r in AttachmentRef::from_event(&e.kind, e.at) {
-                shared.archive.put_record(e.seq, &r);
-            }
-            Staged::Archive
-        }
-        engine::EventKind::JobCreated { attachments, .. } if !attachments.is_empty() => {
-            for r in AttachmentRef::from_event(&e.kind, e.at) {
-                shared.archive.put_record(e.seq, &r);
-            }
-            Staged::Archive
-        }
-        engine::EventKind::AttachmentStored { attachment } => {
-            shared.archive.put_record(e.seq, &**attachment);
-            Staged::Archive
-        }
-        engine::EventKind::StockMoved { movement } => {
-            shared.archive.put_record(e.seq, &**movement);
-            Staged::Archive
-        }
         engine::EventKind::NotificationQueued { notice } => {
             shared
                 .outbox
                 .put_new(DeliveryRecord::from_notice(notice, e.at));
             Staged::Outbox
         }
-        _ => Staged::Nothing,
+        kind => {
+            let records = crate::history::written(kind, e.at);
+            if records.is_empty() {
+                return Ok(Staged::Nothing);
+            }
+            for w in &records {
+                shared.archive.put_written(e.seq, w);
+            }
+            Staged::Archive
+        }
     })
 }
 

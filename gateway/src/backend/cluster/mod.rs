@@ -411,22 +411,17 @@ impl Cluster {
                             engine::EventKind::NotificationQueued { notice } => deliveries.extend(
                                 engine::notify::outbox::DeliveryRecord::from_notice(notice, e.at),
                             ),
-                            k @ engine::EventKind::MaintenanceLogged { log, .. } => {
-                                logs.push((**log).clone());
-                                refs.extend(engine::attachment::AttachmentRef::from_event(k, e.at));
+                            kind => {
+                                use persistence::history::Written;
+                                for w in persistence::history::written(kind, e.at) {
+                                    match w {
+                                        Written::Log(l) => logs.push(l.clone()),
+                                        Written::Movement(m) => moves.push(m.clone()),
+                                        Written::Attachment(a) => atts.push(a.clone()),
+                                        Written::Ref(r) => refs.push(r),
+                                    }
+                                }
                             }
-                            engine::EventKind::StockMoved { movement } => {
-                                moves.push((**movement).clone())
-                            }
-                            engine::EventKind::AttachmentStored { attachment } => {
-                                atts.push((**attachment).clone())
-                            }
-                            k @ engine::EventKind::JobCreated { attachments, .. }
-                                if !attachments.is_empty() =>
-                            {
-                                refs.extend(engine::attachment::AttachmentRef::from_event(k, e.at))
-                            }
-                            _ => {}
                         }
                     }
                 }
