@@ -492,3 +492,48 @@ pub async fn serve() -> Response {
     let body = JSON.get_or_init(|| document().to_json().expect("the document serialises"));
     ([(header::CONTENT_TYPE, "application/json")], body.as_str()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values a documented enum lists.
+    fn values(name: &str) -> Vec<String> {
+        let doc = serde_json::to_value(document()).unwrap();
+        doc["components"]["schemas"][name]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} is not an enum"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn strs(v: impl IntoIterator<Item = &'static str>) -> Vec<String> {
+        v.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The documented enums are copies of the engine's sets: they must not drift.
+    #[test]
+    fn documented_enums_are_the_engines_sets() {
+        assert_eq!(
+            values("JobStatus"),
+            strs(engine::JobStatus::ALL.map(|s| s.as_str()))
+        );
+        assert_eq!(
+            values("Urgency"),
+            strs(engine::triage::Urgency::ALL.map(|u| u.as_str()))
+        );
+        assert_eq!(
+            values("Role"),
+            strs(persistence::Role::ALL.map(|r| r.as_str()))
+        );
+        assert_eq!(
+            values("Channel"),
+            strs(engine::notify::Channel::ALL.map(|c| c.name()))
+        );
+        assert_eq!(
+            values("DeliveryStatus"),
+            strs(engine::notify::outbox::DeliveryStatus::ALL.map(|s| s.name()))
+        );
+    }
+}
