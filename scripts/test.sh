@@ -36,14 +36,16 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 promtool --version | head -1
 
-echo "== Chromium (the ops console's browser test) and the console's npm packages"
+echo "== Chromium (the ops console's browser test) and the npm packages (one workspace: the console, the client library)"
 if ! command -v chromium >/dev/null 2>&1; then
   install_packages chromium
 fi
 chromium --version
+# One lockfile at the root for every JavaScript package (package.json
+# "workspaces"): the console and clients/js share node_modules/ and esbuild.
+npm ci --no-audit --no-fund --loglevel=error
 (
   cd gateway/console
-  npm ci --no-audit --no-fund --loglevel=error
   # The page's logic, in node.
   npm test --silent
   # dist/ is committed (cargo builds without node); it must be exactly
@@ -66,6 +68,19 @@ echo "== tests (unit, property, stress, end-to-end) and a one-pass smoke run of 
 # SIZES keeps the criterion smoke pass to small fleets; the real runs are in BENCHMARKS.md.
 SIZES=1000 E2E_BROWSER=1 E2E_PROMTOOL=1 cargo test --workspace --all-targets
 
+echo "== the client library (clients/js): strict build, unit tests, REST types current, against the real binary"
+# cargo test built target/debug/dispatchd (the end-to-end tests run it); the
+# schema check and the integration tests start it themselves on free
+# loopback ports (npm packages: installed by the root 'npm ci' above).
+(
+  export DISPATCHD_BIN="$PWD/target/debug/dispatchd"
+  cd clients/js
+  npm run build --silent
+  npm test --silent
+  npm run check:schema --silent
+  npm run test:integration --silent
+)
+
 echo "== schemathesis against a live server: every operation of /openapi.json"
 ./scripts/schemathesis.sh
 
@@ -73,4 +88,4 @@ echo "== the same end-to-end tests on the other backend: a one-node cluster on i
 # Same test code, a parameter (E2E_BACKEND) in the harness: every Server gets
 # a private redis-server and DISPATCHD_REDIS_URL. (cluster.rs runs 2-3 nodes itself.)
 # `--workspace` keeps the feature set of the first run, so nothing is rebuilt.
-E2E_BACKEND=redis E2E_BROWSER=1 cargo test --workspace --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage --test payments --test attachments --test console
+E2E_BACKEND=redis E2E_BROWSER=1 cargo test --workspace --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage --test payments --test attachments --test console --test tighter

@@ -464,8 +464,14 @@ impl Engine {
                 Ok(true)
             }
             EventKind::AttachmentStored { attachment } => {
-                // Its record lives in the persistence's history tables.
+                // Its record lives in the persistence's history tables;
+                // its owner's usage here (one number per user).
                 attachment.validate()?;
+                if attachment.counted > 0 {
+                    *t.attachment_usage
+                        .entry(attachment.owner_id.clone())
+                        .or_default() += attachment.counted;
+                }
                 Ok(true)
             }
             k @ EventKind::PropertyCreated { .. } => {

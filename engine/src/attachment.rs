@@ -29,6 +29,10 @@ pub struct Attachment {
     /// Lowercase hex; the bytes' file name.
     pub sha256: String,
     pub created_at: Millis,
+    /// What it adds to its owner's stored bytes: its size, or 0 when the
+    /// owner stored the same bytes before (they are kept once).
+    #[serde(default)]
+    pub counted: u64,
 }
 
 impl Attachment {
@@ -127,14 +131,24 @@ impl AttachmentRef {
 }
 
 impl crate::Engine {
-    /// Records an upload whose bytes are already durable.
+    /// Records an upload whose bytes are already durable; refused when it would take its owner's stored
+    /// bytes past `quota` (API.md v1.2, `[attachments] quota_bytes_per_user`).
     pub fn add_attachment(
         &self,
         attachment: Attachment,
+        quota: u64,
         now: Millis,
     ) -> Result<Vec<crate::Event>, EngineError> {
         attachment.validate()?;
         let mut t = self.jobs.lock();
+        let used = t
+            .attachment_usage
+            .get(&attachment.owner_id)
+            .copied()
+            .unwrap_or(0);
+        if attachment.counted > 0 && used.saturating_add(attachment.counted) > quota {
+            return Err(EngineError::QuotaExceeded);
+        }
         let mut out = Vec::new();
         self.emit(
             &mut t,
@@ -145,6 +159,18 @@ impl crate::Engine {
             },
         )?;
         Ok(out)
+    }
+}
+
+impl crate::Engine {
+    /// The bytes of uploads `owner` keeps (each distinct file once).
+    pub fn attachment_usage(&self, owner: &str) -> u64 {
+        self.jobs
+            .lock()
+            .attachment_usage
+            .get(owner)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -160,6 +186,7 @@ mod tests {
             size: 10,
             sha256: "a".repeat(64),
             created_at: Millis(1),
+            counted: 10,
         }
     }
 
@@ -203,5 +230,40 @@ mod tests {
         assert_eq!(refs[0].id, "att_1 job_1");
         assert_eq!(refs[1].job_id, Some(JobId::from("job_1")));
         assert!(refs.iter().all(|r| r.log_id.is_none() && r.at == Millis(5)));
+    }
+}
+
+#[cfg(test)]
+mod quota_tests {
+    use super::*;
+    use crate::{Engine, EngineConfig};
+
+    fn upload(owner: &str, n: u8, counted: u64) -> Attachment {
+        Attachment {
+            id: format!("att_{owner}_{n}"),
+            owner_id: owner.into(),
+            content_type: "image/png".into(),
+            size: 100,
+            sha256: format!("{:02x}", n).repeat(32),
+            created_at: Millis(1),
+            counted,
+        }
+    }
+
+    #[test]
+    fn the_quota_counts_each_owner_and_survives_a_snapshot() {
+        let e = Engine::new(EngineConfig::default()).unwrap();
+        e.add_attachment(upload("a", 1, 100), 250, Millis(1)).unwrap();
+        e.add_attachment(upload("a", 2, 100), 250, Millis(1)).unwrap();
+        // The same bytes again count nothing, and fit.
+        e.add_attachment(upload("a", 1, 0), 250, Millis(1)).unwrap();
+        assert_eq!(
+            e.add_attachment(upload("a", 3, 100), 250, Millis(1)),
+            Err(EngineError::QuotaExceeded)
+        );
+        e.add_attachment(upload("b", 3, 100), 250, Millis(1)).unwrap();
+        assert_eq!((e.attachment_usage("a"), e.attachment_usage("b")), (200, 100));
+        let back = Engine::restore(EngineConfig::default(), &e.snapshot()).unwrap();
+        assert_eq!(back.attachment_usage("a"), 200);
     }
 }

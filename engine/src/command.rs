@@ -159,11 +159,18 @@ pub enum Op {
         payment: Box<crate::payment::Payment>,
         #[serde(default)]
         archived: Option<Box<Job>>,
+        /// The provider's `webhook-id` (none for ops).
+        #[serde(default)]
+        webhook_id: Option<String>,
     },
     /// `POST /v1/ops/triage/examples`.
     AddTriageExample(crate::triage::Example),
     /// `POST /v1/attachments`: the record of bytes already on disk.
-    AddAttachment(Box<crate::attachment::Attachment>),
+    AddAttachment {
+        attachment: Box<crate::attachment::Attachment>,
+        /// `[attachments] quota_bytes_per_user` when it was sent.
+        quota: u64,
+    },
     CreatePart(Part),
     UpdatePart {
         id: String,
@@ -262,7 +269,7 @@ impl Op {
             Op::MaintenanceCheck { .. } => "maintenance_check",
             Op::CreateJobWith { .. } => "create_job",
             Op::AddTriageExample(_) => "add_triage_example",
-            Op::AddAttachment(_) => "add_attachment",
+            Op::AddAttachment { .. } => "add_attachment",
             Op::RateJob { .. } => "rate_job",
             Op::RecordPayment { .. } => "record_payment",
             Op::CreatePart(_) => "create_part",
@@ -372,7 +379,9 @@ impl Op {
                 engine.create_job_opts(new, *opts, now).map(job)
             }
             Op::AddTriageExample(e) => engine.add_triage_example(e, now).map(Applied::from),
-            Op::AddAttachment(a) => engine.add_attachment(*a, now).map(Applied::from),
+            Op::AddAttachment { attachment, quota } => engine
+                .add_attachment(*attachment, quota, now)
+                .map(Applied::from),
             Op::RateJob {
                 job: id,
                 resident,
@@ -382,8 +391,12 @@ impl Op {
             } => engine
                 .rate(&id, &resident, stars, comment, archived.map(|j| *j), now)
                 .map(job),
-            Op::RecordPayment { payment, archived } => engine
-                .record_payment(*payment, archived.map(|j| *j), now)
+            Op::RecordPayment {
+                payment,
+                archived,
+                webhook_id,
+            } => engine
+                .record_payment(*payment, webhook_id, archived.map(|j| *j), now)
                 .map(|r| job(r.receipt)),
             Op::CreatePart(p) => engine.create_part(p, now).map(Applied::from),
             Op::UpdatePart { id, patch } => engine.update_part(&id, *patch, now).map(Applied::from),

@@ -105,6 +105,11 @@ pub(crate) struct JobTable {
     pub(crate) search_deadlines: BTreeSet<(Millis, u64)>,
     /// Finished jobs by when they finished: what the archive takes next.
     pub(crate) finished: BTreeSet<(Millis, u64)>,
+    /// Each live job's payments by `provider_ref` (a ref belongs to one
+    /// job; the archive answers for jobs that left memory).
+    pub(crate) payment_refs: HashMap<String, JobId, RandomState>,
+    /// Each user's stored upload bytes (`attachment`; the quota).
+    pub(crate) attachment_usage: BTreeMap<String, u64>,
     /// Who hears about what beyond the socket (`notify`).
     pub(crate) notify: crate::notify::NotifyState,
     /// Where work happens (`property`).

@@ -20,6 +20,12 @@ pub enum EngineError {
     DuplicateJob,
     #[error("cannot {step} a job that is {from}")]
     InvalidTransition { from: JobStatus, step: Step },
+    /// A payment's status may only move forward (API.md v1.2).
+    #[error("a payment that is {from} cannot become {to}")]
+    PaymentTransition {
+        from: &'static str,
+        to: &'static str,
+    },
     #[error("the offer for this job expired")]
     OfferExpired,
     /// Another domain's thing (webhook, property …) that does not exist;
@@ -38,6 +44,9 @@ pub enum EngineError {
     /// A movement or reservation would take available stock below zero.
     #[error("not enough stock available")]
     InsufficientStock,
+    /// An upload would take its owner past their storage quota.
+    #[error("this upload would exceed your storage quota")]
+    QuotaExceeded,
     /// A snapshot or event log that does not describe a reachable state.
     #[error("inconsistent state: {0}")]
     Corrupt(String),

@@ -64,6 +64,9 @@ impl Engine {
             .or_default()
             .insert(seq);
         t.by_status.entry(job.status).or_default().insert(seq);
+        for p in &job.payments {
+            t.payment_refs.insert(p.provider_ref.clone(), job.id.clone());
+        }
         t.jobs.insert(seq, job);
         self.waiting.store(t.waiting.len(), Ordering::Release);
         Ok(())
@@ -76,6 +79,9 @@ pub(crate) fn remove_job(t: &mut JobTable, seq: u64) {
         return;
     };
     t.ids.remove(&job.id);
+    for p in &job.payments {
+        t.payment_refs.remove(&p.provider_ref);
+    }
     if let Some(d) = job.finished_at() {
         t.finished.remove(&(d, seq));
     }

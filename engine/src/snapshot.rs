@@ -45,6 +45,9 @@ pub struct Snapshot {
     pub stock: crate::stock::StockState,
     #[serde(default)]
     pub triage: crate::triage::TriageState,
+    /// Each user's stored upload bytes.
+    #[serde(default)]
+    pub attachment_usage: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +100,7 @@ impl Engine {
             maintenance: t.maintenance.clone(),
             stock: t.stock.clone(),
             triage: t.triage.clone(),
+            attachment_usage: t.attachment_usage.clone(),
         }
     }
 
@@ -138,6 +142,7 @@ impl Engine {
             t.maintenance.reindex();
             t.stock = snap.stock.clone();
             t.stock.reindex();
+            t.attachment_usage = snap.attachment_usage.clone();
             t.triage = snap.triage.clone();
             t.triage.reindex();
             engine.publish_classifier(&mut t.triage);

@@ -84,8 +84,7 @@ impl AppState {
 impl AppState {
     /// Makes the recovered engine and backend live and starts the publisher.
     pub fn set_ready(&self, engine: Arc<Engine>, backend: Backend) {
-        // Messages of earlier processes are not in the resume backlogs.
-        self.hub.backlogs.start_after(engine.last_seq());
+        self.restore_backlogs(&engine, &backend);
         self.hub.seed_open_offers(&engine);
         backend.start(self.clone(), engine.clone());
         if let Err(e) = self.blobs.prepare() {
@@ -99,6 +98,34 @@ impl AppState {
         if self.core.set(core).is_err() {
             panic!("set_ready called twice");
         }
+    }
+}
+
+impl AppState {
+    /// The resume backlogs as the last process left them (its resume log),
+    /// so a client resuming across a restart gets what it missed (API.md
+    /// v1.2); then the changes recovery itself made (open offers revoked)
+    /// are published into them.
+    fn restore_backlogs(&self, engine: &Arc<Engine>, backend: &Backend) {
+        let recovered = backend.take_recovered();
+        let now = self.clock.now().0;
+        let window_ms = (self.cfg.websocket.resume_window_s as i64).saturating_mul(1000);
+        let before_recovery = engine.last_seq() - recovered.len() as u64;
+        let dir = &self.cfg.storage.data_dir;
+        let _ = std::fs::create_dir_all(dir);
+        let (log, loaded) = crate::resume_log::ResumeLog::open(dir, now - window_ms);
+        // Whatever was published after the log's end (a machine crash
+        // lost its last writes; a cluster node missed what others did while
+        // it was down) is not here: resuming from before it is a gap.
+        let floor = match loaded.start_after {
+            Some(f) if loaded.published_through >= before_recovery => f,
+            _ => before_recovery,
+        };
+        self.hub.backlogs.load(&loaded);
+        self.hub.backlogs.start_after(floor);
+        log.begin(floor, &loaded.messages, (before_recovery, now));
+        let _ = self.hub.resume_log.set(log);
+        self.hub.publish(engine, &recovered, &self.metrics);
     }
 }
 

@@ -206,6 +206,42 @@ impl FromRequestParts<crate::app::AppState> for User {
     }
 }
 
+/// Role sets for [`Allowed`]: a bit per role.
+pub mod may {
+    pub const OPS: u8 = 1;
+    pub const RESIDENT: u8 = 2;
+    pub const WORKER: u8 = 4;
+}
+
+fn role_bit(r: Role) -> u8 {
+    match r {
+        Role::Ops => may::OPS,
+        Role::Resident => may::RESIDENT,
+        Role::Worker => may::WORKER,
+    }
+}
+
+/// The caller of a route that only the roles in `ROLES` (a [`may`] mask)
+/// may use: checked as the request's parts are read, so a caller whose
+/// role may never use the route gets 403 whatever its body holds (API.md
+/// v1.2, "roles before bodies") — the body is parsed after this.
+pub struct Allowed<const ROLES: u8>(pub User);
+
+impl<const ROLES: u8> FromRequestParts<crate::app::AppState> for Allowed<ROLES> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::app::AppState,
+    ) -> Result<Allowed<ROLES>, ApiError> {
+        let user = authenticate(parts, state, Budget::Requests)?;
+        if role_bit(user.role) & ROLES == 0 {
+            return Err(ApiError::Forbidden("your role may not do this"));
+        }
+        Ok(Allowed(user))
+    }
+}
+
 /// The caller of the HTTP location update; spends the location budget.
 pub struct Locator(pub User);
 

@@ -138,11 +138,13 @@ impl Blobs {
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         let mut head: Vec<u8> = Vec::with_capacity(HEAD);
+        let mut tail = Tail::default();
         let mut checked = false;
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|_| ApiError::invalid("body", "the upload was interrupted"))?;
             size += chunk.len() as u64;
+            tail.push(&chunk);
             if size > max_bytes {
                 drain(&mut stream).await;
                 return Err(ApiError::PayloadTooLarge(max_bytes as usize));
@@ -173,6 +175,13 @@ impl Blobs {
         }
         file.sync_all().await.map_err(disk)?;
         drop(file);
+        // The whole file is what the type says: its end, and an image's
+        // header and dimensions read back from disk.
+        let (path, ct) = (tmp.path().to_owned(), content_type.to_owned());
+        let whole = tokio::task::spawn_blocking(move || check_whole(&path, &ct, &head, &tail.0, size))
+            .await
+            .map_err(|e| disk(io::Error::other(e)))?;
+        whole?;
         let sha256 = crate::wire::hex(&hasher.finalize());
         let path = self.settle(tmp, &sha256).await?;
         Ok(Stored { sha256, size, path })
@@ -240,6 +249,78 @@ fn check_type(head: &[u8], content_type: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The last bytes of an upload, as it streams.
+#[derive(Default)]
+struct Tail(Vec<u8>);
+
+impl Tail {
+    const KEEP: usize = 64;
+
+    fn push(&mut self, chunk: &[u8]) {
+        if chunk.len() >= Self::KEEP {
+            self.0.clear();
+            self.0.extend_from_slice(&chunk[chunk.len() - Self::KEEP..]);
+        } else {
+            self.0.extend_from_slice(chunk);
+            let over = self.0.len().saturating_sub(Self::KEEP);
+            self.0.drain(..over);
+        }
+    }
+}
+
+/// PNG's last chunk, whole: a zero length, `IEND` and its CRC.
+const PNG_END: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82];
+
+/// Whether the whole upload (at `path`, `size` bytes, beginning with
+/// `head` and ending with `tail`) is what `content_type` says (API.md
+/// v1.2): an image's header and dimensions read back (`imagesize`) and it
+/// ends where its format ends (PNG's `IEND`, JPEG's end-of-image marker,
+/// WebP's RIFF length); a PDF begins with `%PDF-` and ends with `%%EOF`.
+fn check_whole(
+    path: &Path,
+    content_type: &str,
+    head: &[u8],
+    tail: &[u8],
+    size: u64,
+) -> Result<(), ApiError> {
+    const NOT: ApiError = ApiError::UnsupportedMediaType("the bytes are not what Content-Type says");
+    if content_type == "application/pdf" {
+        let end = tail.trim_ascii_end();
+        return if head.starts_with(b"%PDF-") && end.ends_with(b"%%EOF") {
+            Ok(())
+        } else {
+            Err(NOT)
+        };
+    }
+    let want = match content_type {
+        "image/png" => imagesize::ImageType::Png,
+        "image/jpeg" => imagesize::ImageType::Jpeg,
+        "image/webp" => imagesize::ImageType::Webp,
+        _ => return Err(NOT),
+    };
+    if imagesize::image_type(head).ok() != Some(want) {
+        return Err(NOT);
+    }
+    match imagesize::size(path) {
+        Ok(d) if d.width > 0 && d.height > 0 => {}
+        _ => return Err(NOT),
+    }
+    let ends = match want {
+        imagesize::ImageType::Png => tail.ends_with(&PNG_END),
+        imagesize::ImageType::Jpeg => tail.ends_with(&[0xFF, 0xD9]),
+        // RIFF: the length after the first 8 bytes is the rest of the file.
+        _ => head
+            .get(4..8)
+            .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .is_some_and(|n| n + 8 == size || n + 9 == size && n % 2 == 1),
+    };
+    if ends {
+        Ok(())
+    } else {
+        Err(NOT)
+    }
+}
+
 fn disk(e: io::Error) -> ApiError {
     tracing::error!(error = %e, "attachment storage failed");
     ApiError::Unavailable("attachment storage failed".into())
@@ -266,6 +347,37 @@ mod tests {
             Ok::<_, std::io::Error>(axum::body::Bytes::from(c))
         });
         Body::from_stream(stream)
+    }
+
+    /// A PNG of `len` bytes whose structure reads back whole.
+    fn whole_png(len: usize) -> Vec<u8> {
+        let mut b = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+        b.extend_from_slice(&[0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0, 1, 0, 0, 0, 1]);
+        b.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        let pad = len - b.len() - 24;
+        b.extend_from_slice(&(pad as u32).to_be_bytes());
+        b.extend_from_slice(b"tEXt");
+        b.resize(b.len() + pad, b'x');
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&PNG_END);
+        b
+    }
+
+    #[tokio::test]
+    async fn a_png_is_taken_only_whole() {
+        let (b, dir) = store();
+        let png = whole_png(500);
+        assert!(b.receive(Body::from(png.clone()), "image/png", None, 1 << 20).await.is_ok());
+        for bad in [
+            png[..png.len() - 1].to_vec(),
+            [png.clone(), b"<html>".to_vec()].concat(),
+            [&png[..8], b"<html><script>alert(1)</script></html>".as_slice()].concat(),
+        ] {
+            let err = b.receive(Body::from(bad), "image/png", None, 1 << 20).await;
+            assert!(matches!(err, Err(ApiError::UnsupportedMediaType(_))));
+        }
+        assert_eq!(tmp_files(&dir), 0);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     fn store() -> (Blobs, PathBuf) {
@@ -325,18 +437,14 @@ mod tests {
         let (b, dir) = store();
         let mut hashes = Vec::new();
         for _ in 0..2 {
-            let body = endless_png(3, Arc::new(AtomicUsize::new(0)));
+            let body = Body::from(whole_png(3 * CHUNK));
             let s = b.receive(body, "image/png", None, 1 << 20).await.unwrap();
             assert_eq!(s.size, 3 * CHUNK as u64);
             assert_eq!(std::fs::metadata(&s.path).unwrap().len(), s.size);
             hashes.push(s.sha256);
         }
         assert_eq!(hashes[0], hashes[1]);
-        let all: Vec<u8> = {
-            let mut v = vec![0u8; 3 * CHUNK];
-            v[..8].copy_from_slice(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);
-            v
-        };
+        let all = whole_png(3 * CHUNK);
         assert_eq!(hashes[0], crate::wire::hex(&Sha256::digest(&all)));
         let shard = dir.join("attachments").join(&hashes[0][..2]);
         assert_eq!(std::fs::read_dir(shard).unwrap().count(), 1);

@@ -87,11 +87,38 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
-/// An RFC 3339 instant; `field` names it in the error.
+/// The most any list route returns at once.
+pub const MAX_LIMIT: usize = 500;
+
+/// The earliest and latest instants the API takes (API.md v1.2):
+/// 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+pub const EARLIEST: engine::Millis = engine::Millis(0);
+pub const LATEST: engine::Millis = engine::Millis(253_402_300_799_000);
+
+/// An RFC 3339 instant between [`EARLIEST`] and [`LATEST`]; `field` names
+/// it in the error.
 pub fn instant(field: &str, raw: &str) -> Result<engine::Millis, ApiError> {
-    raw.parse::<jiff::Timestamp>()
+    // jiff's range ends a day early (9999-12-30T22:00Z, to leave room for
+    // offsets): the last day, in UTC, is read by humantime.
+    let t = raw
+        .parse::<jiff::Timestamp>()
         .map(|t| engine::Millis(t.as_millisecond()))
-        .map_err(|_| ApiError::invalid(field, "must be an RFC 3339 time"))
+        .or_else(|_| {
+            humantime::parse_rfc3339(raw.trim()).map(|t| {
+                let ms = t
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(-1, |d| d.as_millis() as i64);
+                engine::Millis(ms)
+            })
+        })
+        .map_err(|_| ApiError::invalid(field, "must be an RFC 3339 time"))?;
+    if !(EARLIEST..=LATEST).contains(&t) {
+        return Err(ApiError::invalid(
+            field,
+            "must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        ));
+    }
+    Ok(t)
 }
 
 impl Params {
@@ -100,9 +127,15 @@ impl Params {
         self.0.get(field).map(|s| instant(field, s)).transpose()
     }
 
-    /// A list's `limit`: default 50, at most 500 (API.md v1.1).
+    /// A list's `limit`: default 50, an integer in 1..500 (API.md v1.1,
+    /// checked on every list route: v1.2).
     pub fn limit(&self) -> Result<usize, ApiError> {
-        Ok(self.num("limit", 1usize..=500)?.unwrap_or(50))
+        self.limit_or(50)
+    }
+
+    /// A list's `limit` where the route's default is not 50.
+    pub fn limit_or(&self, default: usize) -> Result<usize, ApiError> {
+        Ok(self.num("limit", 1usize..=MAX_LIMIT)?.unwrap_or(default))
     }
 
     /// An optional number in `range`; `field` names it in errors.
@@ -153,6 +186,17 @@ mod tests {
             format_of(Some("text/plain")).unwrap_err().code(),
             "unsupported_media_type"
         );
+    }
+
+    #[test]
+    fn times_lie_between_1970_and_9999() {
+        assert!(instant("at", "1969-12-31T23:59:59Z").is_err());
+        assert_eq!(instant("at", "1970-01-01T00:00:00Z").unwrap(), EARLIEST);
+        assert_eq!(instant("at", "9999-12-31T23:59:59Z").unwrap(), LATEST);
+        assert!(instant("at", "9999-12-31T23:59:59.5Z").is_err());
+        assert!(instant("at", "-000001-01-01T00:00:00Z").is_err());
+        let e = instant("start_at", "1900-01-01T00:00:00Z").unwrap_err();
+        assert!(e.to_string().starts_with("start_at"), "{e}");
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub enum ApiError {
     TriageUncertain(Vec<(String, f64)>),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// An upload past the user's storage quota (413 `quota_exceeded`).
+    #[error("this upload would exceed your storage quota ([attachments] quota_bytes_per_user)")]
+    QuotaExceeded,
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
     #[error("too many requests; retry after {} s", .0.as_secs().max(1))]
@@ -73,7 +76,7 @@ impl ApiError {
             | ApiError::AlreadyRated
             | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TriageUncertain(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge(_) | ApiError::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -95,6 +98,7 @@ impl ApiError {
             ApiError::AlreadyRated => "already_rated",
             ApiError::TriageUncertain(_) => "triage_uncertain",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::QuotaExceeded => "quota_exceeded",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) | ApiError::Busy(_) => "unavailable",
@@ -118,13 +122,16 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownWorker => ApiError::NotFound("unknown worker"),
             EngineError::JobNotFound => ApiError::NotFound("job not found"),
             EngineError::DuplicateJob => ApiError::Conflict("a job with this id already exists"),
-            e @ EngineError::InvalidTransition { .. } => ApiError::InvalidTransition(e.to_string()),
+            e @ (EngineError::InvalidTransition { .. } | EngineError::PaymentTransition { .. }) => {
+                ApiError::InvalidTransition(e.to_string())
+            }
             EngineError::OfferExpired => ApiError::OfferExpired,
             EngineError::NotFound(what) => ApiError::NotFound(what),
             EngineError::Conflict(why) => ApiError::Conflict(why),
             EngineError::SkuTaken => ApiError::SkuTaken,
             EngineError::InsufficientStock => ApiError::InsufficientStock,
             EngineError::AlreadyRated => ApiError::AlreadyRated,
+            EngineError::QuotaExceeded => ApiError::QuotaExceeded,
             EngineError::Corrupt(m) => {
                 tracing::error!(error = %m, "engine reported inconsistent state");
                 ApiError::Unavailable("internal inconsistency; nothing was changed".into())

@@ -108,6 +108,8 @@ pub struct Hub {
     /// Ops watching the fleet or every job.
     pub watch: crate::watch::Watchers,
     next_id: AtomicU64,
+    /// The backlogs on disk, so resumes survive a restart (set once ready).
+    pub resume_log: std::sync::OnceLock<crate::resume_log::ResumeLog>,
 }
 
 impl Hub {
@@ -118,6 +120,7 @@ impl Hub {
             subs: DashMap::new(),
             watch: Default::default(),
             next_id: AtomicU64::new(0),
+            resume_log: std::sync::OnceLock::new(),
         }
     }
 
@@ -218,6 +221,9 @@ impl Hub {
     ) {
         let mut b = self.backlogs.entry(user);
         self.backlogs.record(&mut b, seq, at_ms, m);
+        if let Some(log) = self.resume_log.get() {
+            log.record(user, seq, at_ms, m);
+        }
         if let Some(conns) = self.users.get(user) {
             for c in conns.iter() {
                 if !seen.contains(&c.id) {
@@ -331,6 +337,9 @@ impl Hub {
             if !run_continues {
                 self.job_update(engine, id, stamp, metrics, &mut seen);
             }
+        }
+        if let Some(log) = self.resume_log.get() {
+            log.published(last.seq, last.at.0);
         }
     }
 

@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod resume;
+pub mod resume_log;
 pub mod routes;
 pub mod server;
 pub mod timers;

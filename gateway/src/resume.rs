@@ -189,6 +189,46 @@ impl Backlogs {
         }
     }
 
+    /// Puts back what an earlier process published (its resume log):
+    /// messages in seq order, and the batches' checkpoints.
+    pub fn load(&self, loaded: &crate::resume_log::Loaded) {
+        for (at, through) in &loaded.batches {
+            self.published(*through, *through, *at);
+        }
+        for (user, seq, at, msg) in &loaded.messages {
+            let mut b = self.entry(user);
+            // Written twice (a compaction racing a batch): kept once.
+            let seen = b.msgs.back().is_some_and(|(last, _, _)| last > seq)
+                || b.msgs
+                    .iter()
+                    .rev()
+                    .take_while(|(s, _, _)| s == seq)
+                    .any(|(_, _, m)| **m == *msg);
+            if seen {
+                continue;
+            }
+            self.record(&mut b, *seq, *at, &Arc::new(msg.clone()));
+        }
+    }
+
+    /// Every message the backlogs hold, as (user, seq, at ms, message),
+    /// in seq order (what the resume log is rewritten with).
+    pub fn dump(&self) -> Vec<(String, u64, i64, ServerMsg)> {
+        let mut out: Vec<(String, u64, i64, ServerMsg)> = Vec::new();
+        for e in self.users.iter() {
+            for (seq, at, m) in &e.value().msgs {
+                out.push((e.key().to_string(), *seq, *at, (**m).clone()));
+            }
+        }
+        out.sort_by_key(|m| m.1);
+        out
+    }
+
+    /// The floor below which a resume is a gap.
+    pub fn floor(&self) -> u64 {
+        self.started_after.load(Ordering::Acquire)
+    }
+
     /// Drops what is older than the window, and users with nothing left.
     pub fn sweep(&self, now_ms: i64) {
         let before = now_ms - self.window_ms;

@@ -58,6 +58,12 @@ pub async fn run(app: AppState, mut stop: watch::Receiver<bool>) {
         if last_sweep.elapsed() >= SWEEP_EVERY {
             app.limits.sweep();
             app.hub.backlogs.sweep(app.clock.now().0);
+            if let Some(log) = app.hub.resume_log.get() {
+                if log.wants_compaction() {
+                    let b = &app.hub.backlogs;
+                    log.compact(b.floor(), (b.last_seq(), app.clock.now().0), &b.dump());
+                }
+            }
             last_sweep = Instant::now();
         }
     }

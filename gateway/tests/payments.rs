@@ -36,7 +36,16 @@ async fn provider(
     sig: Option<String>,
 ) -> (StatusCode, Value) {
     let raw = serde_json::to_vec(body).unwrap();
-    let id = format!("msg_{ts}");
+    // Each call its own webhook-id (the same id again is a replay), except
+    // where the caller signed it already (as msg_<ts>).
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = match sig {
+        Some(_) => format!("msg_{ts}"),
+        None => format!(
+            "msg_{ts}_{}",
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
+    };
     let sig = sig.unwrap_or_else(|| secret.sign(&id, ts, &raw));
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/payments", s.base))

@@ -178,6 +178,7 @@ impl Archive {
             Written::Movement(m) => self.put_record(seq, *m),
             Written::Attachment(a) => self.put_record(seq, *a),
             Written::Ref(r) => self.put_record(seq, r),
+            Written::PaymentRef(r) => self.put_record(seq, r),
         }
     }
 

@@ -9,6 +9,7 @@
 //! lost with the log's tail are removed at open.
 
 use engine::attachment::{Attachment, AttachmentRef};
+use engine::payment::PaymentRef;
 use engine::stock::Movement;
 use engine::{Log, LogQuery, Millis};
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
@@ -62,7 +63,20 @@ const ATTACHMENT_REFS: Tables = Tables {
     by_seq: TableDefinition::new("att_refs_by_seq"),
 };
 
-const ALL: [&Tables; 4] = [&LOGS, &MOVES, &ATTACHMENTS, &ATTACHMENT_REFS];
+const PAYMENT_REFS: Tables = Tables {
+    items: TableDefinition::new("pay_refs"),
+    by_time: TableDefinition::new("pay_refs_by_time"),
+    by_key: TableDefinition::new("pay_refs_by_key"),
+    by_seq: TableDefinition::new("pay_refs_by_seq"),
+};
+
+const ALL: [&Tables; 5] = [
+    &LOGS,
+    &MOVES,
+    &ATTACHMENTS,
+    &ATTACHMENT_REFS,
+    &PAYMENT_REFS,
+];
 
 /// A kind of history record.
 pub trait Record: Serialize + DeserializeOwned {
@@ -125,8 +139,13 @@ impl Record for Attachment {
     fn at(&self) -> Millis {
         self.created_at
     }
+    /// `o:<owner>`, and `d:<owner>:<sha256>` (has this owner stored
+    /// these bytes before: the quota counts them once).
     fn keys(&self) -> Vec<String> {
-        vec![format!("o:{}", self.owner_id)]
+        vec![
+            format!("o:{}", self.owner_id),
+            owner_digest_key(&self.owner_id, &self.sha256),
+        ]
     }
 }
 
@@ -147,8 +166,32 @@ impl Record for AttachmentRef {
     }
 }
 
+impl Record for PaymentRef {
+    const NAME: &'static str = "payref";
+    fn tables() -> &'static Tables {
+        &PAYMENT_REFS
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn at(&self) -> Millis {
+        self.at
+    }
+    /// `j:<job id>`: the refs of a job.
+    fn keys(&self) -> Vec<String> {
+        vec![format!("j:{}", self.job_id)]
+    }
+}
+
+/// The index key of an owner's uploads of one file.
+pub fn owner_digest_key(owner: &str, sha256: &str) -> String {
+    format!("d:{owner}:{sha256}")
+}
+
 /// A history record an event writes.
 pub enum Written<'a> {
+    /// Which job a payment's `provider_ref` belongs to.
+    PaymentRef(PaymentRef),
     Log(&'a Log),
     Movement(&'a Movement),
     Attachment(&'a Attachment),
@@ -172,6 +215,10 @@ pub fn written(kind: &engine::EventKind, at: Millis) -> Vec<Written<'_>> {
         K::JobCreated { attachments, .. } if !attachments.is_empty() => refs().collect(),
         K::StockMoved { movement } => vec![Written::Movement(movement)],
         K::AttachmentStored { attachment } => vec![Written::Attachment(attachment)],
+        K::PaymentRecorded { .. } => PaymentRef::from_event(kind, at)
+            .map(Written::PaymentRef)
+            .into_iter()
+            .collect(),
         _ => Vec::new(),
     }
 }

@@ -83,6 +83,8 @@ pub struct RecoveryReport {
     pub dropped: u64,
     /// Offers open at the crash, put back to searching (already logged).
     pub requeued: u64,
+    /// Their events (`OfferRevoked`), for the sockets to hear of.
+    pub requeued_events: Vec<Event>,
 }
 
 enum Request {
@@ -221,8 +223,9 @@ impl SledStore {
         let requeued = engine.requeue_offers(now);
         report.requeued = requeued.len() as u64;
         if !requeued.is_empty() {
-            store.append(requeued)?;
+            store.append(requeued.clone())?;
         }
+        report.requeued_events = requeued;
         Ok((store, engine, report))
     }
 

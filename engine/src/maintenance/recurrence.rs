@@ -102,6 +102,19 @@ pub fn zone(name: &str) -> Result<TimeZone, EngineError> {
     })
 }
 
+/// The IANA name of the zone `name` names, in its canonical spelling
+/// (`europe/berlin` → `Europe/Berlin`; API.md v1.2).
+pub fn canonical_zone(name: &str) -> Result<String, EngineError> {
+    zone(name)?;
+    if name == "UTC" {
+        return Ok(name.to_owned());
+    }
+    Ok(jiff::tz::db()
+        .available()
+        .find(|z| z.as_str().eq_ignore_ascii_case(name))
+        .map_or_else(|| name.to_owned(), |z| z.as_str().to_owned()))
+}
+
 fn ts(m: Millis) -> Result<Timestamp, EngineError> {
     Timestamp::from_millisecond(m.0).map_err(|_| EngineError::InvalidInput {
         field: "start_at",
@@ -199,6 +212,14 @@ mod tests {
 
     fn every(unit: StepUnit, interval: u32) -> Every {
         Every { unit, interval }
+    }
+
+    #[test]
+    fn zone_names_are_stored_canonical() {
+        assert_eq!(canonical_zone("europe/berlin").unwrap(), "Europe/Berlin");
+        assert_eq!(canonical_zone("AMERICA/NEW_YORK").unwrap(), "America/New_York");
+        assert_eq!(canonical_zone("UTC").unwrap(), "UTC");
+        assert!(canonical_zone("Mars/Olympus").is_err());
     }
 
     #[test]

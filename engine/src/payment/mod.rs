@@ -47,6 +47,23 @@ impl PaymentStatus {
             _ => return None,
         })
     }
+    /// Whether a payment that is `self` may become `to` (API.md v1.2:
+    /// statuses only move forward). The same status is no move at all.
+    pub fn may_become(self, to: PaymentStatus) -> bool {
+        use PaymentStatus::*;
+        match (self, to) {
+            (Pending, Succeeded | Failed) | (Failed, Succeeded) | (Succeeded, Refunded) => true,
+            (Pending | Succeeded | Failed | Refunded, _) => false,
+        }
+    }
+
+    pub const ALL: [PaymentStatus; 4] = [
+        PaymentStatus::Pending,
+        PaymentStatus::Succeeded,
+        PaymentStatus::Failed,
+        PaymentStatus::Refunded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Pending => "pending",
@@ -68,7 +85,51 @@ pub struct Payment {
     pub provider_ref: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Every accepted call that created or moved it, in order (the
+    /// ledger an audit reads; at most one per status).
+    #[serde(default)]
+    pub calls: Vec<PaymentCall>,
 }
+
+/// One accepted call on a payment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentCall {
+    pub status: PaymentStatus,
+    pub amount_cents: i64,
+    /// The provider's `webhook-id` (its idempotency key); `None` for ops.
+    pub webhook_id: Option<String>,
+    pub at: Millis,
+}
+
+/// Which job a `provider_ref` belongs to: a history record written with
+/// a payment's first call, so the rule "a ref belongs to one job" holds
+/// after the job left memory for the archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRef {
+    /// The `provider_ref`.
+    pub id: String,
+    pub job_id: JobId,
+    pub at: Millis,
+}
+
+impl PaymentRef {
+    /// The record a `PaymentRecorded` writes: only a payment's first call.
+    pub fn from_event(kind: &EventKind, at: Millis) -> Option<PaymentRef> {
+        match kind {
+            EventKind::PaymentRecorded { job_id, payment } if payment.calls.len() <= 1 => {
+                Some(PaymentRef {
+                    id: payment.provider_ref.clone(),
+                    job_id: job_id.clone(),
+                    at,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Longest `webhook-id` kept.
+pub const MAX_WEBHOOK_ID_BYTES: usize = 256;
 
 impl Payment {
     pub fn validate(&self) -> Result<(), EngineError> {
@@ -125,6 +186,9 @@ pub(crate) fn apply(t: &mut JobTable, kind: &EventKind) -> Result<(), EngineErro
         }
         EventKind::PaymentRecorded { job_id, payment } => {
             payment.validate()?;
+            // The command checked the ref's owner, the direction and the
+            // amount (record_payment); a log from before those rules
+            // replays as it was written.
             let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
             let job = t.jobs.get_mut(&seq).expect("indexed job");
             match job
@@ -132,12 +196,16 @@ pub(crate) fn apply(t: &mut JobTable, kind: &EventKind) -> Result<(), EngineErro
                 .iter_mut()
                 .find(|p| p.provider_ref == payment.provider_ref)
             {
-                Some(p) => *p = payment.clone(),
+                Some(p) => {
+                    *p = payment.clone()
+                }
                 None => {
                     if job.payments.len() >= MAX_PAYMENTS {
                         return Err(EngineError::Conflict("too many payments for this job"));
                     }
                     job.payments.push(payment.clone());
+                    t.payment_refs
+                        .insert(payment.provider_ref.clone(), job_id.clone());
                 }
             }
             job.version += 1;
@@ -147,8 +215,14 @@ pub(crate) fn apply(t: &mut JobTable, kind: &EventKind) -> Result<(), EngineErro
     }
 }
 
+const REF_TAKEN: EngineError = EngineError::Conflict("this provider_ref belongs to another job");
+const AMOUNT_FIXED: EngineError =
+    EngineError::Conflict("amount_cents is fixed by the payment's first call");
+
 /// What a payment command did: the job after it, and whether the
 /// payment is new (201) or an update of the same `provider_ref` (200).
+/// A call that changes nothing (its `webhook-id` seen before, or the
+/// payment's current status again) has no events.
 pub struct PaymentReceipt {
     pub receipt: JobReceipt,
     pub payment: Payment,
@@ -220,28 +294,82 @@ impl Engine {
     }
 
     /// `POST /v1/payments`: a new payment, or the same `provider_ref`
-    /// again updating its status (and amount).
+    /// again moving its status forward (API.md v1.2). A call whose
+    /// `webhook_id` this payment has seen, or that repeats its current
+    /// status and amount, changes nothing; a move backwards is
+    /// [`EngineError::PaymentTransition`]; another amount, or a ref that
+    /// belongs to another job, is a conflict.
     pub fn record_payment(
         &self,
         mut payment: Payment,
+        webhook_id: Option<String>,
         archived: Option<Job>,
         now: Millis,
     ) -> Result<PaymentReceipt, EngineError> {
         payment.validate()?;
+        if webhook_id
+            .as_ref()
+            .is_some_and(|w| w.is_empty() || w.len() > MAX_WEBHOOK_ID_BYTES)
+        {
+            return Err(EngineError::InvalidInput {
+                field: "webhook-id",
+                reason: "must be 1 to 256 bytes",
+            });
+        }
         let mut t = self.jobs.lock();
-        let mut out = Vec::new();
         let id = payment.job_id.clone();
+        if t
+            .payment_refs
+            .get(&payment.provider_ref)
+            .is_some_and(|owner| *owner != id)
+        {
+            return Err(REF_TAKEN);
+        }
+        let mut out = Vec::new();
         let seq = self.bring_back(&mut t, &mut out, &id, archived, now)?;
         let existing = t.jobs[&seq]
             .payments
             .iter()
             .find(|p| p.provider_ref == payment.provider_ref)
             .cloned();
+        let call = PaymentCall {
+            status: payment.status,
+            amount_cents: payment.amount_cents,
+            webhook_id: webhook_id.clone(),
+            at: now,
+        };
         let created = existing.is_none();
-        if let Some(old) = existing {
-            payment.id = old.id;
-            payment.created_at = old.created_at;
+        match existing {
+            Some(old) => {
+                let seen = webhook_id.is_some()
+                    && old.calls.iter().any(|c| c.webhook_id == webhook_id);
+                let same = old.status == payment.status && old.amount_cents == payment.amount_cents;
+                if seen || same {
+                    return Ok(PaymentReceipt {
+                        receipt: JobReceipt {
+                            events: out,
+                            job: t.jobs[&seq].clone(),
+                        },
+                        payment: old,
+                        created: false,
+                    });
+                }
+                if !old.status.may_become(payment.status) {
+                    return Err(EngineError::PaymentTransition {
+                        from: old.status.as_str(),
+                        to: payment.status.as_str(),
+                    });
+                }
+                if old.amount_cents != payment.amount_cents {
+                    return Err(AMOUNT_FIXED);
+                }
+                payment.id = old.id;
+                payment.created_at = old.created_at;
+                payment.calls = old.calls;
+            }
+            None => payment.calls.clear(),
         }
+        payment.calls.push(call);
         payment.updated_at = now;
         let kind = EventKind::PaymentRecorded {
             job_id: id,

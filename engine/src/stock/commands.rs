@@ -104,6 +104,18 @@ impl Engine {
     /// Takes a part out of the catalogue (its movements stay).
     pub fn delete_part(&self, id: &str, now: Millis) -> Result<Vec<Event>, EngineError> {
         let mut t = self.jobs.lock();
+        // A part still on hand somewhere stays (API.md v1.2): the ledger
+        // would hold stock of nothing.
+        if t
+            .stock
+            .balances
+            .get(id)
+            .is_some_and(|locs| locs.values().any(|b| b.on_hand != 0))
+        {
+            return Err(EngineError::Conflict(
+                "this part has stock on hand; move it out first",
+            ));
+        }
         let mut out = Vec::new();
         let kind = EventKind::PartDeleted { id: id.to_owned() };
         self.emit(&mut t, &mut out, now, kind)?;

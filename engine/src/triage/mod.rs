@@ -48,6 +48,8 @@ pub const SKILLS: [&str; 12] = [
 /// The labelled set shipped with the engine: `skill \t urgency \t text`.
 pub const DATASET: &str = include_str!("../../data/triage.tsv");
 
+/// Longest example description, characters (API.md v1.2).
+pub const MAX_EXAMPLE_CHARS: usize = 2000;
 /// Most examples ops may add (each is a few hundred bytes of state).
 pub const MAX_EXAMPLES: usize = 20_000;
 /// Fares kept per skill for estimates.
@@ -104,10 +106,13 @@ pub struct Example {
 
 impl Example {
     pub fn validate(&self) -> Result<(), EngineError> {
-        if self.description.trim().is_empty() || self.description.len() > 4096 {
+        if self.description.trim().is_empty()
+            || self.description.len() > MAX_EXAMPLE_CHARS * 4
+            || self.description.chars().count() > MAX_EXAMPLE_CHARS
+        {
             return Err(EngineError::InvalidInput {
                 field: "description",
-                reason: "must be 1 to 4096 bytes",
+                reason: "must be 1 to 2000 characters",
             });
         }
         if !SKILLS.contains(&self.skill.as_str()) {
@@ -136,7 +141,7 @@ pub struct TriageResult {
 /// What requests read without the engine's lock.
 #[derive(Default)]
 pub(crate) struct TriageView {
-    pub classifier: Option<std::sync::Arc<Classifier>>,
+    pub classifier: Option<std::sync::Arc<Learner>>,
     pub estimates: std::collections::HashMap<String, (i64, i64)>,
 }
 
@@ -185,16 +190,64 @@ pub fn default_estimate(skill: &str) -> (i64, i64) {
     }
 }
 
+/// The classifier shared by the engine (which feeds it examples) and the
+/// requests that classify (which read it). Applying an example under the
+/// engine's job lock only queues it (a move of the example's own words);
+/// its counts are added afterwards under the model's own lock, which job
+/// creation and matching never take. Learning adds counts: nothing of the
+/// model is copied per example, and an example costs memory for its own
+/// words (new features) only.
+#[derive(Debug)]
+pub(crate) struct Learner {
+    /// Applied examples whose counts are not in `model` yet.
+    pending: parking_lot::Mutex<Vec<Example>>,
+    model: parking_lot::RwLock<Classifier>,
+}
+
+impl Learner {
+    fn shipped() -> Learner {
+        let mut c = Classifier::default();
+        for e in shipped_examples() {
+            c.learn(&e);
+        }
+        Learner {
+            pending: parking_lot::Mutex::new(Vec::new()),
+            model: parking_lot::RwLock::new(c),
+        }
+    }
+
+    fn queue(&self, e: Example) {
+        self.pending.lock().push(e);
+    }
+
+    /// Adds the queued examples' counts to the model.
+    pub(crate) fn flush(&self) {
+        let batch = std::mem::take(&mut *self.pending.lock());
+        if batch.is_empty() {
+            return;
+        }
+        let mut m = self.model.write();
+        for e in &batch {
+            m.learn(e);
+        }
+    }
+
+    /// Every applied example counts, then the description is classified.
+    pub(crate) fn classify(&self, description: &str) -> TriageResult {
+        self.flush();
+        self.model.read().classify(description)
+    }
+}
+
 /// The replicated part: ops' examples and recent fares per skill. The
 /// classifier is rebuilt from these (and the shipped set) on restore.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TriageState {
     pub examples: Vec<Example>,
     pub fares: BTreeMap<String, VecDeque<i64>>,
-    /// Shared with requests being classified outside the engine's lock;
-    /// an example copies it on write.
+    /// Shared with requests being classified outside the engine's lock.
     #[serde(skip)]
-    classifier: Option<std::sync::Arc<Classifier>>,
+    classifier: Option<std::sync::Arc<Learner>>,
 }
 
 impl PartialEq for TriageState {
@@ -204,28 +257,21 @@ impl PartialEq for TriageState {
 }
 
 impl TriageState {
-    fn classifier(&mut self) -> &mut Classifier {
-        std::sync::Arc::make_mut(self.shared())
-    }
-
     /// The classifier, built from the shipped set on first use.
-    fn shared(&mut self) -> &mut std::sync::Arc<Classifier> {
-        self.classifier.get_or_insert_with(|| {
-            let mut c = Classifier::default();
-            for e in shipped_examples() {
-                c.learn(&e);
-            }
-            std::sync::Arc::new(c)
-        })
+    fn shared(&mut self) -> &std::sync::Arc<Learner> {
+        self.classifier
+            .get_or_insert_with(|| std::sync::Arc::new(Learner::shipped()))
     }
 
     /// Rebuilds the classifier (after a snapshot is read).
     pub(crate) fn reindex(&mut self) {
         self.classifier = None;
-        let examples = self.examples.clone();
-        let c = self.classifier();
-        for e in &examples {
-            c.learn(e);
+        let learner = self.shared().clone();
+        {
+            let mut m = learner.model.write();
+            for e in &self.examples {
+                m.learn(e);
+            }
         }
     }
 
@@ -239,9 +285,11 @@ impl TriageState {
         Ok(())
     }
 
+    /// Keeps the example and queues its counts (added outside the lock
+    /// this runs under: [`Learner::flush`]).
     pub(crate) fn apply(&mut self, kind: &EventKind) {
         if let EventKind::TriageExampleAdded { example } = kind {
-            self.classifier().learn(example);
+            self.shared().queue(example.clone());
             self.examples.push(example.clone());
         }
     }
@@ -281,7 +329,7 @@ impl TriageState {
     }
 
     pub fn triage(&mut self, description: &str) -> TriageResult {
-        let mut r = self.classifier().classify(description);
+        let mut r = self.shared().classify(description);
         r.estimate_cents = self.estimate(&r.skill);
         r
     }
@@ -293,16 +341,7 @@ impl crate::Engine {
     /// it): the classifier and the estimates are published to a view of
     /// their own whenever they change.
     pub fn triage(&self, description: &str) -> TriageResult {
-        let c = self.triage_view.read().classifier.clone();
-        let c = match c {
-            Some(c) => c,
-            None => {
-                let mut t = self.jobs.lock();
-                let c = t.triage.shared().clone();
-                self.triage_view.write().classifier = Some(c.clone());
-                c
-            }
-        };
+        let c = self.learner();
         let mut r = c.classify(description);
         r.estimate_cents = self
             .triage_view
@@ -314,9 +353,29 @@ impl crate::Engine {
         r
     }
 
-    /// After an example: the new classifier becomes the one requests use.
+    /// The classifier requests use (published on first use or restore).
+    fn learner(&self) -> std::sync::Arc<Learner> {
+        if let Some(c) = self.triage_view.read().classifier.clone() {
+            return c;
+        }
+        let mut t = self.jobs.lock();
+        let c = t.triage.shared().clone();
+        self.triage_view.write().classifier = Some(c.clone());
+        c
+    }
+
+    /// After a restore (or an example): requests use this state's classifier.
     pub(crate) fn publish_classifier(&self, t: &mut TriageState) {
-        self.triage_view.write().classifier = Some(t.shared().clone());
+        let c = t.shared();
+        let same = self
+            .triage_view
+            .read()
+            .classifier
+            .as_ref()
+            .is_some_and(|v| std::sync::Arc::ptr_eq(v, c));
+        if !same {
+            self.triage_view.write().classifier = Some(c.clone());
+        }
     }
 
     /// After a fare (or a restore): the estimates requests use.
@@ -333,14 +392,18 @@ impl crate::Engine {
         example: Example,
         now: crate::Millis,
     ) -> Result<Vec<crate::Event>, EngineError> {
-        let mut t = self.jobs.lock();
         let mut out = Vec::new();
-        self.emit(
-            &mut t,
-            &mut out,
-            now,
-            EventKind::TriageExampleAdded { example },
-        )?;
+        {
+            let mut t = self.jobs.lock();
+            self.emit(
+                &mut t,
+                &mut out,
+                now,
+                EventKind::TriageExampleAdded { example },
+            )?;
+        }
+        // Its counts, outside the job lock.
+        self.learner().flush();
         Ok(out)
     }
 }

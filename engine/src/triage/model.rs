@@ -44,12 +44,26 @@ fn stem(w: &str) -> String {
     w.to_owned()
 }
 
-/// Features: each stemmed word, and each pair of neighbours.
-fn features(ws: &[(String, String)]) -> Vec<(String, String)> {
-    let mut f: Vec<(String, String)> = ws.to_vec();
+/// A feature's key in the model: a 64-bit hash of its stemmed text (the
+/// model keeps no strings: a feature costs its counts and 8 bytes).
+fn key(parts: &[&str]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same text, the same key, in any process.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    for p in parts {
+        p.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Features: each stemmed word, and each pair of neighbours, with the
+/// original words (for `matched`).
+fn features(ws: &[(String, String)]) -> Vec<(u64, String)> {
+    let mut f: Vec<(u64, String)> = ws.iter().map(|(s, o)| (key(&[s]), o.clone())).collect();
     for p in ws.windows(2) {
         f.push((
-            format!("{} {}", p[0].0, p[1].0),
+            key(&[&p[0].0, &p[1].0]),
             format!("{} {}", p[0].1, p[1].1),
         ));
     }
@@ -75,7 +89,7 @@ fn has(padded: &str, phrase: &str) -> bool {
 struct Bayes<const K: usize> {
     docs: [u64; K],
     tokens: [u64; K],
-    counts: HashMap<String, [u32; K]>,
+    counts: HashMap<u64, [u32; K]>,
 }
 
 impl<const K: usize> Default for Bayes<K> {
@@ -89,16 +103,16 @@ impl<const K: usize> Default for Bayes<K> {
 }
 
 impl<const K: usize> Bayes<K> {
-    fn learn(&mut self, class: usize, feats: &[(String, String)]) {
+    fn learn(&mut self, class: usize, feats: &[(u64, String)]) {
         self.docs[class] += 1;
         for (f, _) in feats {
-            self.counts.entry(f.clone()).or_insert([0; K])[class] += 1;
+            self.counts.entry(*f).or_insert([0; K])[class] += 1;
             self.tokens[class] += 1;
         }
     }
 
     /// Log-posterior per class (up to a constant).
-    fn scores(&self, feats: &[(String, String)]) -> [f64; K] {
+    fn scores(&self, feats: &[(u64, String)]) -> [f64; K] {
         let total: u64 = self.docs.iter().sum();
         let v = self.counts.len().max(1) as f64;
         let mut s = [0.0; K];
@@ -116,7 +130,7 @@ impl<const K: usize> Bayes<K> {
     }
 
     /// How much `f` speaks for class `k` over the others (for `matched`).
-    fn lift(&self, f: &str, k: usize) -> f64 {
+    fn lift(&self, f: &u64, k: usize) -> f64 {
         let Some(c) = self.counts.get(f) else {
             return 0.0;
         };
@@ -211,7 +225,7 @@ impl Classifier {
     }
 
     /// Safety rules first; then the urgency classifier with its hints.
-    fn urgency_of(&self, feats: &[(String, String)], padded: &str) -> (Urgency, Vec<String>) {
+    fn urgency_of(&self, feats: &[(u64, String)], padded: &str) -> (Urgency, Vec<String>) {
         for (phrases, with) in SAFETY {
             for ph in *phrases {
                 if !has(padded, ph) {

@@ -191,3 +191,46 @@ mod dispatch_order {
         assert_eq!(j.worker_id, Some(w.clone()), "{j:?}");
     }
 }
+
+#[test]
+fn dispatch_never_waits_for_learning_and_the_model_is_never_copied() {
+    use crate::{Engine, EngineConfig, JobId, Millis, NewJob, ResidentId, Skill};
+    use std::sync::Arc;
+    let e = Arc::new(Engine::new(EngineConfig::default()).unwrap());
+    e.triage("the tap drips");
+    let learner = e.triage_view.read().classifier.clone().unwrap();
+    // Learning in progress: the model's own lock is held.
+    let held = learner.model.write();
+    let teacher = {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            let ex = Example {
+                description: "zorbulator zapping again".into(),
+                skill: "appliance".into(),
+                urgency: Urgency::High,
+            };
+            e.add_triage_example(ex, Millis(1))
+        })
+    };
+    // Jobs are created (and matched) meanwhile: they never take that lock.
+    for i in 0..50 {
+        e.create_job(
+            NewJob {
+                id: JobId::from(format!("j{i}").as_str()),
+                resident_id: ResidentId::from("r"),
+                lat: 10.0,
+                lng: 10.0,
+                skill: Skill::new("plumbing").unwrap(),
+                description: String::new(),
+            },
+            Millis(2),
+        )
+        .unwrap();
+    }
+    drop(held);
+    teacher.join().unwrap().unwrap();
+    // The example counts, and in the same model: nothing was copied.
+    let now = e.triage_view.read().classifier.clone().unwrap();
+    assert!(Arc::ptr_eq(&learner, &now));
+    assert_eq!(e.triage("the zorbulator is zapping").skill, "appliance");
+}

@@ -25,6 +25,8 @@ pub struct Embedded {
     holders: Mutex<Holders>,
     snapshotter: Mutex<Option<Snapshotter>>,
     engine: Arc<Engine>,
+    /// What recovery changed itself, until the hub takes it.
+    recovered: Mutex<Vec<engine::Event>>,
 }
 
 impl Embedded {
@@ -55,6 +57,7 @@ impl Embedded {
         );
         let engine = Arc::new(engine);
         let b = Embedded {
+            recovered: Mutex::new(report.requeued_events),
             store: Arc::new(store),
             holders: Mutex::new(Holders::default()),
             snapshotter: Mutex::new(None),
@@ -64,6 +67,10 @@ impl Embedded {
     }
 
     /// The publisher (the log's order is the one order) and the snapshotter.
+    pub fn take_recovered(&self) -> Vec<engine::Event> {
+        std::mem::take(&mut *self.recovered.lock().expect("recovered"))
+    }
+
     pub fn start(&self, publish: super::Publisher, engine: Arc<Engine>) {
         self.store.on_durable(Box::new(move |events| {
             let _ = publish.send(events);

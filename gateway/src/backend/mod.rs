@@ -137,6 +137,16 @@ impl Backend {
         }
     }
 
+    /// The events recovery itself made (open offers put back to
+    /// searching), once: the hub publishes them after the resume backlogs
+    /// are restored.
+    pub fn take_recovered(&self) -> Vec<engine::Event> {
+        match self {
+            Backend::Embedded(b) => b.take_recovered(),
+            Backend::Cluster(_) => Vec::new(),
+        }
+    }
+
     /// Starts the one publisher of durable events, fed by the log writer
     /// (embedded) or the stream applier (cluster), and, in a cluster, the
     /// applier, heartbeats and the timer lease.

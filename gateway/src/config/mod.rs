@@ -231,12 +231,16 @@ pub struct AttachmentsConfig {
     /// Largest upload, bytes (it, not `[limits] max_body_bytes`, governs
     /// `POST /v1/attachments`); a larger one is refused 413 unread.
     pub max_bytes: u64,
+    /// The most one user may keep stored (each distinct file counted
+    /// once); an upload past it is refused 413 `quota_exceeded`.
+    pub quota_bytes_per_user: u64,
 }
 
 impl Default for AttachmentsConfig {
     fn default() -> Self {
         AttachmentsConfig {
             max_bytes: 10 * 1024 * 1024,
+            quota_bytes_per_user: 1 << 30,
         }
     }
 }

@@ -16,7 +16,7 @@ use persistence::Role;
 use serde::Serialize;
 
 use crate::app::{viewer, AppState, Core};
-use crate::auth::User;
+use crate::auth::{may, Allowed, User};
 use crate::error::ApiError;
 use crate::wire::PathIds;
 
@@ -47,6 +47,11 @@ pub async fn upload(
     body: Body,
 ) -> Result<(StatusCode, Json<AttachmentView>), ApiError> {
     let core = app.core()?;
+    let quota = app.cfg.attachments.quota_bytes_per_user;
+    if core.engine.attachment_usage(&user.id) >= quota {
+        crate::blobs::drain(&mut body.into_data_stream()).await;
+        return Err(ApiError::QuotaExceeded);
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -70,6 +75,12 @@ pub async fn upload(
         .receive(body, &content_type, declared, app.cfg.attachments.max_bytes)
         .await?;
     core.backend.put_blob(&stored.sha256, &stored.path).await?;
+    // The same bytes from the same owner are kept once: counted once.
+    let key = [persistence::history::owner_digest_key(&user.id, &stored.sha256)];
+    let before: Vec<Attachment> = core
+        .backend
+        .history(Some(&key), None, None, 1, |_| true)
+        .await?;
     let attachment = Attachment {
         id: format!("att_{}", uuid::Uuid::new_v4().simple()),
         owner_id: user.id.to_string(),
@@ -77,12 +88,40 @@ pub async fn upload(
         size: stored.size,
         sha256: stored.sha256,
         created_at: app.clock.now(),
+        counted: if before.is_empty() { stored.size } else { 0 },
     };
     let view = AttachmentView::from(&attachment);
-    core.exec(&app, Op::AddAttachment(Box::new(attachment)))
-        .await?;
+    let op = Op::AddAttachment {
+        attachment: Box::new(attachment),
+        quota,
+    };
+    core.exec(&app, op).await?;
     app.metrics.attachment_stored(view.size);
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// A user's uploads as the quota counts them (each distinct file once).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Usage {
+    user_id: String,
+    attachment_bytes: u64,
+    quota_bytes: u64,
+}
+
+/// `GET /v1/ops/users/{id}/usage` (ops).
+pub async fn usage(
+    State(app): State<AppState>,
+    Allowed(_ops): Allowed<{ may::OPS }>,
+    PathIds(id): PathIds<String>,
+) -> Result<Json<Usage>, ApiError> {
+    let core = app.core()?;
+    let id = crate::wire::known_id(&id, "user not found")?;
+    core.settled(&app).await?;
+    Ok(Json(Usage {
+        attachment_bytes: core.engine.attachment_usage(id),
+        user_id: id.to_owned(),
+        quota_bytes: app.cfg.attachments.quota_bytes_per_user,
+    }))
 }
 
 pub async fn download(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::app::{viewer, AppState};
-use crate::auth::User;
+use crate::auth::{may, Allowed, User};
 use crate::backend::ExecError;
 use crate::body::{Input, Params};
 use crate::error::ApiError;
@@ -92,13 +92,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 pub async fn create(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::RESIDENT | may::OPS }>,
     headers: HeaderMap,
     Input(req): Input<CreateJob>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     // Residents create their own jobs; ops only at a property (the job is
     // then its owner's).
-    user.require(&[Role::Resident, Role::Ops])?;
     if user.role == Role::Ops && req.property_id.is_none() {
         return Err(ApiError::Forbidden(
             "ops create jobs only at a property (property_id)",
@@ -254,7 +253,7 @@ pub async fn list(
             )
         })?),
     };
-    let limit = params.num("limit", 1usize..=500)?.unwrap_or(50);
+    let limit = params.limit_or(50)?;
     let jobs = core
         .list_jobs(
             &app,
@@ -278,11 +277,10 @@ pub struct CancelReq {
 
 pub async fn cancel(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::RESIDENT | may::OPS }>,
     PathIds(id): PathIds<String>,
     Input(req): Input<CancelReq>,
 ) -> Result<Json<JobView>, ApiError> {
-    user.require(&[Role::Resident, Role::Ops])?;
     if req
         .reason
         .as_ref()

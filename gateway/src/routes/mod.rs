@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments", post(payments::record))
         .route("/v1/attachments", post(attachments::upload))
         .route("/v1/attachments/{id}", get(attachments::download))
+        .route("/v1/ops/users/{id}/usage", get(attachments::usage))
         .route("/v1/ops/analytics/workers", get(payments::worker_analytics))
         .route("/v1/jobs/{id}/{step}", post(jobs::step))
         .route("/v1/workers/me/location", put(workers::location))

@@ -10,11 +10,10 @@ use axum::Json;
 use engine::notify::outbox::{DeliveryRecord, DeliveryStatus};
 use engine::notify::{is_event_name, MAX_TARGET_BYTES};
 use engine::{EventKind, NotifyPrefs, Op, Webhook};
-use persistence::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::auth::User;
+use crate::auth::{may, Allowed, User};
 use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::notify::sign::Secret;
@@ -161,10 +160,9 @@ pub struct WebhookList {
 
 pub async fn create_webhook(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     Input(req): Input<NewWebhook>,
 ) -> Result<(StatusCode, Json<WebhookCreated>), ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     if req.url.len() > MAX_TARGET_BYTES {
         return Err(ApiError::invalid("url", "too long"));
@@ -203,15 +201,17 @@ pub async fn create_webhook(
 
 pub async fn list_webhooks(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
+    params: Params,
 ) -> Result<Json<WebhookList>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
+    let limit = params.limit()?;
     core.settled(&app).await?;
     let webhooks = core
         .engine
         .webhooks()
         .into_iter()
+        .take(limit)
         .map(|w| WebhookOut {
             id: w.id,
             url: w.url,
@@ -224,10 +224,9 @@ pub async fn list_webhooks(
 
 pub async fn delete_webhook(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     PathIds(id): PathIds<String>,
 ) -> Result<StatusCode, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let id = known_id(&id, "webhook not found")?.to_owned();
     core.exec(&app, Op::RemoveWebhook { id }).await?;
@@ -281,10 +280,9 @@ pub struct DeliveryList {
 
 pub async fn deliveries(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     params: Params,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let status =
         match params.0.get("status") {
@@ -297,7 +295,7 @@ pub async fn deliveries(
     if endpoint.as_ref().is_some_and(|e| e.len() > 128) {
         return Err(ApiError::invalid("endpoint", "too long"));
     }
-    let limit = params.num("limit", 1usize..=500)?.unwrap_or(100);
+    let limit = params.limit_or(100)?;
     let list = core.backend.outbox_list(status, endpoint, limit).await?;
     Ok(Json(DeliveryList {
         deliveries: list.iter().map(DeliveryOut::from).collect(),
@@ -323,10 +321,9 @@ pub struct DeliveryDetail {
 /// `GET /v1/ops/deliveries/{id}` (extension): one delivery with its log.
 pub async fn delivery(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     PathIds(id): PathIds<String>,
 ) -> Result<Json<DeliveryDetail>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let id = known_id(&id, "delivery not found")?;
     let r = core
@@ -351,10 +348,9 @@ pub async fn delivery(
 
 pub async fn retry_delivery(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     PathIds(id): PathIds<String>,
 ) -> Result<Json<DeliveryOut>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let id = known_id(&id, "delivery not found")?;
     let mut r = core

@@ -3,10 +3,9 @@
 use axum::extract::State;
 use axum::Json;
 use engine::{JobQuery, JobStatus, Op, Viewer};
-use persistence::Role;
 
 use crate::app::AppState;
-use crate::auth::User;
+use crate::auth::{may, Allowed};
 use crate::body::Params;
 use crate::error::ApiError;
 use crate::routes::jobs::{answer, JobList};
@@ -14,12 +13,11 @@ use crate::wire::{job_id, JobView, PathIds};
 
 pub async fn unmatched(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     params: Params,
 ) -> Result<Json<JobList>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
-    let limit = params.num("limit", 1usize..=500)?.unwrap_or(500);
+    let limit = params.limit_or(500)?;
     let jobs = core
         .list_jobs(
             &app,
@@ -37,10 +35,9 @@ pub async fn unmatched(
 
 pub async fn retry(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     PathIds(id): PathIds<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let id = job_id(&id)?;
     // A dead letter that already left memory comes back with the command.

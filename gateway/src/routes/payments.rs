@@ -16,7 +16,7 @@ use persistence::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{AppState, Core};
-use crate::auth::{bearer, User};
+use crate::auth::{bearer, User, may, Allowed};
 use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::notify::sign::Secret;
@@ -42,11 +42,10 @@ async fn archived(core: &Core, id: &JobId, viewer: &Viewer) -> Result<Option<Job
 
 pub async fn rate(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::RESIDENT }>,
     PathIds(id): PathIds<String>,
     Input(req): Input<RatingIn>,
 ) -> Result<Json<JobView>, ApiError> {
-    user.require(&[Role::Resident])?;
     let core = app.core()?;
     let id = job_id(&id)?;
     if !(1..=5).contains(&req.stars) {
@@ -95,6 +94,19 @@ pub struct PaymentView {
     provider_ref: String,
     created_at: String,
     updated_at: String,
+    /// Every accepted call that created or moved it, in order (an
+    /// extension: the ledger an audit reads).
+    calls: Vec<PaymentCallView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PaymentCallView {
+    #[schema(value_type = crate::openapi::PaymentStatus)]
+    status: &'static str,
+    amount_cents: i64,
+    /// The provider's `webhook-id`; null for a call by ops.
+    webhook_id: Option<String>,
+    at: String,
 }
 
 impl From<&Payment> for PaymentView {
@@ -107,12 +119,23 @@ impl From<&Payment> for PaymentView {
             provider_ref: p.provider_ref.clone(),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
+            calls: p
+                .calls
+                .iter()
+                .map(|c| PaymentCallView {
+                    status: c.status.as_str(),
+                    amount_cents: c.amount_cents,
+                    webhook_id: c.webhook_id.clone(),
+                    at: rfc3339(c.at),
+                })
+                .collect(),
         }
     }
 }
 
-/// Whether the provider signed `body` (Standard Webhooks headers).
-fn provider_signed(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+/// Whether the provider signed `body` (Standard Webhooks headers); its
+/// `webhook-id` (the call's idempotency key) when it did.
+fn provider_signed(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     let secret = &app.cfg.payments.webhook_secret;
     let secret = Secret::parse(secret).ok_or(ApiError::Unauthorized(
         "provider payments are not configured ([payments] webhook_secret)",
@@ -140,9 +163,18 @@ fn provider_signed(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(
     if !secret.verify(id, ts, body, sig) {
         return Err(ApiError::Unauthorized("bad webhook-signature"));
     }
-    Ok(())
+    if id.is_empty() || id.len() > engine::payment::MAX_WEBHOOK_ID_BYTES {
+        return Err(ApiError::invalid("webhook-id", "must be 1 to 256 bytes"));
+    }
+    Ok(id.to_owned())
 }
 
+/// `POST /v1/payments` (API.md v1.1, tightened in v1.2): a provider call
+/// whose `webhook-id` the payment has seen, or that repeats its current
+/// status and amount, answers 200 with the payment as it is; a status
+/// only moves forward (else 409 `invalid_transition`, for ops too); the
+/// amount is fixed by the first call and a `provider_ref` belongs to one
+/// job (else 409 `conflict`).
 pub async fn record(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -150,14 +182,15 @@ pub async fn record(
 ) -> Result<(StatusCode, Json<PaymentView>), ApiError> {
     // Ops by token, or the provider by signature; the body is read whole
     // only after one of them (its size is bounded by the body limit).
-    match bearer(&headers) {
+    let webhook_id = match bearer(&headers) {
         Some(token) => {
             let user: User = app.auth.verify(token)?.into();
             app.limit(crate::limits::Budget::Requests, &user.id, false)?;
             user.require(&[Role::Ops])?;
+            None
         }
-        None => provider_signed(&app, &headers, &body)?,
-    }
+        None => Some(provider_signed(&app, &headers, &body)?),
+    };
     let req: PaymentIn = crate::wire::parse(&body, crate::wire::Format::Json)?;
     let status = PaymentStatus::parse(&req.status).ok_or_else(|| {
         ApiError::invalid("status", "must be pending, succeeded, failed or refunded")
@@ -174,34 +207,45 @@ pub async fn record(
         provider_ref: req.provider_ref,
         created_at: now,
         updated_at: now,
+        calls: Vec::new(),
     };
     payment.validate()?;
     core.settled(&app).await?;
+    // A ref first used by a job that has left memory: the archive knows.
+    let owner = core
+        .backend
+        .record::<engine::payment::PaymentRef>(&payment.provider_ref)
+        .await?;
+    if owner.is_some_and(|r| r.job_id != id) {
+        return Err(ApiError::Conflict(
+            "this provider_ref belongs to another job",
+        ));
+    }
     let old = archived(core, &id, &Viewer::Ops).await?;
     if core.engine.job(&id).is_none() && old.is_none() {
         return Err(ApiError::invalid("job_id", "no such job"));
     }
+    let provider_ref = payment.provider_ref.clone();
     let op = Op::RecordPayment {
         payment: Box::new(payment),
         archived: old.map(Box::new),
+        webhook_id,
     };
     let applied = core.exec(&app, op).await?;
+    // The payment as the command left it (a call that changed nothing
+    // has no event: the job it answers with holds the payment as it is).
     let p = applied
-        .events
-        .iter()
-        .find_map(|e| match &e.kind {
-            engine::EventKind::PaymentRecorded { payment, .. } => Some(payment.clone()),
-            _ => None,
-        })
+        .job
+        .as_ref()
+        .and_then(|j| j.payments.iter().find(|p| p.provider_ref == provider_ref))
         .ok_or_else(|| ApiError::Unavailable("payment not applied".into()))?;
     // An update keeps the first payment's id.
-    let created = p.id == new_id;
-    let st = if created {
+    let st = if p.id == new_id {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((st, Json(PaymentView::from(&p))))
+    Ok((st, Json(PaymentView::from(p))))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -211,11 +255,12 @@ pub struct PaymentList {
 
 pub async fn list(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::RESIDENT | may::OPS }>,
     PathIds(id): PathIds<String>,
+    params: Params,
 ) -> Result<Json<PaymentList>, ApiError> {
-    user.require(&[Role::Resident, Role::Ops])?;
     let core = app.core()?;
+    let limit = params.limit()?;
     let id = job_id(&id)?;
     let viewer = match user.role {
         Role::Ops => Viewer::Ops,
@@ -226,7 +271,12 @@ pub async fn list(
         .await?
         .ok_or(ApiError::NotFound("job not found"))?;
     Ok(Json(PaymentList {
-        payments: job.payments.iter().map(PaymentView::from).collect(),
+        payments: job
+            .payments
+            .iter()
+            .take(limit)
+            .map(PaymentView::from)
+            .collect(),
     }))
 }
 
@@ -265,11 +315,11 @@ fn mean(v: &[f64]) -> Option<f64> {
 /// the archive are read).
 pub async fn worker_analytics(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     params: Params,
 ) -> Result<Json<WorkerAnalytics>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
+    let limit = params.limit()?;
     let to = params.time("to")?.unwrap_or(app.clock.now());
     let from = params.time("from")?.unwrap_or(to.minus_secs(30 * 86_400));
     let q = JobQuery {
@@ -319,6 +369,7 @@ pub async fn worker_analytics(
     }
     let workers = by
         .into_values()
+        .take(limit)
         .map(|mut s| {
             s.acceptance_rate = (s.offered > 0)
                 .then(|| (s.accepted as f64 / s.offered as f64 * 1000.0).round() / 1000.0);

@@ -10,7 +10,7 @@ use persistence::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::auth::User;
+use crate::auth::{may, Allowed, User};
 use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::wire::{rfc3339, PathIds};
@@ -67,10 +67,9 @@ pub fn usable(engine: &Engine, user: &User, pid: &str) -> Result<Property, ApiEr
 
 pub async fn create(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::RESIDENT | may::OPS }>,
     Input(req): Input<NewProperty>,
 ) -> Result<(StatusCode, Json<PropertyView>), ApiError> {
-    user.require(&[Role::Resident, Role::Ops])?;
     let core = app.core()?;
     let owner = match (user.role, req.owner_id) {
         (Role::Ops, Some(o)) => {
@@ -126,12 +125,11 @@ pub async fn get(
 
 pub async fn list(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::RESIDENT | may::OPS }>,
     params: Params,
 ) -> Result<Json<PropertyList>, ApiError> {
-    user.require(&[Role::Resident, Role::Ops])?;
     let core = app.core()?;
-    let limit = params.num("limit", 1usize..=500)?.unwrap_or(50);
+    let limit = params.limit_or(50)?;
     core.settled(&app).await?;
     let owner = (user.role == Role::Resident).then(|| user.id.as_ref().into());
     let properties = core

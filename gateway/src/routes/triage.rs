@@ -6,12 +6,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use engine::triage::{Example, Urgency, SKILLS};
 use engine::Op;
-use persistence::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::auth::User;
-use crate::body::Input;
+use crate::auth::{may, Allowed, User};
+use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::wire::TriageView;
 
@@ -29,10 +28,9 @@ fn description(d: &str) -> Result<&str, ApiError> {
 
 pub async fn triage(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::RESIDENT | may::OPS }>,
     Input(req): Input<TriageReq>,
 ) -> Result<Json<TriageView>, ApiError> {
-    user.require(&[Role::Resident, Role::Ops])?;
     let core = app.core()?;
     let r = core.engine.triage(description(&req.description)?);
     Ok(Json(TriageView::from(&r)))
@@ -43,10 +41,11 @@ pub struct SkillList {
     skills: Vec<&'static str>,
 }
 
-pub async fn skills(_user: User) -> Json<SkillList> {
-    Json(SkillList {
-        skills: SKILLS.to_vec(),
-    })
+pub async fn skills(_user: User, params: Params) -> Result<Json<SkillList>, ApiError> {
+    let limit = params.limit()?;
+    Ok(Json(SkillList {
+        skills: SKILLS.iter().copied().take(limit).collect(),
+    }))
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
@@ -59,10 +58,9 @@ pub struct ExampleIn {
 
 pub async fn add_example(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     Input(req): Input<ExampleIn>,
 ) -> Result<(StatusCode, Json<ExampleIn>), ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let urgency = Urgency::parse(&req.urgency)
         .ok_or_else(|| ApiError::invalid("urgency", "must be emergency, high, normal or low"))?;

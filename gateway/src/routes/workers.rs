@@ -8,7 +8,7 @@ use persistence::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::auth::{Locator, User};
+use crate::auth::{Locator, may, Allowed};
 use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::wire::rfc3339;
@@ -39,10 +39,9 @@ pub struct Availability {
 
 pub async fn availability(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::WORKER }>,
     Input(req): Input<Availability>,
 ) -> Result<Json<Availability>, ApiError> {
-    user.require(&[Role::Worker])?;
     let core = app.core()?;
     let handle = core.ensure_worker(&app, &user).await?;
     let op = Op::Available {
@@ -76,17 +75,16 @@ pub struct NearbyWorkerOut {
 
 pub async fn nearby(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     params: Params,
 ) -> Result<Json<NearbyOut>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let lat = params.required("lat", -90.0..=90.0)?;
     let lng = params.required("lng", -180.0..=180.0)?;
     let radius = params
         .num("radius_m", 0.0..=engine::config::MAX_RADIUS_LIMIT_M)?
         .unwrap_or(app.cfg.dispatch.max_radius_m);
-    let limit = params.num("limit", 1usize..=500)?.unwrap_or(50);
+    let limit = params.limit_or(50)?;
     let found = core.engine.nearby(lat, lng, radius, limit)?;
     let workers = found
         .into_iter()

@@ -91,6 +91,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8], format: Format) -> Result<T, Api
 }
 
 fn describe(path: String, inner: String) -> std::borrow::Cow<'static, str> {
+    // A field the body may not name (a PATCH of something it cannot
+    // change): the message starts with that field (API.md v1.2).
+    if let Some(field) = inner
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
+        return format!("{field}: cannot be set here").into();
+    }
     if path == "." || path.is_empty() {
         format!("body: {inner}").into()
     } else {

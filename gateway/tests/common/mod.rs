@@ -600,13 +600,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A small but real PNG (signature and IHDR), different per `n`.
+/// A small PNG whose structure reads back whole (signature, IHDR, a
+/// text chunk, IEND), different per `n`.
 pub fn png(n: u32) -> Vec<u8> {
+    png_sized(n, 8 + 25 + 12 + 300 + 12)
+}
+
+/// A PNG of exactly `len` bytes (at least 57): the text chunk takes up
+/// the rest.
+pub fn png_sized(n: u32, len: usize) -> Vec<u8> {
     let mut b = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
     b.extend_from_slice(&[0, 0, 0, 13, b'I', b'H', b'D', b'R']);
-    b.extend_from_slice(&n.to_be_bytes());
+    b.extend_from_slice(&n.max(1).to_be_bytes());
     b.extend_from_slice(&[0, 0, 0, 1, 8, 2, 0, 0, 0]);
-    b.extend(std::iter::repeat_n(0u8, 300));
+    b.extend_from_slice(&[0, 0, 0, 0]); // CRC (not checked)
+    let pad = len - b.len() - 12 - 12;
+    b.extend_from_slice(&(pad as u32).to_be_bytes());
+    b.extend_from_slice(b"tEXt");
+    b.extend(std::iter::repeat_n(b'x', pad));
+    b.extend_from_slice(&[0, 0, 0, 0]);
+    b.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
     b
 }
 

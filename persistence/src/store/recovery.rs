@@ -42,9 +42,15 @@ fn scan_log(log: sled::Tree, tx: mpsc::SyncSender<Vec<Scanned>>) {
 /// Opens sled, waiting a little for the file lock: a process that just
 /// exited (or a store just dropped) may still hold it for a moment.
 pub(crate) fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
-    // The log is written once and read at start: a small cache will do.
-    open_db_with(path, 256 << 20)
+    open_db_with(path, LOG_CACHE_BYTES)
 }
+
+/// sled's page cache for the log, snapshots and accounts. The log is
+/// written once and read at start, accounts are point lookups: a small
+/// cache does, and the server's memory then follows live work from the
+/// first job (256 MiB let RSS climb ~56 MiB over the first 6 000 finished
+/// jobs before it flattened — BENCHMARKS.md, "The log's cache").
+pub(crate) const LOG_CACHE_BYTES: u64 = 8 << 20;
 
 /// Opens a sled database, waiting briefly for a lock a dead process held.
 pub(crate) fn open_db_with(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {

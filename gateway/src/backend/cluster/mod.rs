@@ -385,6 +385,7 @@ impl Cluster {
         let mut moves = Vec::new();
         let mut atts = Vec::new();
         let mut refs = Vec::new();
+        let mut pay_refs = Vec::new();
         let mut answers = Vec::new();
         for key in reply.keys {
             for entry in key.ids {
@@ -419,6 +420,7 @@ impl Cluster {
                                         Written::Movement(m) => moves.push(m.clone()),
                                         Written::Attachment(a) => atts.push(a.clone()),
                                         Written::Ref(r) => refs.push(r),
+                                        Written::PaymentRef(r) => pay_refs.push(r),
                                     }
                                 }
                             }
@@ -446,6 +448,7 @@ impl Cluster {
         self.history_put(&moves).await;
         self.history_put(&atts).await;
         self.history_put(&refs).await;
+        self.history_put(&pay_refs).await;
         for (w, r) in answers {
             let _ = w.send(r);
         }

@@ -74,7 +74,7 @@ pub async fn calendar(
     for s in &schedules {
         let tz = zone_of(&s.timezone);
         let place = places.get(&s.property_id);
-        for at in occurrences(s, to) {
+        for at in occurrences(s, now, to) {
             let mut e = cal.begin("VEVENT");
             e.prop("UID", &format!("{}-{}@dispatchd", s.id, at.0));
             e.prop("DTSTAMP", &dtstamp);
@@ -102,7 +102,8 @@ pub async fn calendar(
                 e.text("LOCATION", &loc);
                 e.prop("GEO", &format!("{:.6};{:.6}", p.lat, p.lng));
             }
-            e.text("CATEGORIES", "MAINTENANCE");
+            // A list of values: the commas separate them (not TEXT).
+            e.prop("CATEGORIES", "MAINTENANCE");
             e.prop("STATUS", "CONFIRMED");
             e.end();
         }
@@ -125,7 +126,7 @@ pub async fn calendar(
             what.push_str(&l.notes);
         }
         e.text("DESCRIPTION", &what);
-        e.text("CATEGORIES", "MAINTENANCE,DONE");
+        e.prop("CATEGORIES", "MAINTENANCE,DONE");
         e.prop("STATUS", "CONFIRMED");
         e.end();
     }
@@ -139,10 +140,16 @@ pub async fn calendar(
         .into_response())
 }
 
-/// A schedule's due dates from `next_due_at` up to `to` (none when paused).
-fn occurrences(s: &Schedule, to: Millis) -> Vec<Millis> {
+/// A schedule's due dates from `next_due_at` up to `to` (none when
+/// paused). An overdue schedule has one: its current due date (API.md
+/// v1.2), not one per occurrence it missed.
+fn occurrences(s: &Schedule, now: Millis, to: Millis) -> Vec<Millis> {
     let mut out = Vec::new();
     if s.paused {
+        return out;
+    }
+    if s.next_due_at < now {
+        out.push(s.next_due_at);
         return out;
     }
     let Ok(rule) = s.rule() else { return out };

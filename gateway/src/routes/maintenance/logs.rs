@@ -51,10 +51,9 @@ pub struct NewLog {
 
 pub async fn create_log(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::WORKER | may::OPS }>,
     Input(req): Input<NewLog>,
 ) -> Result<(StatusCode, Json<LogView>), ApiError> {
-    user.require(&[Role::Worker, Role::Ops])?;
     let core = app.core()?;
     let now = app.clock.now();
     let s = visible(core, &user, &req.schedule_id)?;
@@ -213,7 +212,19 @@ pub async fn list_logs(
     Ok(Json(LogList { logs }).into_response())
 }
 
-/// RFC 4180: a header row, CRLF line ends, fields quoted where needed.
+/// A cell a spreadsheet would read as a formula (OWASP "CSV injection":
+/// beginning with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a
+/// leading `'`, so it shows as text (API.md v1.2).
+fn cell(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}").into()
+    } else {
+        v.into()
+    }
+}
+
+/// RFC 4180: a header row, CRLF line ends, fields quoted where needed;
+/// every cell defused by [`cell`].
 fn csv_of(logs: &[Log]) -> Result<Vec<u8>, ApiError> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
@@ -233,20 +244,40 @@ fn csv_of(logs: &[Log]) -> Result<Vec<u8>, ApiError> {
     ])
     .map_err(fail)?;
     for l in logs {
-        w.write_record([
-            l.id.as_str(),
-            &l.schedule_id,
-            &l.property_id,
-            l.job_id.as_ref().map_or("", |j| j.as_str()),
-            &l.performed_by,
-            &rfc3339(l.performed_at),
-            l.issues_found.as_str(),
-            &l.notes,
-            &l.attachments.join(" "),
-            &rfc3339(l.created_at),
-        ])
+        w.write_record(
+            [
+                l.id.as_str(),
+                &l.schedule_id,
+                &l.property_id,
+                l.job_id.as_ref().map_or("", |j| j.as_str()),
+                &l.performed_by,
+                &rfc3339(l.performed_at),
+                l.issues_found.as_str(),
+                &l.notes,
+                &l.attachments.join(" "),
+                &rfc3339(l.created_at),
+            ]
+            .map(cell)
+            .iter()
+            .map(|c| c.as_bytes()),
+        )
         .map_err(fail)?;
     }
     w.into_inner()
         .map_err(|_| ApiError::Unavailable("CSV could not be written".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn formula_cells_become_text() {
+        for v in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(cell(v), format!("'{v}"));
+        }
+        for v in ["", "leak under sink", "1-2", "a=b"] {
+            assert_eq!(cell(v), v);
+        }
+    }
 }

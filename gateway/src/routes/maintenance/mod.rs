@@ -20,7 +20,7 @@ use persistence::Role;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::app::{AppState, Core};
-use crate::auth::{CalendarUser, User};
+use crate::auth::{CalendarUser, User, may, Allowed};
 use crate::body::{instant, Input, Params};
 use crate::error::ApiError;
 use crate::wire::{known_id, rfc3339, PathIds};
@@ -179,10 +179,9 @@ pub struct NewSchedule {
 
 pub async fn create(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::OPS }>,
     Input(req): Input<NewSchedule>,
 ) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let now = app.clock.now();
     let property = crate::routes::properties::usable(&core.engine, &user, &req.property_id)?;
@@ -198,7 +197,10 @@ pub async fn create(
         skill: skill(&req.skill)?,
         description: req.description.unwrap_or_default(),
         every: req.every.parse()?,
-        timezone: req.timezone.unwrap_or_else(|| "UTC".to_owned()),
+        timezone: match &req.timezone {
+            Some(z) => recurrence::canonical_zone(z)?,
+            None => "UTC".to_owned(),
+        },
         start_at,
         next_due_at: start_at,
         anchor: req
@@ -289,7 +291,10 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A field not listed here (`id`, `property_id`, `next_due_at` …) is 400
+/// naming it: it cannot be changed.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Patch {
     #[serde(default)]
     title: Option<String>,
@@ -314,11 +319,10 @@ pub struct Patch {
 
 pub async fn update(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::OPS }>,
     PathIds(id): PathIds<String>,
     Input(req): Input<Patch>,
 ) -> Result<Json<ScheduleView>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let s = visible(core, &user, &id)?;
     let assigned_to = match req.assigned_to {
@@ -326,15 +330,17 @@ pub async fn update(
         Some(None) => Some(None),
         None => None,
     };
-    if let Some(tz) = &req.timezone {
-        recurrence::zone(tz)?;
-    }
+    let timezone = req
+        .timezone
+        .as_deref()
+        .map(recurrence::canonical_zone)
+        .transpose()?;
     let patch = engine::maintenance::SchedulePatch {
         title: req.title,
         description: req.description,
         skill: req.skill.as_deref().map(skill).transpose()?,
         every: req.every.as_ref().map(EveryView::parse).transpose()?,
-        timezone: req.timezone,
+        timezone,
         anchor: req.anchor.as_deref().map(anchor).transpose()?,
         lead_s: req.lead_s.map(lead).transpose()?,
         assigned_to,
@@ -354,10 +360,9 @@ pub async fn update(
 
 pub async fn delete(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::OPS }>,
     PathIds(id): PathIds<String>,
 ) -> Result<StatusCode, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let s = visible(core, &user, &id)?;
     core.exec(&app, Op::DeleteSchedule { id: s.id }).await?;

@@ -21,10 +21,9 @@ pub struct NewMovement {
 
 pub async fn create_movement(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::OPS | may::WORKER }>,
     Input(req): Input<NewMovement>,
 ) -> Result<(StatusCode, Json<MovementView>), ApiError> {
-    user.require(&[Role::Ops, Role::Worker])?;
     let core = app.core()?;
     let kind = MoveKind::parse(&req.kind).ok_or_else(|| {
         ApiError::invalid(
@@ -55,6 +54,9 @@ pub async fn create_movement(
         Some(j) => Some(engine::JobId::from(j.as_str())),
         None => None,
     };
+    if let (MoveKind::Consume, Some(id)) = (kind, &job_id) {
+        consumed_for(&app, core, id, req.from.as_deref()).await?;
+    }
     let m = Movement {
         id: format!("mv_{}", uuid::Uuid::new_v4().simple()),
         part_id: req.part_id,
@@ -84,6 +86,25 @@ pub async fn create_movement(
         .ok_or_else(|| ApiError::Unavailable("movement not applied".into()))
 }
 
+/// A `consume` naming a job (API.md v1.2): the job exists and, from a
+/// van, is that van's worker's job; else 400 naming `job_id`.
+async fn consumed_for(
+    app: &AppState,
+    core: &Core,
+    id: &engine::JobId,
+    from: Option<&str>,
+) -> Result<(), ApiError> {
+    let bad = || ApiError::invalid("job_id", "must name an existing job of the van's worker");
+    let job = core
+        .job_for(app, id, &engine::Viewer::Ops)
+        .await?
+        .ok_or_else(bad)?;
+    match from.and_then(|f| f.strip_prefix("van:")) {
+        Some(w) if job.worker_id.as_ref().is_none_or(|j| j.as_str() != w) => Err(bad()),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MovementList {
     movements: Vec<MovementView>,
@@ -101,10 +122,9 @@ fn sees(user: &User, loc: &str) -> bool {
 
 pub async fn list_movements(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::OPS | may::WORKER }>,
     params: Params,
 ) -> Result<Json<MovementList>, ApiError> {
-    user.require(&[Role::Ops, Role::Worker])?;
     let core = app.core()?;
     let limit = params.limit()?;
     let (from, to) = (params.time("from")?, params.time("to")?);
@@ -120,17 +140,20 @@ pub async fn list_movements(
         (None, Role::Worker) => Some(van(&user.id.as_ref().into())),
         (None, _) => None,
     };
-    let keys = match (&location, &part) {
-        (Some(l), _) => Some(vec![format!("l:{l}")]),
-        (None, Some(p)) => Some(vec![format!("p:{p}")]),
-        (None, None) => None,
+    // A worker sees only movements into or out of their own van (API.md
+    // v1.2), whatever location they name (a depot narrows it further).
+    let own = (user.role == Role::Worker).then(|| van(&user.id.as_ref().into()));
+    let keys = match (&own, &location, &part) {
+        (Some(v), _, _) | (None, Some(v), _) => Some(vec![format!("l:{v}")]),
+        (None, None, Some(p)) => Some(vec![format!("p:{p}")]),
+        (None, None, None) => None,
     };
     core.settled(&app).await?;
+    let touches = |m: &Movement, l: &String| m.from.as_ref() == Some(l) || m.to.as_ref() == Some(l);
     let keep = |m: &Movement| {
         part.as_ref().is_none_or(|p| &m.part_id == p)
-            && location
-                .as_ref()
-                .is_none_or(|l| m.from.as_ref() == Some(l) || m.to.as_ref() == Some(l))
+            && location.as_ref().is_none_or(|l| touches(m, l))
+            && own.as_ref().is_none_or(|v| touches(m, v))
     };
     let found: Vec<Movement> = core
         .backend
@@ -148,12 +171,11 @@ pub struct BalanceList {
 
 pub async fn balances(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::OPS | may::WORKER }>,
     params: Params,
 ) -> Result<Json<BalanceList>, ApiError> {
-    user.require(&[Role::Ops, Role::Worker])?;
     let core = app.core()?;
-    let limit = params.num("limit", 1usize..=10_000)?.unwrap_or(500);
+    let limit = params.limit_or(500)?;
     let low = match params.0.get("low").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,

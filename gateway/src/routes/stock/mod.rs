@@ -16,7 +16,7 @@ use persistence::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{AppState, Core};
-use crate::auth::User;
+use crate::auth::{may, Allowed, User};
 use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::wire::{known_id, rfc3339, PathIds};
@@ -178,10 +178,9 @@ pub struct NewPart {
 
 pub async fn create_part(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     Input(req): Input<NewPart>,
 ) -> Result<(StatusCode, Json<PartView>), ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let part = Part {
         id: format!("part_{}", uuid::Uuid::new_v4().simple()),
@@ -247,7 +246,10 @@ pub async fn get_part(
     Ok(Json(PartView::from(&part_of(core, &id)?)))
 }
 
+/// A field not listed here (`id`, `sku`, `created_at` …) is 400 naming
+/// it: it cannot be changed.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PartPatchIn {
     #[serde(default)]
     sku: Option<String>,
@@ -267,11 +269,10 @@ pub struct PartPatchIn {
 
 pub async fn update_part(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     PathIds(id): PathIds<String>,
     Input(req): Input<PartPatchIn>,
 ) -> Result<Json<PartView>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let old = part_of(core, &id)?;
     let patch = PartPatch {
@@ -295,10 +296,9 @@ pub async fn update_part(
 
 pub async fn delete_part(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     PathIds(id): PathIds<String>,
 ) -> Result<StatusCode, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let p = part_of(core, &id)?;
     core.exec(&app, Op::DeletePart { id: p.id }).await?;

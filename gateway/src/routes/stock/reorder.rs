@@ -15,10 +15,9 @@ pub struct Rule {
 
 pub async fn put_rule(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     Input(req): Input<Rule>,
 ) -> Result<Json<Rule>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     check_location("location", &req.location)?;
     if core.engine.part(&req.part_id).is_none() {
@@ -37,9 +36,8 @@ pub async fn put_rule(
 /// `POST /v1/ops/reorder/check`.
 pub async fn reorder_check(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
 ) -> Result<Json<StockCheck>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     Ok(Json(run_check(&app, core).await?))
 }
@@ -64,10 +62,9 @@ pub struct TaskList {
 
 pub async fn list_tasks(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     params: Params,
 ) -> Result<Json<TaskList>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let limit = params.limit()?;
     let status = params
@@ -98,11 +95,10 @@ pub struct StepIn {
 
 pub async fn task_step(
     State(app): State<AppState>,
-    user: User,
+    Allowed(user): Allowed<{ may::OPS }>,
     PathIds((id, step)): PathIds<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<TaskView>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let step = ReorderStep::parse(&step).ok_or(ApiError::NotFound("no such route"))?;
     let id = known_id(&id, "task not found")?.to_owned();
@@ -153,10 +149,9 @@ pub struct PartAnalytics {
 /// the period's consumption rate.
 pub async fn analytics(
     State(app): State<AppState>,
-    user: User,
+    Allowed(_user): Allowed<{ may::OPS }>,
     params: Params,
 ) -> Result<Json<PartAnalytics>, ApiError> {
-    user.require(&[Role::Ops])?;
     let core = app.core()?;
     let now = app.clock.now();
     let to = params.time("to")?.unwrap_or(now);
@@ -164,7 +159,7 @@ pub async fn analytics(
     if from >= to {
         return Err(ApiError::invalid("from", "must be before to"));
     }
-    let limit = params.num("limit", 1usize..=500)?.unwrap_or(500);
+    let limit = params.limit_or(500)?;
     core.settled(&app).await?;
     let parts = core.engine.parts(None, None, limit);
     let days = (to.0 - from.0) as f64 / 86_400_000.0;
