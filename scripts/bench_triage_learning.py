@@ -7,6 +7,10 @@ server's RSS before and after. Stops by itself.
 
     cargo build --release -p gateway
     python3 scripts/bench_triage_learning.py target/release/dispatchd
+    CONTROL=1 python3 scripts/bench_triage_learning.py target/release/dispatchd
+
+(CONTROL=1: the second thread creates jobs instead — the same stream of
+durable writes without learning, to tell learning from write load.)
 """
 
 import base64, hashlib, hmac, json, os, random, socket, string, subprocess
@@ -60,6 +64,7 @@ def main():
             except Exception:
                 time.sleep(0.05)
         r, ops = token("bench-resident", "resident"), token("bench-ops", "ops")
+        ops2 = token("bench-other", "resident")
 
         def jobs():
             out = []
@@ -80,8 +85,14 @@ def main():
                 words = []
                 while sum(len(w) + 1 for w in words) < 1990:
                     words.append("".join(rnd.choice(string.ascii_lowercase) for _ in range(5)))
-                post(base, "/v1/ops/triage/examples", ops,
-                     {"description": " ".join(words), "skill": "pest", "urgency": "low"})
+                if os.environ.get("CONTROL"):
+                    # The control: the same rate of durable writes that
+                    # are not examples (ops' jobs with the same text).
+                    post(base, "/v1/jobs", ops2, {"lat": 20, "lng": 20, "skill": "nobody",
+                                                  "description": " ".join(words)[:1000]})
+                else:
+                    post(base, "/v1/ops/triage/examples", ops,
+                         {"description": " ".join(words), "skill": "pest", "urgency": "low"})
                 taught[0] += 1
 
         th = threading.Thread(target=teach); th.start()

@@ -493,6 +493,11 @@ async fn rss_between_the_1000th_and_the_6000th_finished_job() {
     let mut w = s.worker_online(&["plumbing"], 51.5005, -0.12).await;
     let mut at_1000 = 0;
     for n in 1..=6000 {
+        if n % 50 == 0 {
+            // A fresh position: the worker stays matchable.
+            w.ws.request(json!({"type": "location", "lat": 51.5005, "lng": -0.12}))
+                .await;
+        }
         let j = s.create_job(&r, 51.5, -0.12, "plumbing").await;
         let id = j["id"].as_str().unwrap().to_string();
         w.ws.next_where("offer", |m| m["job_id"] == id.as_str()).await;
