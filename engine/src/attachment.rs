@@ -253,16 +253,22 @@ mod quota_tests {
     #[test]
     fn the_quota_counts_each_owner_and_survives_a_snapshot() {
         let e = Engine::new(EngineConfig::default()).unwrap();
-        e.add_attachment(upload("a", 1, 100), 250, Millis(1)).unwrap();
-        e.add_attachment(upload("a", 2, 100), 250, Millis(1)).unwrap();
+        e.add_attachment(upload("a", 1, 100), 250, Millis(1))
+            .unwrap();
+        e.add_attachment(upload("a", 2, 100), 250, Millis(1))
+            .unwrap();
         // The same bytes again count nothing, and fit.
         e.add_attachment(upload("a", 1, 0), 250, Millis(1)).unwrap();
         assert_eq!(
             e.add_attachment(upload("a", 3, 100), 250, Millis(1)),
             Err(EngineError::QuotaExceeded)
         );
-        e.add_attachment(upload("b", 3, 100), 250, Millis(1)).unwrap();
-        assert_eq!((e.attachment_usage("a"), e.attachment_usage("b")), (200, 100));
+        e.add_attachment(upload("b", 3, 100), 250, Millis(1))
+            .unwrap();
+        assert_eq!(
+            (e.attachment_usage("a"), e.attachment_usage("b")),
+            (200, 100)
+        );
         let back = Engine::restore(EngineConfig::default(), &e.snapshot()).unwrap();
         assert_eq!(back.attachment_usage("a"), 200);
     }

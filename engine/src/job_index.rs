@@ -65,7 +65,8 @@ impl Engine {
             .insert(seq);
         t.by_status.entry(job.status).or_default().insert(seq);
         for p in &job.payments {
-            t.payment_refs.insert(p.provider_ref.clone(), job.id.clone());
+            t.payment_refs
+                .insert(p.provider_ref.clone(), job.id.clone());
         }
         t.jobs.insert(seq, job);
         self.waiting.store(t.waiting.len(), Ordering::Release);

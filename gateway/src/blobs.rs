@@ -178,9 +178,10 @@ impl Blobs {
         // The whole file is what the type says: its end, and an image's
         // header and dimensions read back from disk.
         let (path, ct) = (tmp.path().to_owned(), content_type.to_owned());
-        let whole = tokio::task::spawn_blocking(move || check_whole(&path, &ct, &head, &tail.0, size))
-            .await
-            .map_err(|e| disk(io::Error::other(e)))?;
+        let whole =
+            tokio::task::spawn_blocking(move || check_whole(&path, &ct, &head, &tail.0, size))
+                .await
+                .map_err(|e| disk(io::Error::other(e)))?;
         whole?;
         let sha256 = crate::wire::hex(&hasher.finalize());
         let path = self.settle(tmp, &sha256).await?;
@@ -283,7 +284,8 @@ fn check_whole(
     tail: &[u8],
     size: u64,
 ) -> Result<(), ApiError> {
-    const NOT: ApiError = ApiError::UnsupportedMediaType("the bytes are not what Content-Type says");
+    const NOT: ApiError =
+        ApiError::UnsupportedMediaType("the bytes are not what Content-Type says");
     if content_type == "application/pdf" {
         let end = tail.trim_ascii_end();
         return if head.starts_with(b"%PDF-") && end.ends_with(b"%%EOF") {
@@ -367,11 +369,18 @@ mod tests {
     async fn a_png_is_taken_only_whole() {
         let (b, dir) = store();
         let png = whole_png(500);
-        assert!(b.receive(Body::from(png.clone()), "image/png", None, 1 << 20).await.is_ok());
+        assert!(b
+            .receive(Body::from(png.clone()), "image/png", None, 1 << 20)
+            .await
+            .is_ok());
         for bad in [
             png[..png.len() - 1].to_vec(),
             [png.clone(), b"<html>".to_vec()].concat(),
-            [&png[..8], b"<html><script>alert(1)</script></html>".as_slice()].concat(),
+            [
+                &png[..8],
+                b"<html><script>alert(1)</script></html>".as_slice(),
+            ]
+            .concat(),
         ] {
             let err = b.receive(Body::from(bad), "image/png", None, 1 << 20).await;
             assert!(matches!(err, Err(ApiError::UnsupportedMediaType(_))));

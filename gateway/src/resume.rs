@@ -213,8 +213,8 @@ impl Backlogs {
 
     /// Every message the backlogs hold, as (user, seq, at ms, message),
     /// in seq order (what the resume log is rewritten with).
-    pub fn dump(&self) -> Vec<(String, u64, i64, ServerMsg)> {
-        let mut out: Vec<(String, u64, i64, ServerMsg)> = Vec::new();
+    pub fn dump(&self) -> Vec<crate::resume_log::Message> {
+        let mut out: Vec<crate::resume_log::Message> = Vec::new();
         for e in self.users.iter() {
             for (seq, at, m) in &e.value().msgs {
                 out.push((e.key().to_string(), *seq, *at, (**m).clone()));

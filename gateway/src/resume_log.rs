@@ -24,19 +24,26 @@ use crate::wire::ServerMsg;
 /// Rewritten from the backlogs once it grows past this many bytes.
 const COMPACT_AT: u64 = 64 << 20;
 
+/// One entry: read back owned (`Entry<String, ServerMsg>`), written from
+/// borrows (`Entry<&str, &ServerMsg>`: no copy of a message to log it).
 #[derive(Serialize, Deserialize)]
-enum Entry {
+enum Entry<U, M> {
     /// Messages at or before this seq were never written here (the gap
     /// floor of the process that started the file).
-    Start { after: u64 },
+    Start {
+        after: u64,
+    },
     Msg {
-        user: String,
+        user: U,
         seq: u64,
         at: i64,
-        msg: ServerMsg,
+        msg: M,
     },
     /// Every event up to this seq was published (time ms).
-    Published { through: u64, at: i64 },
+    Published {
+        through: u64,
+        at: i64,
+    },
 }
 
 /// What a start reads back.
@@ -47,7 +54,7 @@ pub struct Loaded {
     /// The last seq published before the process ended.
     pub published_through: u64,
     /// (user, seq, at ms, message) inside the window, in seq order.
-    pub messages: Vec<(String, u64, i64, ServerMsg)>,
+    pub messages: Vec<Message>,
     /// (at ms, seq) of each published batch inside the window.
     pub batches: Vec<(i64, u64)>,
 }
@@ -64,14 +71,20 @@ struct Inner {
     written: u64,
 }
 
-fn encode(buf: &mut Vec<u8>, e: &Entry) {
-    let body = rmp_serde::to_vec_named(e).expect("resume entries serialise");
-    buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&body);
+/// A written entry.
+type Out<'a> = Entry<&'a str, &'a ServerMsg>;
+
+fn encode(buf: &mut Vec<u8>, e: &Out<'_>) {
+    // A length prefix, patched once the entry is written in place.
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    rmp_serde::encode::write_named(buf, e).expect("resume entries serialise");
+    let n = (buf.len() - at - 4) as u32;
+    buf[at..at + 4].copy_from_slice(&n.to_le_bytes());
 }
 
 /// Reads entries until the end or the first torn or unreadable one.
-fn read_all(path: &Path) -> Vec<Entry> {
+fn read_all(path: &Path) -> Vec<Entry<String, ServerMsg>> {
     let Ok(f) = File::open(path) else {
         return Vec::new();
     };
@@ -90,7 +103,7 @@ fn read_all(path: &Path) -> Vec<Entry> {
         if r.read_exact(&mut body).is_err() {
             break;
         }
-        match rmp_serde::from_slice::<Entry>(&body) {
+        match rmp_serde::from_slice::<Entry<String, ServerMsg>>(&body) {
             Ok(e) => out.push(e),
             Err(_) => break,
         }
@@ -136,32 +149,8 @@ impl ResumeLog {
 
     /// Starts the file: its floor, `messages` (what was loaded), and the
     /// seq published through at start.
-    pub fn begin(
-        &self,
-        start_after: u64,
-        messages: &[(String, u64, i64, ServerMsg)],
-        published: (u64, i64),
-    ) {
-        let mut buf = Vec::new();
-        encode(&mut buf, &Entry::Start { after: start_after });
-        for (user, seq, at, msg) in messages {
-            encode(
-                &mut buf,
-                &Entry::Msg {
-                    user: user.clone(),
-                    seq: *seq,
-                    at: *at,
-                    msg: msg.clone(),
-                },
-            );
-        }
-        encode(
-            &mut buf,
-            &Entry::Published {
-                through: published.0,
-                at: published.1,
-            },
-        );
+    pub fn begin(&self, start_after: u64, messages: &[Message], published: (u64, i64)) {
+        let buf = whole_file(start_after, messages, &[], published);
         let mut g = self.inner.lock().expect("resume log");
         g.file = self.rewrite(&buf);
         g.written = buf.len() as u64;
@@ -189,21 +178,14 @@ impl ResumeLog {
         }
     }
 
-    /// Queues a message a backlog recorded.
+    /// Queues a message a backlog recorded (encoded before the lock).
     pub fn record(&self, user: &str, seq: u64, at: i64, msg: &ServerMsg) {
+        let mut one = Vec::with_capacity(256);
+        encode(&mut one, &Entry::Msg { user, seq, at, msg });
         let mut g = self.inner.lock().expect("resume log");
-        if g.file.is_none() {
-            return;
+        if g.file.is_some() {
+            g.buf.extend_from_slice(&one);
         }
-        encode(
-            &mut g.buf,
-            &Entry::Msg {
-                user: user.to_owned(),
-                seq,
-                at,
-                msg: msg.clone(),
-            },
-        );
     }
 
     /// A batch up to `through` was published: everything queued is written.
@@ -234,42 +216,39 @@ impl ResumeLog {
     }
 
     /// Rewrites the file with `messages` (the backlogs' content), keeping
-    /// its floor and the last published seq.
-    pub fn compact(
-        &self,
-        start_after: u64,
-        published: (u64, i64),
-        messages: &[(String, u64, i64, ServerMsg)],
-    ) {
-        let mut buf = Vec::new();
-        encode(&mut buf, &Entry::Start { after: start_after });
-        for (user, seq, at, msg) in messages {
-            encode(
-                &mut buf,
-                &Entry::Msg {
-                    user: user.clone(),
-                    seq: *seq,
-                    at: *at,
-                    msg: msg.clone(),
-                },
-            );
-        }
+    /// its floor, what is queued, and the last published seq.
+    pub fn compact(&self, start_after: u64, published: (u64, i64), messages: &[Message]) {
         let mut g = self.inner.lock().expect("resume log");
         if g.file.is_none() {
             return;
         }
         let pending = std::mem::take(&mut g.buf);
-        buf.extend_from_slice(&pending);
-        encode(
-            &mut buf,
-            &Entry::Published {
-                through: published.0,
-                at: published.1,
-            },
-        );
+        let buf = whole_file(start_after, messages, &pending, published);
         g.file = self.rewrite(&buf);
         g.written = buf.len() as u64;
     }
+}
+
+/// A message as the log holds it: (user, seq, at ms, message).
+pub type Message = (String, u64, i64, ServerMsg);
+
+/// A file's whole content: its floor, `messages`, entries already encoded
+/// (`queued`), then the seq published through.
+fn whole_file(
+    start_after: u64,
+    messages: &[Message],
+    queued: &[u8],
+    (through, at): (u64, i64),
+) -> Vec<u8> {
+    let mut buf = Vec::new();
+    encode(&mut buf, &Entry::Start { after: start_after });
+    for (user, seq, at, msg) in messages {
+        let (seq, at) = (*seq, *at);
+        encode(&mut buf, &Entry::Msg { user, seq, at, msg });
+    }
+    buf.extend_from_slice(queued);
+    encode(&mut buf, &Entry::Published { through, at });
+    buf
 }
 
 #[cfg(test)]

@@ -13,20 +13,6 @@ use gateway::notify::sign::Secret;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-async fn completed_job(s: &Server, r: &str) -> (String, common::Worker) {
-    let mut w = s.worker_online(&["plumbing"], 51.5005, -0.12).await;
-    let j = s.create_job(r, 51.5, -0.12, "plumbing").await;
-    let id = j["id"].as_str().unwrap().to_string();
-    w.ws.next_of("offer").await;
-    for step in ["accept", "arrive", "complete"] {
-        let (st, v) = s
-            .post(&format!("/v1/jobs/{id}/{step}"), &w.token, json!({}))
-            .await;
-        assert_eq!(st, StatusCode::OK, "{step}: {v}");
-    }
-    (id, w)
-}
-
 /// A provider call: the body signed with `secret` at `ts`.
 async fn provider(
     s: &Server,
@@ -76,7 +62,7 @@ async fn ratings_payments_and_worker_analytics() {
     let ops = s.ops();
     let (_, r) = s.user("resident", &[]).await;
     let (_, other) = s.user("resident", &[]).await;
-    let (id, w) = completed_job(&s, &r).await;
+    let (id, w) = s.completed_job(&r).await;
 
     // Ratings: its resident, once completed, once.
     let path = format!("/v1/jobs/{id}/rating");

@@ -133,12 +133,18 @@ async fn an_offer_open_at_kill_9_is_revoked_and_offered_again() {
     // The worker's app comes back, resumes, and says it is available.
     let mut ws = Ws::connect_query(&s, &w.token, &format!("since={since}")).await;
     let revoked = ws.next_of("offer_revoked").await;
-    assert_eq!((revoked["job_id"].as_str(), revoked["reason"].as_str()), (Some(id.as_str()), Some("expired")), "{revoked}");
+    assert_eq!(
+        (revoked["job_id"].as_str(), revoked["reason"].as_str()),
+        (Some(id.as_str()), Some("expired")),
+        "{revoked}"
+    );
     assert!(seq(&revoked) > since);
     let m = ws.next_of("resumed").await;
     assert_eq!(m["gap"], Value::Null, "{m}");
-    ws.request(json!({"type": "availability", "available": true})).await;
-    ws.request(json!({"type": "location", "lat": 52.52, "lng": 13.405})).await;
+    ws.request(json!({"type": "availability", "available": true}))
+        .await;
+    ws.request(json!({"type": "location", "lat": 52.52, "lng": 13.405}))
+        .await;
     let again = ws.next_of("offer").await;
     assert_eq!(again["job_id"], json!(id));
     assert!(seq(&again) > seq(&revoked));

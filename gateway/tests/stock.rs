@@ -355,7 +355,11 @@ async fn the_ledger_its_rules_and_reorders() {
         let n = b["on_hand"].as_i64().unwrap();
         if n > 0 {
             let (st, v) = s
-                .post("/v1/stock/movements", &ops, json!({"part_id": valve, "from": b["location"], "qty": n, "kind": "adjust"}))
+                .post(
+                    "/v1/stock/movements",
+                    &ops,
+                    json!({"part_id": valve, "from": b["location"], "qty": n, "kind": "adjust"}),
+                )
                 .await;
             assert_eq!(st, StatusCode::CREATED, "{v}");
             adjusted += 1;

@@ -29,7 +29,12 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// A provider call signed with `secret` under `webhook_id`.
-async fn provider(s: &Server, secret: &Secret, webhook_id: &str, body: &Value) -> (StatusCode, Value) {
+async fn provider(
+    s: &Server,
+    secret: &Secret,
+    webhook_id: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
     let raw = serde_json::to_vec(body).unwrap();
     let ts = now_s();
     let resp = reqwest::Client::new()
@@ -46,30 +51,6 @@ async fn provider(s: &Server, secret: &Secret, webhook_id: &str, body: &Value) -
     (st, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn completed_job(s: &Server, r: &str) -> String {
-    let w = s.worker_online(&["plumbing"], 51.5005, -0.12).await;
-    let j = s.create_job(r, 51.5, -0.12, "plumbing").await;
-    let id = j["id"].as_str().unwrap().to_string();
-    let mut ws = w.ws;
-    ws.next_of("offer").await;
-    for step in ["accept", "arrive", "complete"] {
-        let (st, v) = s
-            .post(&format!("/v1/jobs/{id}/{step}"), &w.token, json!({}))
-            .await;
-        assert_eq!(st, StatusCode::OK, "{step}: {v}");
-    }
-    let (st, v) = s
-        .call(
-            Method::PUT,
-            "/v1/workers/me/availability",
-            Some(&w.token),
-            Some(json!({"available": false})),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK, "{v}");
-    id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_payment_call_cannot_undo_a_refund() {
     let secret = Secret::generate();
@@ -77,17 +58,23 @@ async fn a_replayed_payment_call_cannot_undo_a_refund() {
     let mut s = Server::start(&[("DISPATCHD_PAYMENTS_WEBHOOK_SECRET", encoded.as_str())]).await;
     let ops = s.ops();
     let (_, r) = s.user("resident", &[]).await;
-    let id = completed_job(&s, &r).await;
-    let body = |status: &str, amount: i64| {
-        json!({"job_id": id, "amount_cents": amount, "status": status, "provider_ref": "pi_X"})
-    };
+    let id = s.completed_job(&r).await.0;
+    let body = |status: &str, amount: i64| json!({"job_id": id, "amount_cents": amount, "status": status, "provider_ref": "pi_X"});
     let (st, v) = provider(&s, &secret, "msg_1", &body("succeeded", 4200)).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let (st, v) = provider(&s, &secret, "msg_2", &body("refunded", 4200)).await;
-    assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("refunded")), "{v}");
+    assert_eq!(
+        (st, v["status"].as_str()),
+        (StatusCode::OK, Some("refunded")),
+        "{v}"
+    );
     // The first call again, same headers within the window: as it is.
     let (st, v) = provider(&s, &secret, "msg_1", &body("succeeded", 4200)).await;
-    assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("refunded")), "{v}");
+    assert_eq!(
+        (st, v["status"].as_str()),
+        (StatusCode::OK, Some("refunded")),
+        "{v}"
+    );
     assert_eq!(s.job(&id, &r).await["paid_cents"], 0);
     // A new id going backwards: 409, for ops too.
     let (st, v) = provider(&s, &secret, "msg_3", &body("succeeded", 4200)).await;
@@ -98,7 +85,11 @@ async fn a_replayed_payment_call_cannot_undo_a_refund() {
     Server::assert_error(&v, "invalid_transition");
     // The same status again under a new id: nothing changes.
     let (st, v) = provider(&s, &secret, "msg_4", &body("refunded", 4200)).await;
-    assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("refunded")), "{v}");
+    assert_eq!(
+        (st, v["status"].as_str()),
+        (StatusCode::OK, Some("refunded")),
+        "{v}"
+    );
     // The ledger: every accepted call in order with its webhook-id.
     let calls: Vec<&str> = v["calls"]
         .as_array()
@@ -110,7 +101,11 @@ async fn a_replayed_payment_call_cannot_undo_a_refund() {
 
     // The amount is fixed by the first call; a ref belongs to one job.
     let (st, v) = s
-        .post("/v1/payments", &ops, json!({"job_id": id, "amount_cents": 100, "status": "pending", "provider_ref": "pi_Y"}))
+        .post(
+            "/v1/payments",
+            &ops,
+            json!({"job_id": id, "amount_cents": 100, "status": "pending", "provider_ref": "pi_Y"}),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let (st, v) = s
@@ -118,7 +113,7 @@ async fn a_replayed_payment_call_cannot_undo_a_refund() {
         .await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     Server::assert_error(&v, "conflict");
-    let other = completed_job(&s, &r).await;
+    let other = s.completed_job(&r).await.0;
     let (st, v) = s
         .post("/v1/payments", &ops, json!({"job_id": other, "amount_cents": 4200, "status": "succeeded", "provider_ref": "pi_X"}))
         .await;
@@ -128,7 +123,11 @@ async fn a_replayed_payment_call_cannot_undo_a_refund() {
     // All of it after kill -9: the replay is still answered as it is.
     s.restart().await;
     let (st, v) = provider(&s, &secret, "msg_1", &body("succeeded", 4200)).await;
-    assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("refunded")), "{v}");
+    assert_eq!(
+        (st, v["status"].as_str()),
+        (StatusCode::OK, Some("refunded")),
+        "{v}"
+    );
     let (st, v) = s
         .post("/v1/payments", &ops, json!({"job_id": other, "amount_cents": 4200, "status": "succeeded", "provider_ref": "pi_X"}))
         .await;
@@ -181,13 +180,23 @@ async fn maintenance_csv_calendar_times_and_zones() {
 
     // Times before 1970 (and past 9999): 400 naming the field.
     let (st, v) = s
-        .post("/v1/schedules", &ops, with(json!({"start_at": "1969-12-31T23:59:59Z"})))
+        .post(
+            "/v1/schedules",
+            &ops,
+            with(json!({"start_at": "1969-12-31T23:59:59Z"})),
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("start_at"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("start_at"),
+        "{v}"
+    );
     let (st, v) = s.get("/v1/logs?from=1900-01-01T00:00:00Z", &ops).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().starts_with("from"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().starts_with("from"),
+        "{v}"
+    );
 
     // A zone in another case is stored canonical.
     let (st, v) = s
@@ -203,22 +212,51 @@ async fn maintenance_csv_calendar_times_and_zones() {
     // PATCH: a field it cannot change is 400 naming it; roles first.
     let path = format!("/v1/schedules/{upcoming}");
     let (st, v) = s
-        .call(Method::PATCH, &path, Some(&ops), Some(json!({"next_due_at": rfc3339(now)})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&ops),
+            Some(json!({"next_due_at": rfc3339(now)})),
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().starts_with("next_due_at"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("next_due_at"),
+        "{v}"
+    );
     let (st, v) = s
-        .call(Method::PATCH, &path, Some(&ops), Some(json!({"timezone": "AMERICA/NEW_YORK"})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&ops),
+            Some(json!({"timezone": "AMERICA/NEW_YORK"})),
+        )
         .await;
-    assert_eq!((st, v["timezone"].as_str()), (StatusCode::OK, Some("America/New_York")), "{v}");
+    assert_eq!(
+        (st, v["timezone"].as_str()),
+        (StatusCode::OK, Some("America/New_York")),
+        "{v}"
+    );
     let (st, _) = s
-        .call(Method::PATCH, &path, Some(&r), Some(json!({"title": 7, "nonsense": true})))
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&r),
+            Some(json!({"title": 7, "nonsense": true})),
+        )
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN, "roles before bodies");
 
     // An overdue daily schedule (40 days behind) is one calendar event.
     let (st, v) = s
-        .post("/v1/schedules", &ops, with(json!({"start_at": rfc3339(now - 40 * day)})))
+        .post(
+            "/v1/schedules",
+            &ops,
+            with(json!({"start_at": rfc3339(now - 40 * day)})),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let overdue = v["id"].as_str().unwrap().to_string();
@@ -226,7 +264,10 @@ async fn maintenance_csv_calendar_times_and_zones() {
     assert_eq!(st, StatusCode::OK);
     let uids = |id: &str| ics.matches(&format!("UID:{id}-")).count();
     assert_eq!(uids(&overdue), 1, "{ics}");
-    assert!(uids(&upcoming) >= 70, "an upcoming daily schedule keeps its 90 days");
+    assert!(
+        uids(&upcoming) >= 70,
+        "an upcoming daily schedule keeps its 90 days"
+    );
     assert!(ics.contains("CATEGORIES:MAINTENANCE\r\n"), "{ics}");
     assert!(!ics.contains("CATEGORIES:MAINTENANCE\\,"), "{ics}");
 
@@ -245,12 +286,23 @@ async fn maintenance_csv_calendar_times_and_zones() {
         .post("/v1/logs", &ops, json!({"schedule_id": overdue, "issues_found": "none", "performed_at": "1969-07-20T20:17:00Z"}))
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().starts_with("performed_at"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("performed_at"),
+        "{v}"
+    );
     for token in [&ops, &r] {
         let (st, body) = text(&s, "/v1/logs", token, "text/csv").await;
         assert_eq!(st, StatusCode::OK, "{body}");
         let mut rd = csv::Reader::from_reader(body.as_bytes());
-        let notes = rd.headers().unwrap().iter().position(|h| h == "notes").unwrap();
+        let notes = rd
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "notes")
+            .unwrap();
         let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 1, "{body}");
         assert_eq!(&rows[0][notes], "'=HYPERLINK(\"http://x\",\"ok\")");
@@ -266,7 +318,10 @@ async fn maintenance_csv_calendar_times_and_zones() {
     ] {
         let (st, v) = s.get(path, &ops).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().starts_with("limit"), "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().starts_with("limit"),
+            "{v}"
+        );
     }
     let (st, v) = s.get("/v1/ops/webhooks?limit=500", &ops).await;
     assert_eq!(st, StatusCode::OK, "{v}");
@@ -284,7 +339,8 @@ async fn stock_a_worker_sees_their_van_and_consumes_for_their_jobs() {
     let (a, ta) = s.user("worker", &["plumbing"]).await;
     let (b, _) = s.user("worker", &["plumbing"]).await;
     let mv = |body: Value| async { s.post("/v1/stock/movements", &ops, body).await };
-    let (st, v) = mv(json!({"part_id": part, "to": "depot:main", "qty": 10, "kind": "receive"})).await;
+    let (st, v) =
+        mv(json!({"part_id": part, "to": "depot:main", "qty": 10, "kind": "receive"})).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     for w in [&a, &b] {
         let (st, v) = mv(json!({"part_id": part, "from": "depot:main", "to": format!("van:{w}"), "qty": 2, "kind": "transfer"})).await;
@@ -298,14 +354,22 @@ async fn stock_a_worker_sees_their_van_and_consumes_for_their_jobs() {
         assert_eq!(ms.len(), 1, "{q}: {v}");
         assert_eq!(ms[0]["to"], format!("van:{a}"));
     }
-    let (st, _) = s.get(&format!("/v1/stock/movements?location=van:{b}"), &ta).await;
+    let (st, _) = s
+        .get(&format!("/v1/stock/movements?location=van:{b}"), &ta)
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // A consume naming a job: an existing job of theirs, else 400.
     let (st, v) = s
         .post("/v1/stock/movements", &ta, json!({"part_id": part, "from": format!("van:{a}"), "qty": 1, "kind": "consume", "job_id": "job_nope"}))
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().starts_with("job_id"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("job_id"),
+        "{v}"
+    );
     let (_, r) = s.user("resident", &[]).await;
     let theirs = s.create_job(&r, 10.0, 10.0, "nobody").await;
     let (st, v) = s
@@ -313,18 +377,44 @@ async fn stock_a_worker_sees_their_van_and_consumes_for_their_jobs() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "not their job: {v}");
     // A part with stock on hand cannot be deleted; roles before bodies.
-    let (st, v) = s.call(Method::DELETE, &format!("/v1/parts/{part}"), Some(&ops), None).await;
+    let (st, v) = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/parts/{part}"),
+            Some(&ops),
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     Server::assert_error(&v, "conflict");
-    let (st, _) = s.call(Method::PATCH, &format!("/v1/parts/{part}"), Some(&ops), Some(json!({"created_at": "x"}))).await;
+    let (st, _) = s
+        .call(
+            Method::PATCH,
+            &format!("/v1/parts/{part}"),
+            Some(&ops),
+            Some(json!({"created_at": "x"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (st, _) = s
-        .raw(Method::POST, "/v1/parts", Some(&ta), Some("application/json"), b"{not json".to_vec())
+        .raw(
+            Method::POST,
+            "/v1/parts",
+            Some(&ta),
+            Some("application/json"),
+            b"{not json".to_vec(),
+        )
         .await
         .into_first();
     assert_eq!(st, StatusCode::FORBIDDEN, "roles before bodies");
     let (st, _) = s
-        .raw(Method::POST, "/v1/ops/triage/examples", Some(&r), Some("text/plain"), b"x".to_vec())
+        .raw(
+            Method::POST,
+            "/v1/ops/triage/examples",
+            Some(&r),
+            Some("text/plain"),
+            b"x".to_vec(),
+        )
         .await
         .into_first();
     assert_eq!(st, StatusCode::FORBIDDEN, "roles before bodies");
@@ -340,7 +430,8 @@ impl First for (StatusCode, reqwest::header::HeaderMap, Value) {
 }
 
 fn pdf(end: &[u8]) -> Vec<u8> {
-    let mut b = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n".to_vec();
+    let mut b =
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n".to_vec();
     b.extend_from_slice(end);
     b
 }
@@ -362,17 +453,27 @@ async fn uploads_are_whole_files_within_a_quota() {
         ("image/png", polyglot),
         ("image/png", appended),
         ("application/pdf", pdf(b"")),
-        ("image/jpeg", vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9]),
+        (
+            "image/jpeg",
+            vec![
+                0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0,
+                0, 0xFF, 0xD9,
+            ],
+        ),
     ] {
         let (st, v) = s.post_attachment(Some(&r), Some(ct), bytes).await;
         assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}: {v}");
     }
-    let (st, v) = s.post_attachment(Some(&r), Some("application/pdf"), pdf(b"%%EOF\r\n")).await;
+    let (st, v) = s
+        .post_attachment(Some(&r), Some("application/pdf"), pdf(b"%%EOF\r\n"))
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let first = v["size"].as_u64().unwrap();
     // The same bytes again count once; new ones fill the quota.
     let photo = common::png_sized(2, 1500);
-    let (st, v) = s.post_attachment(Some(&r), Some("image/png"), photo.clone()).await;
+    let (st, v) = s
+        .post_attachment(Some(&r), Some("image/png"), photo.clone())
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let (st, v) = s.post_attachment(Some(&r), Some("image/png"), photo).await;
     assert_eq!(st, StatusCode::CREATED, "the same bytes again: {v}");
@@ -415,7 +516,9 @@ async fn teaching_triage_costs_memory_for_its_own_words_only() {
     let ops = s.ops();
     let (_, r) = s.user("resident", &[]).await;
     // Warm the classifier and the allocator.
-    let (st, _) = s.post("/v1/triage", &r, json!({"description": "the tap drips"})).await;
+    let (st, _) = s
+        .post("/v1/triage", &r, json!({"description": "the tap drips"}))
+        .await;
     assert_eq!(st, StatusCode::OK);
     let before = rss_kib(s.pid());
     // 1 000 examples of ~300 random words (≤ 2 000 characters), jobs
@@ -459,7 +562,11 @@ async fn teaching_triage_costs_memory_for_its_own_words_only() {
     };
     for d in &examples {
         let (st, v) = s
-            .post("/v1/ops/triage/examples", &ops, json!({"description": d, "skill": "pest", "urgency": "low"}))
+            .post(
+                "/v1/ops/triage/examples",
+                &ops,
+                json!({"description": d, "skill": "pest", "urgency": "low"}),
+            )
             .await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
     }
@@ -469,15 +576,28 @@ async fn teaching_triage_costs_memory_for_its_own_words_only() {
     // Each example keeps its own ~600 new features and its text; copies
     // of the model per example (the finding) cost ~3x that: 274 MiB for
     // 600 examples of 500 words. Measured here: ~92 MiB.
-    assert!(grown_mib < 128, "RSS grew {grown_mib} MiB for 1 000 examples");
+    assert!(
+        grown_mib < 128,
+        "RSS grew {grown_mib} MiB for 1 000 examples"
+    );
     // An example longer than 2 000 characters is refused.
     let (st, v) = s
-        .post("/v1/ops/triage/examples", &ops, json!({"description": "é".repeat(2001), "skill": "pest", "urgency": "low"}))
+        .post(
+            "/v1/ops/triage/examples",
+            &ops,
+            json!({"description": "é".repeat(2001), "skill": "pest", "urgency": "low"}),
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     // It learned: one of the random words now says pest.
-    let (st, v) = s.post("/v1/triage", &r, json!({"description": examples[0]})).await;
-    assert_eq!((st, v["skill"].as_str()), (StatusCode::OK, Some("pest")), "{v}");
+    let (st, v) = s
+        .post("/v1/triage", &r, json!({"description": examples[0]}))
+        .await;
+    assert_eq!(
+        (st, v["skill"].as_str()),
+        (StatusCode::OK, Some("pest")),
+        "{v}"
+    );
 }
 
 /// The log store's cache follows live work (API.md v1.2 findings): RSS
@@ -500,7 +620,8 @@ async fn rss_between_the_1000th_and_the_6000th_finished_job() {
         }
         let j = s.create_job(&r, 51.5, -0.12, "plumbing").await;
         let id = j["id"].as_str().unwrap().to_string();
-        w.ws.next_where("offer", |m| m["job_id"] == id.as_str()).await;
+        w.ws.next_where("offer", |m| m["job_id"] == id.as_str())
+            .await;
         for step in ["accept", "arrive", "complete"] {
             let (st, v) = s
                 .post(&format!("/v1/jobs/{id}/{step}"), &w.token, json!({}))

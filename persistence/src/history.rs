@@ -70,13 +70,7 @@ const PAYMENT_REFS: Tables = Tables {
     by_seq: TableDefinition::new("pay_refs_by_seq"),
 };
 
-const ALL: [&Tables; 5] = [
-    &LOGS,
-    &MOVES,
-    &ATTACHMENTS,
-    &ATTACHMENT_REFS,
-    &PAYMENT_REFS,
-];
+const ALL: [&Tables; 5] = [&LOGS, &MOVES, &ATTACHMENTS, &ATTACHMENT_REFS, &PAYMENT_REFS];
 
 /// A kind of history record.
 pub trait Record: Serialize + DeserializeOwned {

@@ -81,10 +81,9 @@ pub struct RecoveryReport {
     pub replayed: u64,
     /// Log entries dropped from a corrupt or torn tail.
     pub dropped: u64,
-    /// Offers open at the crash, put back to searching (already logged).
-    pub requeued: u64,
-    /// Their events (`OfferRevoked`), for the sockets to hear of.
-    pub requeued_events: Vec<Event>,
+    /// Offers open at the crash, put back to searching (already logged):
+    /// their `OfferRevoked` events, for the sockets to hear of.
+    pub requeued: Vec<Event>,
 }
 
 enum Request {
@@ -221,11 +220,10 @@ impl SledStore {
         };
         engine.attach(Arc::new(LogSink(store.shared.pending.clone())));
         let requeued = engine.requeue_offers(now);
-        report.requeued = requeued.len() as u64;
         if !requeued.is_empty() {
             store.append(requeued.clone())?;
         }
-        report.requeued_events = requeued;
+        report.requeued = requeued;
         Ok((store, engine, report))
     }
 

@@ -217,7 +217,10 @@ mod tests {
     #[test]
     fn zone_names_are_stored_canonical() {
         assert_eq!(canonical_zone("europe/berlin").unwrap(), "Europe/Berlin");
-        assert_eq!(canonical_zone("AMERICA/NEW_YORK").unwrap(), "America/New_York");
+        assert_eq!(
+            canonical_zone("AMERICA/NEW_YORK").unwrap(),
+            "America/New_York"
+        );
         assert_eq!(canonical_zone("UTC").unwrap(), "UTC");
         assert!(canonical_zone("Mars/Olympus").is_err());
     }

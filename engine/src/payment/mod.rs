@@ -196,9 +196,7 @@ pub(crate) fn apply(t: &mut JobTable, kind: &EventKind) -> Result<(), EngineErro
                 .iter_mut()
                 .find(|p| p.provider_ref == payment.provider_ref)
             {
-                Some(p) => {
-                    *p = payment.clone()
-                }
+                Some(p) => *p = payment.clone(),
                 None => {
                     if job.payments.len() >= MAX_PAYMENTS {
                         return Err(EngineError::Conflict("too many payments for this job"));
@@ -318,8 +316,7 @@ impl Engine {
         }
         let mut t = self.jobs.lock();
         let id = payment.job_id.clone();
-        if t
-            .payment_refs
+        if t.payment_refs
             .get(&payment.provider_ref)
             .is_some_and(|owner| *owner != id)
         {
@@ -341,8 +338,8 @@ impl Engine {
         let created = existing.is_none();
         match existing {
             Some(old) => {
-                let seen = webhook_id.is_some()
-                    && old.calls.iter().any(|c| c.webhook_id == webhook_id);
+                let seen =
+                    webhook_id.is_some() && old.calls.iter().any(|c| c.webhook_id == webhook_id);
                 let same = old.status == payment.status && old.amount_cents == payment.amount_cents;
                 if seen || same {
                     return Ok(PaymentReceipt {

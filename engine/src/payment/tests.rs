@@ -141,7 +141,10 @@ fn statuses_only_move_forward_and_every_pair_is_checked() {
             );
             match r {
                 Ok(r) if from == to => {
-                    assert!(r.receipt.events.is_empty(), "{from:?} again changes nothing");
+                    assert!(
+                        r.receipt.events.is_empty(),
+                        "{from:?} again changes nothing"
+                    );
                     assert_eq!(r.payment.status, from);
                 }
                 Ok(r) => {
@@ -152,7 +155,11 @@ fn statuses_only_move_forward_and_every_pair_is_checked() {
                 Err(err) => {
                     assert!(!forward && from != to, "{from:?} → {to:?}: {err}");
                     assert!(matches!(err, EngineError::PaymentTransition { .. }));
-                    assert_eq!(e.job(&id).unwrap().payments[0].status, from, "nothing changed");
+                    assert_eq!(
+                        e.job(&id).unwrap().payments[0].status,
+                        from,
+                        "nothing changed"
+                    );
                 }
             }
         }
@@ -212,13 +219,23 @@ fn a_replayed_webhook_id_changes_nothing_and_amounts_and_refs_are_fixed() {
     // The same ref for another job.
     let id2 = done_job(&e);
     assert!(matches!(
-        e.record_payment(payment("p3", &id2, PaymentStatus::Pending, "pi_1"), None, None, T0),
+        e.record_payment(
+            payment("p3", &id2, PaymentStatus::Pending, "pi_1"),
+            None,
+            None,
+            T0
+        ),
         Err(EngineError::Conflict(_))
     ));
     // It follows its job through a snapshot.
     let back = Engine::restore(EngineConfig::default(), &e.snapshot()).unwrap();
     assert!(matches!(
-        back.record_payment(payment("p3", &id2, PaymentStatus::Pending, "pi_1"), None, None, T0),
+        back.record_payment(
+            payment("p3", &id2, PaymentStatus::Pending, "pi_1"),
+            None,
+            None,
+            T0
+        ),
         Err(EngineError::Conflict(_))
     ));
 }

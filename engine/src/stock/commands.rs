@@ -106,8 +106,7 @@ impl Engine {
         let mut t = self.jobs.lock();
         // A part still on hand somewhere stays (API.md v1.2): the ledger
         // would hold stock of nothing.
-        if t
-            .stock
+        if t.stock
             .balances
             .get(id)
             .is_some_and(|locs| locs.values().any(|b| b.on_hand != 0))

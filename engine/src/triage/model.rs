@@ -62,10 +62,7 @@ fn key(parts: &[&str]) -> u64 {
 fn features(ws: &[(String, String)]) -> Vec<(u64, String)> {
     let mut f: Vec<(u64, String)> = ws.iter().map(|(s, o)| (key(&[s]), o.clone())).collect();
     for p in ws.windows(2) {
-        f.push((
-            key(&[&p[0].0, &p[1].0]),
-            format!("{} {}", p[0].1, p[1].1),
-        ));
+        f.push((key(&[&p[0].0, &p[1].0]), format!("{} {}", p[0].1, p[1].1)));
     }
     f
 }

@@ -212,21 +212,31 @@ fn dispatch_never_waits_for_learning_and_the_model_is_never_copied() {
             e.add_triage_example(ex, Millis(1))
         })
     };
-    // Jobs are created (and matched) meanwhile: they never take that lock.
-    for i in 0..50 {
-        e.create_job(
-            NewJob {
-                id: JobId::from(format!("j{i}").as_str()),
-                resident_id: ResidentId::from("r"),
-                lat: 10.0,
-                lng: 10.0,
-                skill: Skill::new("plumbing").unwrap(),
-                description: String::new(),
-            },
-            Millis(2),
-        )
-        .unwrap();
+    // Jobs are created (and matched) meanwhile: they never take that lock
+    // (were they to, they would wait here, and the test fail, not hang).
+    let (done, created) = std::sync::mpsc::channel();
+    {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            for i in 0..50 {
+                e.create_job(
+                    NewJob {
+                        id: JobId::from(format!("j{i}").as_str()),
+                        resident_id: ResidentId::from("r"),
+                        lat: 10.0,
+                        lng: 10.0,
+                        skill: Skill::new("plumbing").unwrap(),
+                        description: String::new(),
+                    },
+                    Millis(2),
+                )
+                .unwrap();
+            }
+            done.send(()).unwrap();
+        });
     }
+    let in_time = created.recv_timeout(std::time::Duration::from_secs(10));
+    assert!(in_time.is_ok(), "job creation waited for the learning lock");
     drop(held);
     teacher.join().unwrap().unwrap();
     // The example counts, and in the same model: nothing was copied.

@@ -51,13 +51,13 @@ impl Embedded {
             snapshot_seq = ?report.snapshot_seq,
             replayed = report.replayed,
             dropped = report.dropped,
-            requeued = report.requeued,
+            requeued = report.requeued.len(),
             took_ms = started.elapsed().as_millis() as u64,
             "recovered; ready"
         );
         let engine = Arc::new(engine);
         let b = Embedded {
-            recovered: Mutex::new(report.requeued_events),
+            recovered: Mutex::new(report.requeued),
             store: Arc::new(store),
             holders: Mutex::new(Holders::default()),
             snapshotter: Mutex::new(None),

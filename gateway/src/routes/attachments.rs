@@ -76,7 +76,10 @@ pub async fn upload(
         .await?;
     core.backend.put_blob(&stored.sha256, &stored.path).await?;
     // The same bytes from the same owner are kept once: counted once.
-    let key = [persistence::history::owner_digest_key(&user.id, &stored.sha256)];
+    let key = [persistence::history::owner_digest_key(
+        &user.id,
+        &stored.sha256,
+    )];
     let before: Vec<Attachment> = core
         .backend
         .history(Some(&key), None, None, 1, |_| true)

@@ -16,7 +16,7 @@ use persistence::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{AppState, Core};
-use crate::auth::{bearer, User, may, Allowed};
+use crate::auth::{bearer, may, Allowed, User};
 use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::notify::sign::Secret;

@@ -8,7 +8,7 @@ use persistence::Role;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::auth::{Locator, may, Allowed};
+use crate::auth::{may, Allowed, Locator};
 use crate::body::{Input, Params};
 use crate::error::ApiError;
 use crate::wire::rfc3339;

@@ -382,6 +382,25 @@ impl Server {
         Worker { id, token, ws }
     }
 
+    /// A job of `resident` taken through accept, arrive and complete by a
+    /// new worker, who then goes unavailable (out of the next job's way).
+    pub async fn completed_job(&self, resident: &str) -> (String, Worker) {
+        let mut w = self.worker_online(&["plumbing"], 51.5005, -0.12).await;
+        let j = self.create_job(resident, 51.5, -0.12, "plumbing").await;
+        let id = j["id"].as_str().unwrap().to_string();
+        w.ws.next_where("offer", |m| m["job_id"] == id.as_str())
+            .await;
+        for step in ["accept", "arrive", "complete"] {
+            let (st, v) = self
+                .post(&format!("/v1/jobs/{id}/{step}"), &w.token, json!({}))
+                .await;
+            assert_eq!(st, StatusCode::OK, "{step}: {v}");
+        }
+        w.ws.request(json!({"type": "availability", "available": false}))
+            .await;
+        (id, w)
+    }
+
     pub fn assert_error(v: &Value, code: &str) {
         assert_eq!(v["error"]["code"], code, "{v}");
         assert!(v["error"]["message"].is_string(), "{v}");

@@ -20,7 +20,7 @@ use persistence::Role;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::app::{AppState, Core};
-use crate::auth::{CalendarUser, User, may, Allowed};
+use crate::auth::{may, Allowed, CalendarUser, User};
 use crate::body::{instant, Input, Params};
 use crate::error::ApiError;
 use crate::wire::{known_id, rfc3339, PathIds};
