@@ -36,25 +36,28 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 promtool --version | head -1
 
-echo "== Chromium (the ops console's browser test) and the npm packages (one workspace: the console, the client library)"
+echo "== Chromium (the front ends' browser tests) and the npm packages (one workspace: the console, the app, the client library)"
 if ! command -v chromium >/dev/null 2>&1; then
   install_packages chromium
 fi
 chromium --version
 # One lockfile at the root for every JavaScript package (package.json
-# "workspaces"): the console and clients/js share node_modules/ and esbuild.
+# "workspaces"): the console, the app and clients/js share node_modules/,
+# esbuild and TypeScript.
 npm ci --no-audit --no-fund --loglevel=error
-(
-  cd gateway/console
-  # The page's logic, in node.
-  npm test --silent
-  # dist/ is committed (cargo builds without node); it must be exactly
-  # what the sources and the lockfile make.
-  fresh=$(mktemp -d)
-  OUT="$fresh" npm run build --silent
-  diff -r dist "$fresh" >/dev/null || { echo "gateway/console/dist is stale: run 'npm run build' there and commit it"; exit 1; }
-  rm -rf "$fresh"
-)
+# Each front end: its logic in node, its types, and dist/ — committed, so
+# cargo builds without node — exactly what the sources and the lockfile make.
+for fe in console app; do
+  (
+    cd "gateway/$fe"
+    npm test --silent
+    npm run typecheck --silent
+    fresh=$(mktemp -d)
+    OUT="$fresh" npm run build --silent
+    diff -r dist "$fresh" >/dev/null || { echo "gateway/$fe/dist is stale: run 'npm run build' there and commit it"; exit 1; }
+    rm -rf "$fresh"
+  )
+done
 
 echo "== the engine stays pure (no tokio, axum, sled, redis or hyper)"
 impure=$(cargo tree -p engine -e normal --prefix none | grep -E '^(tokio|axum|sled|redis|hyper) ' | sort -u || true)
@@ -81,6 +84,14 @@ echo "== the client library (clients/js): strict build, unit tests, REST types c
   npm run test:integration --silent
 )
 
+echo "== the front ends in Chromium, each against its own dispatchd: the app (resident and worker at phone size) and the coordinator's screens"
+# Screenshots of every step: target/app-screenshots, target/coordinator-screenshots.
+(
+  export DISPATCHD_BIN="$PWD/target/debug/dispatchd"
+  (cd gateway/app && SHOTS="$PWD/../../target/app-screenshots" npm run e2e --silent)
+  (cd gateway/console && SHOTS="$PWD/../../target/coordinator-screenshots" npm run e2e:coordinator --silent)
+)
+
 echo "== schemathesis against a live server: every operation of /openapi.json"
 ./scripts/schemathesis.sh
 
@@ -88,4 +99,4 @@ echo "== the same end-to-end tests on the other backend: a one-node cluster on i
 # Same test code, a parameter (E2E_BACKEND) in the harness: every Server gets
 # a private redis-server and DISPATCHD_REDIS_URL. (cluster.rs runs 2-3 nodes itself.)
 # `--workspace` keeps the feature set of the first run, so nothing is rebuilt.
-E2E_BACKEND=redis E2E_BROWSER=1 cargo test --workspace --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage --test payments --test attachments --test console --test tighter
+E2E_BACKEND=redis E2E_BROWSER=1 cargo test --workspace --test http_api --test dispatch --test process --test abuse --test history --test resume --test chaos --test time --test notify --test properties --test maintenance --test stock --test triage --test payments --test attachments --test console --test tighter --test tracking

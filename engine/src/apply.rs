@@ -90,6 +90,32 @@ impl Engine {
                 t.last_event = ev.seq;
                 return Ok(());
             }
+            EventKind::WorkerNamed { worker_id, name } => {
+                let w = self
+                    .workers
+                    .get(worker_id)
+                    .ok_or(EngineError::UnknownWorker)?;
+                *w.name.write() = Some(name.as_str().into());
+                t.last_event = ev.seq;
+                return Ok(());
+            }
+            EventKind::WorkerTracked {
+                job_id, worker_id, ..
+            } => {
+                let seq = *t.ids.get(job_id).ok_or(EngineError::JobNotFound)?;
+                let job = t.jobs.get_mut(&seq).expect("indexed job");
+                if job.status != JobStatus::Accepted || job.worker_id.as_ref() != Some(worker_id) {
+                    return Err(EngineError::Corrupt(format!(
+                        "{worker_id} tracked on job {job_id} it is not on the way to"
+                    )));
+                }
+                job.tracked_at = Some(at);
+                if let Some(w) = self.workers.get(worker_id) {
+                    w.set_track_due(at.0.saturating_add(self.tracking_every_ms()));
+                }
+                t.last_event = ev.seq;
+                return Ok(());
+            }
             EventKind::JobArchived { job } => {
                 let seq = *t.ids.get(&job.id).ok_or(EngineError::JobNotFound)?;
                 if t.jobs[&seq].finished_at().is_none() {
@@ -172,6 +198,8 @@ impl Engine {
                     rating: None,
                     payments: Vec::new(),
                     attachments: attachments.clone(),
+                    worker_name: None,
+                    tracked_at: None,
                 };
                 t.last_job = seq;
                 t.ids.insert(job_id.clone(), seq);
@@ -265,12 +293,18 @@ impl Engine {
                 job.offered_at = Some(at);
                 job.offer_expires_at = Some(*expires_at);
                 job.offer_distance_m = Some(*distance_m);
+                job.worker_name = self
+                    .workers
+                    .get(worker_id)
+                    .and_then(|w| w.name())
+                    .map(|n| n.to_string());
                 hold = Some(worker_id.clone());
             }
             EventKind::OfferRevoked {
                 worker_id, reason, ..
             } => {
                 job.worker_id = None;
+                job.worker_name = None;
                 job.offer_expires_at = None;
                 match reason {
                     RevokeReason::Declined => job.passed.push((worker_id.clone(), Pass::Declined)),
@@ -320,6 +354,16 @@ impl Engine {
         }
         job.status = to;
         job.version += 1;
+        // Tracking runs while the job is accepted: from the first report
+        // after acceptance, until it is not.
+        let track = match (from == JobStatus::Accepted, to == JobStatus::Accepted) {
+            (false, true) => job.worker_id.clone().map(|w| (w, at.0)),
+            (true, false) => job
+                .worker_id
+                .clone()
+                .map(|w| (w, crate::worker::NOT_TRACKED)),
+            _ => None,
+        };
         let fare_of = job
             .fare_cents
             .filter(|_| to == JobStatus::Completed && from != JobStatus::Completed)
@@ -397,6 +441,11 @@ impl Engine {
                 e.set_flag(RESERVED, true);
             }
             t.holding.insert(w, seq);
+        }
+        if let Some((w, due)) = track {
+            if let Some(e) = self.workers.get(&w) {
+                e.set_track_due(due);
+            }
         }
         if let Some((s, job)) = cancelled_for {
             t.maintenance.job_cancelled(&s, &job);

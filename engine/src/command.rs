@@ -62,6 +62,11 @@ pub enum Op {
         worker: WorkerId,
         skills: Vec<Skill>,
     },
+    /// The name a worker's residents see.
+    NameWorker {
+        worker: WorkerId,
+        name: String,
+    },
     /// Position reports, batched (soft state: never logged one by one).
     Positions(Vec<(WorkerId, f64, f64)>),
     Available {
@@ -245,6 +250,7 @@ impl Op {
     pub fn name(&self) -> &'static str {
         match self {
             Op::RegisterWorker { .. } => "register_worker",
+            Op::NameWorker { .. } => "name_worker",
             Op::Positions(_) => "positions",
             Op::Available { .. } => "available",
             Op::Connected { .. } => "connected",
@@ -298,6 +304,9 @@ impl Op {
             Op::RegisterWorker { worker, skills } => engine
                 .register_worker(&worker, &skills, now)
                 .map(Applied::from),
+            Op::NameWorker { worker, name } => {
+                engine.name_worker(&worker, &name, now).map(Applied::from)
+            }
             Op::Positions(batch) => {
                 let mut out = Vec::new();
                 for (w, lat, lng) in batch {

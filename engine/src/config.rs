@@ -36,6 +36,14 @@ pub struct EngineConfig {
     /// …and in at most one van in this many of the fleet.
     #[serde(default = "default_parts_scan_ratio")]
     pub parts_scan_ratio: usize,
+    /// At most one `WorkerTracked` per accepted job this often (API.md
+    /// "Tracking the engineer on the way", `[tracking] every_s`).
+    #[serde(default = "default_tracking_every_s")]
+    pub tracking_every_s: u64,
+}
+
+fn default_tracking_every_s() -> u64 {
+    2
 }
 
 fn default_parts_scan_ratio() -> usize {
@@ -83,6 +91,7 @@ impl Default for EngineConfig {
             due_window_s: default_due_window_s(),
             parts_scan_max: default_parts_scan_max(),
             parts_scan_ratio: default_parts_scan_ratio(),
+            tracking_every_s: default_tracking_every_s(),
         }
     }
 }
@@ -112,6 +121,9 @@ impl EngineConfig {
         }
         if self.stale_after_s == 0 {
             return err("stale_after_s", "must be at least 1");
+        }
+        if !(1..=3600).contains(&self.tracking_every_s) {
+            return err("every_s", "must be in 1..=3600");
         }
         if self.billing.increment_s == 0 {
             return err("increment_s", "must be at least 1");

@@ -77,6 +77,11 @@ impl WorkerHandle {
     pub fn id(&self) -> &WorkerId {
         &self.0.id
     }
+
+    /// Whether the worker was given the name its residents see.
+    pub fn has_name(&self) -> bool {
+        self.0.name.read().is_some()
+    }
 }
 
 /// A searching job, as the wake-up path needs it.
@@ -249,14 +254,20 @@ impl Engine {
         lng: f64,
         now: Millis,
     ) -> Result<Vec<Event>, EngineError> {
-        let wake = {
+        // The registry's guard is let go before the job lock is taken
+        // (the job lock is taken first everywhere else).
+        let (w, wake) = {
             let w = self.workers.get(id).ok_or(EngineError::UnknownWorker)?;
-            self.move_worker(&w, lat, lng, now)?.then(|| w.clone())
+            let wake = self.move_worker(&w, lat, lng, now)?;
+            let tracked = now.0 >= w.track_due.load(Ordering::Acquire);
+            ((wake || tracked).then(|| w.clone()), wake)
         };
-        Ok(match wake {
-            Some(w) => self.wake(&w, now),
-            None => Vec::new(),
-        })
+        let Some(w) = w else {
+            return Ok(Vec::new());
+        };
+        let mut out = if wake { self.wake(&w, now) } else { Vec::new() };
+        self.track_report(&w, lat, lng, now, &mut out);
+        Ok(out)
     }
 
     /// [`Engine::update_position`] for a worker whose handle the caller holds.
@@ -267,10 +278,102 @@ impl Engine {
         lng: f64,
         now: Millis,
     ) -> Result<Vec<Event>, EngineError> {
-        if self.move_worker(&h.0, lat, lng, now)? {
-            return Ok(self.wake(&h.0, now));
+        let mut out = if self.move_worker(&h.0, lat, lng, now)? {
+            self.wake(&h.0, now)
+        } else {
+            Vec::new()
+        };
+        self.track_report(&h.0, lat, lng, now, &mut out);
+        Ok(out)
+    }
+
+    /// A report of a worker on the way to an accepted job becomes a
+    /// `WorkerTracked` event when the job is due one (API.md "Tracking the
+    /// engineer on the way"). One atomic load for everyone else.
+    #[inline]
+    fn track_report(
+        &self,
+        w: &WorkerShared,
+        lat: f64,
+        lng: f64,
+        now: Millis,
+        out: &mut Vec<Event>,
+    ) {
+        if now.0 < w.track_due.load(Ordering::Acquire) {
+            return;
         }
-        Ok(Vec::new())
+        let mut t = self.jobs.lock();
+        let _ = self.track_locked(&mut t, out, &w.id, Some((lat, lng)), now);
+    }
+
+    /// Emits `WorkerTracked` for the accepted job `worker` holds, if it is
+    /// due one: at `at` (a report), or at the worker's last position when
+    /// that is fresh (acceptance).
+    pub(crate) fn track_locked(
+        &self,
+        t: &mut JobTable,
+        out: &mut Vec<Event>,
+        worker: &WorkerId,
+        at: Option<(f64, f64)>,
+        now: Millis,
+    ) -> Result<(), EngineError> {
+        let Some(seq) = t.holding.get(worker).copied() else {
+            return Ok(());
+        };
+        let job = &t.jobs[&seq];
+        let due = job
+            .tracked_at
+            .is_none_or(|last| now.0 >= last.0.saturating_add(self.tracking_every_ms()));
+        if job.status != JobStatus::Accepted || !due {
+            return Ok(());
+        }
+        let (lat, lng) = match at {
+            Some(p) => p,
+            None => {
+                let Some(w) = self.workers.get(worker) else {
+                    return Ok(());
+                };
+                let fix = w.fix.read();
+                if !fix.is_set() || fix.at < now.minus_secs(self.cfg.stale_after_s) {
+                    return Ok(());
+                }
+                (fix.lat, fix.lng)
+            }
+        };
+        let kind = EventKind::WorkerTracked {
+            job_id: job.id.clone(),
+            worker_id: worker.clone(),
+            lat,
+            lng,
+        };
+        self.emit(t, out, now, kind)
+    }
+
+    pub(crate) fn tracking_every_ms(&self) -> i64 {
+        (self.cfg.tracking_every_s as i64).saturating_mul(1000)
+    }
+
+    /// The name a worker's residents see (`PATCH /v1/me`, registration).
+    /// No event when it is already so.
+    pub fn name_worker(
+        &self,
+        id: &WorkerId,
+        name: &str,
+        now: Millis,
+    ) -> Result<Vec<Event>, EngineError> {
+        let w = self.workers.get(id).ok_or(EngineError::UnknownWorker)?;
+        if w.name().as_deref() == Some(name) {
+            return Ok(Vec::new());
+        }
+        drop(w);
+        let mut t = self.jobs.lock();
+        let mut out = Vec::new();
+        let kind = EventKind::WorkerNamed {
+            worker_id: id.clone(),
+            name: name.to_owned(),
+        };
+        self.emit(&mut t, &mut out, now, kind)?;
+        Ok(out)
     }
 
     /// Stores the position and refiles; true when the worker may have just

@@ -75,6 +75,20 @@ pub enum EventKind {
         job_id: JobId,
         worker_id: WorkerId,
     },
+    /// The assigned worker of an accepted job reported this position, and
+    /// its resident is due a `tracking` message (at most one per
+    /// `tracking_every_s`). Changes no job field a client sees.
+    WorkerTracked {
+        job_id: JobId,
+        worker_id: WorkerId,
+        lat: f64,
+        lng: f64,
+    },
+    /// The name residents see for the worker (`Job.worker_name`).
+    WorkerNamed {
+        worker_id: WorkerId,
+        name: String,
+    },
     JobCompleted {
         job_id: JobId,
         worker_id: WorkerId,
@@ -249,6 +263,7 @@ impl EventKind {
     pub fn job_id(&self) -> Option<&JobId> {
         match self {
             EventKind::WorkerRegistered { .. }
+            | EventKind::WorkerNamed { .. }
             | EventKind::NotifyPrefsSet { .. }
             | EventKind::WebhookAdded { .. }
             | EventKind::WebhookRemoved { .. }
@@ -278,6 +293,7 @@ impl EventKind {
             | EventKind::OfferRevoked { job_id, .. }
             | EventKind::JobAccepted { job_id, .. }
             | EventKind::WorkerArrived { job_id, .. }
+            | EventKind::WorkerTracked { job_id, .. }
             | EventKind::JobCompleted { job_id, .. }
             | EventKind::JobCancelled { job_id, .. }
             | EventKind::JobUnmatched { job_id }
@@ -297,6 +313,8 @@ impl EventKind {
             EventKind::OfferRevoked { .. } => "offer_revoked",
             EventKind::JobAccepted { .. } => "job_accepted",
             EventKind::WorkerArrived { .. } => "worker_arrived",
+            EventKind::WorkerTracked { .. } => "worker_tracked",
+            EventKind::WorkerNamed { .. } => "worker_named",
             EventKind::JobCompleted { .. } => "job_completed",
             EventKind::JobCancelled { .. } => "job_cancelled",
             EventKind::JobUnmatched { .. } => "job_unmatched",
@@ -333,13 +351,15 @@ impl EventKind {
     }
 
     /// Every [`EventKind::name`], for metrics that pre-register their labels.
-    pub const NAMES: [&'static str; 38] = [
+    pub const NAMES: [&'static str; 40] = [
         "worker_registered",
         "job_created",
         "job_offered",
         "offer_revoked",
         "job_accepted",
         "worker_arrived",
+        "worker_tracked",
+        "worker_named",
         "job_completed",
         "job_cancelled",
         "job_unmatched",

@@ -205,6 +205,12 @@ pub struct Job {
     /// Uploads it lists (photos, invoices): its author's own.
     #[serde(default)]
     pub attachments: Vec<String>,
+    /// The name of the worker holding or offered it, as it was then.
+    #[serde(default)]
+    pub worker_name: Option<String>,
+    /// When its resident was last sent the worker's position (`WorkerTracked`).
+    #[serde(default)]
+    pub tracked_at: Option<Millis>,
 }
 
 impl Job {

@@ -70,6 +70,8 @@ pub struct WorkerView {
     pub reserved: bool,
     /// `(lat, lng, reported_at)`.
     pub position: Option<(f64, f64, Millis)>,
+    /// The name residents see, once given.
+    pub name: Option<String>,
 }
 
 /// What the ops map shows of a worker.
@@ -341,5 +343,6 @@ pub(crate) fn view(w: &WorkerShared) -> WorkerView {
         available: s & AVAILABLE != 0,
         reserved: s & RESERVED != 0,
         position: fix.is_set().then_some((fix.lat, fix.lng, fix.at)),
+        name: w.name().map(|n| n.to_string()),
     }
 }

@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::event::Event;
 use crate::geo::LatLng;
-use crate::job::Job;
+use crate::job::{Job, JobStatus};
 use crate::queries::view;
 use crate::types::{Millis, Skill, WorkerId};
 use crate::worker::{Fix, AVAILABLE, CONNECTED, RESERVED};
@@ -58,6 +58,9 @@ pub struct WorkerSnapshot {
     pub available: bool,
     /// Last position: soft state, carried so a restart can match at once.
     pub position: Option<PositionSnapshot>,
+    /// The name residents see (`WorkerNamed`).
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -85,6 +88,7 @@ impl Engine {
                     position: v
                         .position
                         .map(|(lat, lng, at)| PositionSnapshot { lat, lng, at }),
+                    name: v.name,
                 }
             })
             .collect();
@@ -118,6 +122,7 @@ impl Engine {
                 flags |= AVAILABLE;
             }
             shared.set_flag(flags, true);
+            *shared.name.write() = w.name.as_deref().map(Into::into);
             if let Some(p) = w.position {
                 let ll = LatLng::new(p.lat, p.lng)
                     .map_err(|_| EngineError::Corrupt(format!("worker {} position", w.id)))?;
@@ -149,6 +154,17 @@ impl Engine {
             engine.publish_estimates(&t.triage, None);
             for job in &snap.jobs {
                 engine.insert_restored(&mut t, job.clone())?;
+                // Tracking resumes where it was (`apply` keeps it so from here).
+                if let (JobStatus::Accepted, Some(w)) = (job.status, &job.worker_id) {
+                    let due = match (job.tracked_at, job.accepted_at) {
+                        (Some(last), _) => last.0.saturating_add(engine.tracking_every_ms()),
+                        (None, Some(accepted)) => accepted.0,
+                        (None, None) => i64::MIN,
+                    };
+                    if let Some(e) = engine.workers.get(w) {
+                        e.set_track_due(due);
+                    }
+                }
             }
             for (seq, at) in &snap.last_searches {
                 if let Some(w) = t.waiting.get_mut(seq) {

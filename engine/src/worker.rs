@@ -10,7 +10,8 @@
 //!   worker's own updates (one app, one worker) and nothing else.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 
 use parking_lot::{MappedRwLockReadGuard, Mutex, RwLock, RwLockReadGuard};
 use seqlock::SeqLock;
@@ -25,6 +26,9 @@ pub const CONNECTED: u8 = 1;
 pub const AVAILABLE: u8 = 2;
 /// The worker holds an offered or active job.
 pub const RESERVED: u8 = 4;
+
+/// [`WorkerShared::track_due`] of a worker nobody tracks.
+pub const NOT_TRACKED: i64 = i64::MAX;
 
 /// A worker's last reported position.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,6 +79,13 @@ pub struct WorkerShared {
     pub fix: SeqLock<Fix>,
     /// Where the worker is filed in the index; `None` before its first position.
     pub(crate) place: Mutex<Option<Filed>>,
+    /// The name its job's resident sees (`Job.worker_name`).
+    pub(crate) name: RwLock<Option<Arc<str>>>,
+    /// While it holds an accepted job: the earliest time (ms) a position
+    /// report becomes a `WorkerTracked` event; `i64::MAX` otherwise. Read
+    /// without any lock on every report, so a worker nobody tracks costs
+    /// one atomic load.
+    pub(crate) track_due: AtomicI64,
 }
 
 impl WorkerShared {
@@ -89,6 +100,8 @@ impl WorkerShared {
             }),
             fix: SeqLock::new(Fix::NONE),
             place: Mutex::new(None),
+            name: RwLock::new(None),
+            track_due: AtomicI64::new(NOT_TRACKED),
         };
         w.set_skills(skills);
         w
@@ -112,6 +125,15 @@ impl WorkerShared {
 
     pub fn has_skill_named(&self, s: &Skill) -> bool {
         self.skills.read().names.contains(s)
+    }
+
+    pub fn name(&self) -> Option<Arc<str>> {
+        self.name.read().clone()
+    }
+
+    /// Tracking: reports from `due_ms` on are forwarded (`NOT_TRACKED`: none).
+    pub fn set_track_due(&self, due_ms: i64) {
+        self.track_due.store(due_ms, Ordering::Release);
     }
 
     #[inline]

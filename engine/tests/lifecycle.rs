@@ -105,8 +105,9 @@ fn nearest_worker_gets_the_offer_and_the_job_runs_to_completion() {
     let d = job.offer_distance_m.unwrap();
     assert!((d - 300.0).abs() < 1.0, "{d}");
 
+    // Accepted with a fresh position: its resident is told where the worker is.
     let ev = f.e.accept(&j("j1"), &w("near"), at(5)).unwrap();
-    assert_eq!(names(&ev), ["job_accepted"]);
+    assert_eq!(names(&ev), ["job_accepted", "worker_tracked"]);
     assert_eq!(f.status("j1"), JobStatus::Accepted);
     f.e.arrive(&j("j1"), &w("near"), at(600)).unwrap();
     assert_eq!(f.status("j1"), JobStatus::Arrived);
@@ -643,4 +644,84 @@ fn skills_can_change() {
     f.e.register_worker(&w("w"), &[skill("x"), skill("y")], T0)
         .unwrap();
     assert_eq!(offered_to(&f.create("j", "y", at(1))), ["w"]);
+}
+
+#[test]
+fn the_worker_on_the_way_is_tracked_at_most_once_per_interval_until_arrival() {
+    let f = Fixture::new();
+    f.worker("ann", 2000.0, &["plumbing"], T0);
+    f.create("j1", "plumbing", at(1));
+    let tracked = |ev: &[Event]| -> Vec<(f64, Millis)> {
+        ev.iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::WorkerTracked {
+                    job_id,
+                    worker_id,
+                    lat,
+                    ..
+                } => {
+                    assert_eq!((job_id.as_str(), worker_id.as_str()), ("j1", "ann"));
+                    Some((*lat, e.at))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // Offered, not accepted: reports are not tracked.
+    let ev =
+        f.e.update_position(&w("ann"), north(1900.0), LNG, at(2))
+            .unwrap();
+    assert!(tracked(&ev).is_empty());
+    // Its position is stale at acceptance (default 30 s): nothing at once…
+    let ev = f.e.accept(&j("j1"), &w("ann"), at(40)).unwrap();
+    assert!(tracked(&ev).is_empty(), "{ev:?}");
+    // …the next report is, then at most one per 2 s, each from its report.
+    let ev =
+        f.e.update_position(&w("ann"), north(1800.0), LNG, at(41))
+            .unwrap();
+    assert_eq!(tracked(&ev), [(north(1800.0), at(41))]);
+    let ev =
+        f.e.update_position(&w("ann"), north(1700.0), LNG, Millis(at(42).0 + 999))
+            .unwrap();
+    assert!(tracked(&ev).is_empty());
+    // A snapshot restored in between keeps the cadence.
+    let e2 = Engine::restore(EngineConfig::default(), &f.e.snapshot()).unwrap();
+    for e in [&f.e, &e2] {
+        let ev = e
+            .update_position(&w("ann"), north(1600.0), LNG, at(43))
+            .unwrap();
+        assert_eq!(tracked(&ev), [(north(1600.0), at(43))]);
+        assert_eq!(e.job(&j("j1")).unwrap().tracked_at, Some(at(43)));
+    }
+    // Arrived: no more.
+    f.e.arrive(&j("j1"), &w("ann"), at(50)).unwrap();
+    let ev =
+        f.e.update_position(&w("ann"), north(0.0), LNG, at(60))
+            .unwrap();
+    assert!(tracked(&ev).is_empty());
+}
+
+#[test]
+fn offers_carry_the_worker_name_given_before_them() {
+    let f = Fixture::new();
+    f.worker("ann", 100.0, &["plumbing"], T0);
+    let ev = f.e.name_worker(&w("ann"), "Ann Engineer", at(1)).unwrap();
+    assert_eq!(names(&ev), ["worker_named"]);
+    // The same name again changes nothing.
+    assert!(f
+        .e
+        .name_worker(&w("ann"), "Ann Engineer", at(1))
+        .unwrap()
+        .is_empty());
+    f.create("j1", "plumbing", at(2));
+    assert_eq!(
+        f.e.job(&j("j1")).unwrap().worker_name.as_deref(),
+        Some("Ann Engineer")
+    );
+    f.e.decline(&j("j1"), &w("ann"), at(3)).unwrap();
+    assert_eq!(f.e.job(&j("j1")).unwrap().worker_name, None);
+    assert!(matches!(
+        f.e.name_worker(&w("nobody"), "X", at(4)),
+        Err(EngineError::UnknownWorker)
+    ));
 }

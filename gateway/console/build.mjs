@@ -1,7 +1,9 @@
 // Bundles the console into dist/ (committed, so `cargo build` needs no
 // node): app.js with Leaflet and the world's land outline (world-atlas,
-// Natural Earth 1:50m) inlined, app.css with Leaflet's styles, and
-// index.html. Reproducible: the same lockfile gives the same bytes, which
+// Natural Earth 1:50m) inlined, the coordinator's screens (src/coord/,
+// TypeScript: FullCalendar, uPlot, and @dispatchd/client bundled from its
+// TypeScript source, so no build of the library is needed first), app.css
+// with Leaflet's and uPlot's styles, and index.html. Reproducible: the same lockfile gives the same bytes, which
 // scripts/test.sh checks.
 import * as esbuild from "esbuild";
 import { copyFileSync, mkdirSync } from "node:fs";
@@ -16,6 +18,9 @@ await esbuild.build({
   format: "esm",
   target: ["es2020"],
   legalComments: "eof",
+  // @dispatchd/client's "source" export: its src/*.ts, not a dist/ that a
+  // clean checkout does not have.
+  conditions: ["source"],
   loader: { ".json": "json" },
   outfile: `${out}/app.js`,
   logLevel: "warning",

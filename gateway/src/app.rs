@@ -69,7 +69,7 @@ impl AppState {
             clock,
             auth: Auth::new(&cfg.auth),
             limits: Limits::new(&cfg.limits),
-            hub: Hub::new(cfg.websocket.resume_window_s),
+            hub: Hub::new(cfg.websocket.resume_window_s, cfg.tracking.clone()),
             metrics: Arc::new(metrics),
             blobs: crate::blobs::Blobs::new(&cfg.storage.data_dir),
             cfg,
@@ -267,6 +267,11 @@ impl Core {
         self.backend.account(id).await
     }
 
+    /// Stores an account's new name or skills (same id and email).
+    pub async fn update_account(&self, a: Account) -> Result<(), StoreError> {
+        self.backend.update_account(a).await
+    }
+
     /// Whether `id` is an account with `role` (ids of any length are asked
     /// about safely: an impossible one is simply not).
     pub async fn is_account(&self, id: &str, role: persistence::Role) -> Result<bool, ApiError> {
@@ -287,16 +292,22 @@ impl Core {
         let id = WorkerId::from(&*user.id);
         if user.skills.is_none() {
             if let Some(h) = self.engine.worker_handle(&id) {
-                return Ok(h);
+                if h.has_name() {
+                    return Ok(h);
+                }
             }
         }
-        let names: Vec<String> = match &user.skills {
-            Some(s) => s.clone(),
-            None => self
-                .account(&user.id)
-                .await?
-                .filter(|a| a.role == Role::Worker)
-                .map(|a| a.skills.iter().map(|s| s.as_str().to_string()).collect())
+        let account = self
+            .account(&user.id)
+            .await?
+            .filter(|a| a.role == Role::Worker);
+        let names: Vec<String> = match (&user.skills, &account) {
+            (Some(s), _) => s.clone(),
+            (None, Some(a)) => a.skills.iter().map(|s| s.as_str().to_string()).collect(),
+            (None, None) => self
+                .engine
+                .worker(&id)
+                .map(|w| w.skills.iter().map(|s| s.as_str().to_string()).collect())
                 .unwrap_or_default(),
         };
         let skills = names
@@ -311,6 +322,15 @@ impl Core {
             },
         )
         .await?;
+        // The name its residents see: its account's (a minted token's
+        // worker has none until `PATCH /v1/me` gives it one).
+        if let Some(a) = account {
+            let op = Op::NameWorker {
+                worker: id.clone(),
+                name: a.name,
+            };
+            self.exec(app, op).await?;
+        }
         self.engine
             .worker_handle(&id)
             .ok_or(ApiError::NotFound("unknown worker"))

@@ -110,11 +110,14 @@ pub struct Hub {
     next_id: AtomicU64,
     /// The backlogs on disk, so resumes survive a restart (set once ready).
     pub resume_log: std::sync::OnceLock<crate::resume_log::ResumeLog>,
+    /// How `tracking` messages estimate `eta_s`.
+    pub tracking: crate::config::TrackingConfig,
 }
 
 impl Hub {
-    pub fn new(resume_window_s: u64) -> Hub {
+    pub fn new(resume_window_s: u64, tracking: crate::config::TrackingConfig) -> Hub {
         Hub {
+            tracking,
             users: DashMap::new(),
             backlogs: Backlogs::new(resume_window_s),
             subs: DashMap::new(),
@@ -318,6 +321,12 @@ impl Hub {
                 }
                 // Leaving memory changes nothing a client sees.
                 EventKind::JobArchived { .. } => continue,
+                EventKind::WorkerTracked {
+                    job_id, lat, lng, ..
+                } => {
+                    self.tracking(engine, job_id, (*lat, *lng), stamp, metrics, &mut seen);
+                    continue;
+                }
                 EventKind::MaintenanceAlerted {
                     schedule_id,
                     alert,
@@ -329,10 +338,17 @@ impl Hub {
                 _ => {}
             }
             let Some(id) = e.kind.job_id() else { continue };
-            // (A notification raised by this event does not end its run.)
+            // (A notification raised by this event does not end its run,
+            // nor does the position sent on acceptance, which follows the
+            // `job` message that says the job was accepted.)
             let run_continues = events[i + 1..]
                 .iter()
-                .find(|n| !matches!(n.kind, EventKind::NotificationQueued { .. }))
+                .find(|n| {
+                    !matches!(
+                        n.kind,
+                        EventKind::NotificationQueued { .. } | EventKind::WorkerTracked { .. }
+                    )
+                })
                 .is_some_and(|n| n.kind.job_id() == Some(id));
             if !run_continues {
                 self.job_update(engine, id, stamp, metrics, &mut seen);
@@ -341,6 +357,46 @@ impl Hub {
         if let Some(log) = self.resume_log.get() {
             log.published(last.seq, last.at.0);
         }
+    }
+
+    /// Where the worker on the way to `job_id` is: to its resident (and
+    /// their backlog, for resumes) and the job's subscribers, nobody else.
+    fn tracking(
+        &self,
+        engine: &Engine,
+        job_id: &JobId,
+        (lat, lng): (f64, f64),
+        stamp: (u64, i64),
+        metrics: &Metrics,
+        seen: &mut Vec<u64>,
+    ) {
+        let Some(job) = engine.job(job_id) else {
+            return;
+        };
+        let m = Arc::new(ServerMsg::Tracking {
+            job_id: job_id.as_str().to_owned(),
+            lat,
+            lng,
+            at: rfc3339(engine::Millis(stamp.1)),
+            eta_s: self.eta_s((lat, lng), (job.lat, job.lng)),
+            seq: stamp.0,
+        });
+        seen.clear();
+        self.to_user(job.resident_id.as_str(), &m, stamp, metrics, seen);
+        if let Some(subs) = self.subs.get(job_id) {
+            for c in subs.iter() {
+                if !seen.contains(&c.id) {
+                    seen.push(c.id);
+                    c.send(m.clone(), metrics);
+                }
+            }
+        }
+    }
+
+    /// Seconds from `from` to `to` at the configured speed, rounded up.
+    pub fn eta_s(&self, from: (f64, f64), to: (f64, f64)) -> u64 {
+        let ll = |(lat, lng)| engine::geo::LatLng { lat, lng };
+        self.tracking.eta_s(ll(from).distance_m(ll(to)))
     }
 
     /// A due/overdue alert to the property's owner and the assigned worker.
@@ -421,7 +477,7 @@ mod tests {
 
     #[test]
     fn attach_detach_report_first_and_last() {
-        let hub = Hub::new(300);
+        let hub = Hub::new(300, Default::default());
         let u: Arc<str> = "w1".into();
         let (tx, _rx) = mpsc::channel(1);
         let a = Arc::new(Conn::new(hub.next_id(), tx.clone()));

@@ -23,7 +23,7 @@ use utoipa::openapi::{
 use utoipa::ToSchema;
 
 use crate::routes::{
-    attachments, auth, jobs, maintenance, notify, payments, properties, stock, triage, workers,
+    attachments, auth, jobs, maintenance, me, notify, payments, properties, stock, triage, workers,
 };
 use crate::wire::JobView;
 
@@ -236,6 +236,8 @@ fn routes() -> Vec<Route> {
     vec![
         Route { auth: false, ..r(Post, "/v1/auth/register", "Register a resident or worker (ops: with an ops token)", J(json::<auth::RegisterReq>), 201, J(json::<auth::Registered>), &[], &[400, 401, 403, 409, 413, 415, 429]) },
         Route { auth: false, ..r(Post, "/v1/auth/login", "Log in", J(json::<auth::LoginReq>), 200, J(json::<auth::LoggedIn>), &[], &[400, 401, 413, 415, 429]) },
+        r(Get, "/v1/me", "Who the token is: profile (v1.2)", N, 200, J(json::<me::Me>), &[], &[]),
+        r(Patch, "/v1/me", "Change one's name, or a worker's skills (v1.2)", J(json::<me::MePatch>), 200, J(json::<me::Me>), &[], &[400, 404, 413, 415]),
         r(Post, "/v1/jobs", "Create a job (Idempotency-Key honoured)", J(json::<jobs::CreateJob>), 201, J(json::<JobView>), &[], &[400, 403, 404, 409, 413, 415, 422]),
         r(Get, "/v1/jobs", "Jobs the caller may list, newest first", N, 200, J(json::<jobs::JobList>), &[("status", false), ("limit", false)], E_READ),
         r(Get, "/v1/jobs/{id}", "One job", N, 200, J(json::<JobView>), &[], E_READ),
@@ -295,8 +297,10 @@ fn routes() -> Vec<Route> {
         Route { auth: false, ..r(Get, "/metrics", "Prometheus metrics", N, 200, Raw(&["text/plain"]), &[], &[]) },
         Route { auth: false, ..r(Get, "/openapi.json", "This document", N, 200, Raw(&["application/json"]), &[], &[]) },
         Route { auth: false, ..r(Get, "/ops", "The ops console", N, 200, Raw(&["text/html"]), &[], &[]) },
-        Route { auth: false, ..r(Get, "/ops/app.js", "The ops console's script", N, 200, Raw(&["text/javascript"]), &[], &[]) },
-        Route { auth: false, ..r(Get, "/ops/app.css", "The ops console's styles", N, 200, Raw(&["text/css"]), &[], &[]) },
+        Route { auth: false, ..r(Get, "/ops/{path}", "A file of the ops console (its script, styles, …)", N, 200, Raw(&["text/javascript", "text/css"]), &[], &[404]) },
+        Route { auth: false, ..r(Get, "/app", "The app for residents and workers", N, 200, Raw(&["text/html"]), &[], &[]) },
+        Route { auth: false, ..r(Get, "/app/", "The app for residents and workers", N, 200, Raw(&["text/html"]), &[], &[]) },
+        Route { auth: false, ..r(Get, "/app/{path}", "A file of the app (script, styles, manifest, service worker, icons)", N, 200, Raw(&["text/javascript", "text/css", "application/manifest+json", "image/png"]), &[], &[404]) },
     ]
 }
 

@@ -29,7 +29,12 @@ fn router_routes() -> BTreeSet<(String, String)> {
             j += 1;
         }
         let call = &rest[body_start..j - 1];
-        let path = call.split('"').nth(1).expect("a quoted path").to_owned();
+        // A catch-all `{*name}` is the path parameter `{name}` in the document.
+        let path = call
+            .split('"')
+            .nth(1)
+            .expect("a quoted path")
+            .replace("{*", "{");
         let chain = &call[call.find(',').expect("path, handler") + 1..];
         // Method routers: `get(…)`, `.post(…)` … at depth 0 of the chain.
         let mut depth = 0;

@@ -55,8 +55,15 @@ async fn reconnect_with_since_replays_what_was_missed() {
         }
         got.push(m);
     };
+    // (v1.2: the worker's position at acceptance comes too, in order.)
+    assert!(
+        got.iter()
+            .all(|m| m["type"] == "job" || m["type"] == "tracking"),
+        "{got:?}"
+    );
     let statuses: Vec<&str> = got
         .iter()
+        .filter(|m| m["type"] == "job")
         .map(|m| m["job"]["status"].as_str().unwrap())
         .collect();
     // One `job` message per change, in order; each carries the job as it

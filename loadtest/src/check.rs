@@ -80,6 +80,15 @@ pub fn message(m: &Value) -> Result<&str, &'static str> {
         "ack" => m["req_id"].is_string() || m["req_id"].is_i64() || m["req_id"].is_u64(),
         "resumed" => m["seq"].is_u64() && (m["gap"].is_null() || m["gap"].is_boolean()),
         "pong" => true,
+        // v1.2: the worker on the way, to the job's resident.
+        "tracking" => {
+            m["seq"].is_u64()
+                && m["job_id"].is_string()
+                && m["lat"].is_number()
+                && m["lng"].is_number()
+                && is_time(&m["at"])
+                && m["eta_s"].is_u64()
+        }
         _ => return Err("unknown_message_type"),
     };
     if ok {
@@ -116,5 +125,11 @@ mod tests {
         assert_eq!(message(&json!({"type":"ack","req_id":3})), Ok("ack"));
         assert!(message(&json!({"type":"offer","job_id":"j"})).is_err());
         assert!(message(&json!({"type":"hello"})).is_err());
+        let t = json!({"type":"tracking","job_id":"j","lat":1.0,"lng":2.0,
+            "at":"2026-01-01T00:00:00.000Z","eta_s":120,"seq":9});
+        assert_eq!(message(&t), Ok("tracking"));
+        let mut bad = t.clone();
+        bad["eta_s"] = json!(-1);
+        assert!(message(&bad).is_err());
     }
 }

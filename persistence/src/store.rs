@@ -92,6 +92,8 @@ enum Request {
     /// Answer once every event up to this sequence number is durable.
     Barrier(u64, Done),
     Account(Account, AccountDone),
+    /// Replace an existing account (same id and email), durably.
+    AccountUpdate(Account, AccountDone),
     /// Start a new log epoch; answers with its number.
     Rotate(Done),
 }
@@ -302,6 +304,20 @@ impl SledStore {
 
     pub fn create_account(&self, account: Account) -> Result<(), StoreError> {
         wait(|done| self.create_account_with(account, done))
+    }
+
+    /// Replaces an account's stored fields (name, skills); its id and
+    /// email stay. `Conflict` when no account has that id and email.
+    pub fn update_account_with(&self, account: Account, done: AccountDone) {
+        if let Err(Request::AccountUpdate(_, done)) =
+            self.send(Request::AccountUpdate(account, done))
+        {
+            done(Err(StoreError::Closed));
+        }
+    }
+
+    pub fn update_account(&self, account: Account) -> Result<(), StoreError> {
+        wait(|done| self.update_account_with(account, done))
     }
 
     pub fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {

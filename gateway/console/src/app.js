@@ -5,6 +5,7 @@ import L from "leaflet";
 import { feature } from "topojson-client";
 import land from "world-atlas/land-50m.json";
 import { Fleet, COLOURS, WORKER_STATES, OPEN_STATUSES, age, money, jobIdFrom } from "./state.js";
+import { startCoordinator, stopCoordinator } from "./coord/index.ts";
 
 const $ = (s) => document.querySelector(s);
 const PANEL_REFRESH_MS = 10_000;
@@ -73,6 +74,7 @@ $("#signout").addEventListener("click", () => signOut(""));
 
 function signOut(message) {
   token = null;
+  stopCoordinator();
   if (socket) { socket.onclose = null; socket.close(); socket = null; }
   clearTimeout(reconnectTimer);
   clearInterval(panelTimer);
@@ -97,6 +99,10 @@ function start() {
   loadOpenJobs();
   refreshPanels();
   panelTimer = setInterval(refreshPanels, PANEL_REFRESH_MS);
+  startCoordinator(token, {
+    onUnauthorized: () => signOut("Your session ended; sign in again."),
+    onShowMap: () => map && map.invalidateSize(),
+  });
 }
 
 // ----------------------------------------------------------------- map

@@ -189,6 +189,17 @@ impl Embedded {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    pub async fn update_account(&self, a: Account) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.store.update_account_with(
+            a,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     pub fn archive(&self) -> &persistence::Archive {
         self.store.archive()
     }

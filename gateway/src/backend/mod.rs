@@ -415,6 +415,13 @@ impl Backend {
         }
     }
 
+    pub async fn update_account(&self, a: Account) -> Result<(), StoreError> {
+        match self {
+            Backend::Embedded(b) => b.update_account(a).await,
+            Backend::Cluster(c) => c.update_account(&a).await,
+        }
+    }
+
     pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
         match self {
             Backend::Embedded(b) => b.account(id),

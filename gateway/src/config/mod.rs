@@ -29,6 +29,7 @@ pub struct Config {
     pub triage: TriageConfig,
     pub payments: PaymentsConfig,
     pub attachments: AttachmentsConfig,
+    pub tracking: TrackingConfig,
     pub log: LogConfig,
 }
 
@@ -245,6 +246,32 @@ impl Default for AttachmentsConfig {
     }
 }
 
+/// Tracking the engineer on the way (API.md v1.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    /// At most one `tracking` message per accepted job this often, seconds.
+    pub every_s: u64,
+    /// The speed `eta_s` assumes over the great-circle distance, m/s.
+    pub speed_mps: f64,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            every_s: 2,
+            speed_mps: 8.3,
+        }
+    }
+}
+
+impl TrackingConfig {
+    /// Seconds to cover `distance_m` at `speed_mps`, rounded up.
+    pub fn eta_s(&self, distance_m: f64) -> u64 {
+        (distance_m.max(0.0) / self.speed_mps).ceil() as u64
+    }
+}
+
 /// Triage (API.md "Intake").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -448,6 +475,7 @@ impl Config {
             stale_after_s: self.dispatch.stale_after_s,
             rematch_interval_ms: self.dispatch.rematch_interval_ms,
             due_window_s: self.maintenance.due_window_s,
+            tracking_every_s: self.tracking.every_s,
             billing: Billing {
                 cents_per_increment: self.billing.cents_per_increment,
                 increment_s: self.billing.increment_s,

@@ -146,6 +146,14 @@ impl Config {
                 "must be 1024 to 1099511627776 (1 TiB)",
             ));
         }
+        if !(1..=3600).contains(&self.tracking.every_s) {
+            return Err(invalid("tracking.every_s", "must be 1 to 3600"));
+        }
+        if !(self.tracking.speed_mps.is_finite()
+            && (0.1..=1000.0).contains(&self.tracking.speed_mps))
+        {
+            return Err(invalid("tracking.speed_mps", "must be 0.1 to 1000"));
+        }
         if !(0.0..=1.0).contains(&self.triage.min_confidence) {
             return Err(invalid("triage.min_confidence", "must be 0 to 1"));
         }

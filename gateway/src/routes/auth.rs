@@ -57,6 +57,15 @@ pub fn normalise_email(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// A user's display name: trimmed, 1 to 100 characters.
+pub fn check_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid("name", "must be 1 to 100 characters"));
+    }
+    Ok(name.to_string())
+}
+
 fn parse_role(r: &str) -> Result<Role, ApiError> {
     Role::parse(r).ok_or_else(|| ApiError::invalid("role", "must be resident, worker or ops"))
 }
@@ -88,10 +97,7 @@ pub async fn register(
     limit_by_address(&app, addr)?;
     let email = normalise_email(&req.email)?;
     check_password(&req.password)?;
-    let name = req.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid("name", "must be 1 to 100 characters"));
-    }
+    let name = check_name(&req.name)?;
     let role = parse_role(&req.role)?;
     if role == Role::Ops {
         let token =

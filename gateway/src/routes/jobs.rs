@@ -14,7 +14,7 @@ use crate::auth::{may, Allowed, User};
 use crate::backend::ExecError;
 use crate::body::{Input, Params};
 use crate::error::ApiError;
-use crate::wire::{job_id, JobView, PathIds};
+use crate::wire::{job_id, JobView, PathIds, WorkerPosition};
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 const MAX_REASON_CHARS: usize = 500;
@@ -232,10 +232,34 @@ pub async fn get(
 ) -> Result<Json<JobView>, ApiError> {
     let core = app.core()?;
     let id = job_id(&id)?;
-    core.job_for(&app, &id, &viewer(&user))
+    let job = core
+        .job_for(&app, &id, &viewer(&user))
         .await?
-        .map(|j| Json(JobView::from(&j)))
-        .ok_or(ApiError::NotFound("job not found"))
+        .ok_or(ApiError::NotFound("job not found"))?;
+    let mut view = JobView::from(&job);
+    if user.role != Role::Worker {
+        view.worker_position = worker_position(&app, &core.engine, &job);
+    }
+    Ok(Json(view))
+}
+
+/// Where an accepted job's worker is, from a position that is not stale.
+fn worker_position(
+    app: &AppState,
+    engine: &engine::Engine,
+    job: &engine::Job,
+) -> Option<WorkerPosition> {
+    if job.status != JobStatus::Accepted {
+        return None;
+    }
+    let (lat, lng, at) = engine.worker(job.worker_id.as_ref()?)?.position?;
+    let fresh_after = app.clock.now().minus_secs(app.cfg.dispatch.stale_after_s);
+    (at >= fresh_after).then(|| WorkerPosition {
+        lat,
+        lng,
+        at: crate::wire::rfc3339(at),
+        eta_s: app.hub.eta_s((lat, lng), (job.lat, job.lng)),
+    })
 }
 
 pub async fn list(

@@ -4,9 +4,10 @@
 
 pub mod attachments;
 pub mod auth;
-pub mod console;
+pub mod frontends;
 pub mod jobs;
 pub mod maintenance;
+pub mod me;
 pub mod notify;
 pub mod ops;
 pub mod payments;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/auth/register", post(auth::register))
         .route("/v1/auth/login", post(auth::login))
+        .route("/v1/me", get(me::get).patch(me::patch))
         .route("/v1/jobs", post(jobs::create).get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::get))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
@@ -105,9 +107,11 @@ pub fn router(state: AppState) -> Router {
             post(notify::retry_delivery),
         )
         .route("/v1/ws", get(crate::ws::upgrade))
-        .route("/ops", get(console::page))
-        .route("/ops/app.js", get(console::script))
-        .route("/ops/app.css", get(console::styles))
+        .route("/ops", get(frontends::console_page))
+        .route("/ops/{*path}", get(frontends::console_file))
+        .route("/app", get(frontends::app_page))
+        .route("/app/", get(frontends::app_page))
+        .route("/app/{*path}", get(frontends::app_file))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -63,6 +63,22 @@ pub struct JobView {
     /// hot offer messages as small as before).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<String>,
+    /// The name of the worker holding or offered it (v1.2), or null.
+    #[serde(default)]
+    pub worker_name: Option<String>,
+    /// Where its worker is while on the way (v1.2; `GET /v1/jobs/{id}` for
+    /// its resident and ops, while `accepted` with a fresh position), else null.
+    #[serde(default)]
+    pub worker_position: Option<WorkerPosition>,
+}
+
+/// The assigned worker's last position and the estimate from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkerPosition {
+    pub lat: f64,
+    pub lng: f64,
+    pub at: String,
+    pub eta_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -172,6 +188,8 @@ impl From<&Job> for JobView {
             }),
             paid_cents: j.paid_cents(),
             attachments: j.attachments.clone(),
+            worker_name: j.worker_name.clone(),
+            worker_position: None,
         }
     }
 }

@@ -12,7 +12,9 @@ use crate::error::ApiError;
 
 mod job;
 
-pub use job::{Estimate, JobView, PartLineView, RatingView, SkillConfidence, TriageView};
+pub use job::{
+    Estimate, JobView, PartLineView, RatingView, SkillConfidence, TriageView, WorkerPosition,
+};
 
 /// Longest job id a path or message may carry (ours are 36 bytes).
 const MAX_ID_LEN: usize = 128;
@@ -367,6 +369,16 @@ pub enum ServerMsg {
         due_at: String,
         seq: u64,
     },
+    /// The assigned worker's position while an accepted job's worker is on
+    /// the way (v1.2), to its resident and the job's subscribers.
+    Tracking {
+        job_id: String,
+        lat: f64,
+        lng: f64,
+        at: String,
+        eta_s: u64,
+        seq: u64,
+    },
     /// Ops watching `fleet` (v1.1): the snapshot (extension: `full:
     /// true`), then the workers that changed, at most once a second.
     Fleet {
@@ -398,7 +410,7 @@ impl ServerMsg {
 
     /// Metric label.
     /// Every [`ServerMsg::name`], for metrics.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "offer",
         "offer_revoked",
         "job",
@@ -407,6 +419,7 @@ impl ServerMsg {
         "ack",
         "pong",
         "maintenance",
+        "tracking",
         "fleet",
     ];
 
@@ -420,6 +433,7 @@ impl ServerMsg {
             ServerMsg::Ack { .. } => "ack",
             ServerMsg::Pong => "pong",
             ServerMsg::Maintenance { .. } => "maintenance",
+            ServerMsg::Tracking { .. } => "tracking",
             ServerMsg::Fleet { .. } => "fleet",
         }
     }

@@ -127,6 +127,7 @@ fn static_in(t: &str) -> &'static str {
         "ack" => "in.ack",
         "pong" => "in.pong",
         "resumed" => "in.resumed",
+        "tracking" => "in.tracking",
         _ => "in.other",
     }
 }

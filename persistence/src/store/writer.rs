@@ -150,6 +150,13 @@ pub(super) fn write_loop(
                     }
                     Err(e) => failures.push(Box::new(move || done(Err(e)))),
                 },
+                Request::AccountUpdate(a, done) => match update_account(&shared, &a) {
+                    Ok(()) => {
+                        wrote_accounts = true;
+                        accounts_done.push(done);
+                    }
+                    Err(e) => failures.push(Box::new(move || done(Err(e)))),
+                },
                 Request::Rotate(done) => {
                     // Everything before this request is in the old epoch.
                     let r = log
@@ -309,6 +316,24 @@ fn write_event(
     *next_log += 1;
     shared.since_snapshot.fetch_add(1, Ordering::AcqRel);
     true
+}
+
+fn update_account(shared: &Shared, a: &Account) -> Result<(), StoreError> {
+    let same = match shared.accounts.get(a.id.as_bytes()).map_err(io)? {
+        Some(v) => {
+            let old: Account = codec::decode(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            old.email == a.email
+        }
+        None => false,
+    };
+    if !same {
+        return Err(StoreError::Conflict);
+    }
+    shared
+        .accounts
+        .insert(a.id.as_bytes(), codec::encode(a))
+        .map_err(io)?;
+    Ok(())
 }
 
 fn write_account(

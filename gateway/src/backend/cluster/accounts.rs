@@ -25,6 +25,20 @@ impl Cluster {
         }
     }
 
+    /// Replaces an existing account (its email, and so the index, stays).
+    pub async fn update_account(&self, a: &Account) -> Result<(), StoreError> {
+        let bytes = rmp_serde::to_vec_named(a).expect("accounts serialise");
+        let mut con = self.con.clone();
+        let ok: Option<String> = redis::cmd("SET")
+            .arg(acct_key(&a.id))
+            .arg(bytes)
+            .arg("XX")
+            .query_async(&mut con)
+            .await
+            .map_err(store_down)?;
+        ok.map(|_| ()).ok_or(StoreError::Conflict)
+    }
+
     pub async fn account(&self, id: &str) -> Result<Option<Account>, StoreError> {
         let mut con = self.con.clone();
         let bytes: Option<Vec<u8>> = con.get(acct_key(id)).await.map_err(store_down)?;
