@@ -96,6 +96,12 @@ impl Engine {
                     .get(worker_id)
                     .ok_or(EngineError::UnknownWorker)?;
                 *w.name.write() = Some(name.as_str().into());
+                drop(w);
+                // The job it holds shows the new name.
+                if let Some(job) = t.holding.get(worker_id).and_then(|s| t.jobs.get_mut(s)) {
+                    job.worker_name = Some(name.clone());
+                    job.version += 1;
+                }
                 t.last_event = ev.seq;
                 return Ok(());
             }
@@ -445,6 +451,7 @@ impl Engine {
         if let Some((w, due)) = track {
             if let Some(e) = self.workers.get(&w) {
                 e.set_track_due(due);
+                e.track_owed.store(false, Ordering::Release);
             }
         }
         if let Some((s, job)) = cancelled_for {

@@ -47,6 +47,9 @@ pub struct Engine {
     pub(crate) worker_count: AtomicUsize,
     /// Triage's classifier and estimates, for requests (`triage`).
     pub(crate) triage_view: parking_lot::RwLock<crate::triage::TriageView>,
+    /// The earliest time (ms) a tracked worker's owed position is due
+    /// (`track_owed`); `NOT_TRACKED` when none is.
+    pub(crate) track_flush_at: std::sync::atomic::AtomicI64,
     /// Where every emitted event goes, in `seq` order, under the job lock
     /// (the durable log on a single node). Replay does not feed it.
     pub(crate) sink: std::sync::OnceLock<Arc<dyn EventSink>>,
@@ -169,6 +172,7 @@ impl Engine {
             workers: DashMap::with_capacity_and_hasher_and_shard_amount(0, RandomState::new(), 128),
             jobs: Mutex::new(JobTable::default()),
             waiting: AtomicUsize::new(0),
+            track_flush_at: std::sync::atomic::AtomicI64::new(crate::worker::NOT_TRACKED),
             worker_count: AtomicUsize::new(0),
             triage_view: parking_lot::RwLock::new(Default::default()),
             sink: std::sync::OnceLock::new(),
@@ -256,17 +260,19 @@ impl Engine {
     ) -> Result<Vec<Event>, EngineError> {
         // The registry's guard is let go before the job lock is taken
         // (the job lock is taken first everywhere else).
-        let (w, wake) = {
+        let (w, wake, track) = {
             let w = self.workers.get(id).ok_or(EngineError::UnknownWorker)?;
             let wake = self.move_worker(&w, lat, lng, now)?;
-            let tracked = now.0 >= w.track_due.load(Ordering::Acquire);
-            ((wake || tracked).then(|| w.clone()), wake)
+            let track = self.track_due(&w, now);
+            ((wake || track).then(|| w.clone()), wake, track)
         };
         let Some(w) = w else {
             return Ok(Vec::new());
         };
         let mut out = if wake { self.wake(&w, now) } else { Vec::new() };
-        self.track_report(&w, lat, lng, now, &mut out);
+        if track {
+            self.track_report(&w, lat, lng, now, &mut out);
+        }
         Ok(out)
     }
 
@@ -283,14 +289,30 @@ impl Engine {
         } else {
             Vec::new()
         };
-        self.track_report(&h.0, lat, lng, now, &mut out);
+        if self.track_due(&h.0, now) {
+            self.track_report(&h.0, lat, lng, now, &mut out);
+        }
         Ok(out)
     }
 
-    /// A report of a worker on the way to an accepted job becomes a
-    /// `WorkerTracked` event when the job is due one (API.md "Tracking the
-    /// engineer on the way"). One atomic load for everyone else.
+    /// Whether a report at `now` is due to reach the worker's resident;
+    /// one too soon is owed to them at the end of the interval (`tick`).
     #[inline]
+    fn track_due(&self, w: &WorkerShared, now: Millis) -> bool {
+        let due = w.track_due.load(Ordering::Acquire);
+        if now.0 >= due {
+            return true;
+        }
+        if due != crate::worker::NOT_TRACKED {
+            w.track_owed.store(true, Ordering::Release);
+            self.track_flush_at.fetch_min(due, Ordering::AcqRel);
+        }
+        false
+    }
+
+    /// A report of a worker on the way to an accepted job, when the job is
+    /// due one ([`Engine::track_due`]), becomes a `WorkerTracked` event
+    /// (API.md "Tracking the engineer on the way").
     fn track_report(
         &self,
         w: &WorkerShared,
@@ -299,11 +321,44 @@ impl Engine {
         now: Millis,
         out: &mut Vec<Event>,
     ) {
-        if now.0 < w.track_due.load(Ordering::Acquire) {
-            return;
-        }
         let mut t = self.jobs.lock();
         let _ = self.track_locked(&mut t, out, &w.id, Some((lat, lng)), now);
+    }
+
+    /// The trailing edge (from `tick`): each tracked worker whose report
+    /// came too soon gets its latest position sent once its interval ends.
+    pub(crate) fn track_owed_locked(&self, t: &mut JobTable, out: &mut Vec<Event>, now: Millis) {
+        let at = self.track_flush_at.load(Ordering::Acquire);
+        if now.0 < at {
+            return;
+        }
+        self.track_flush_at
+            .store(crate::worker::NOT_TRACKED, Ordering::Release);
+        let Some(accepted) = t.by_status.get(&JobStatus::Accepted) else {
+            return;
+        };
+        let mut due_now = Vec::new();
+        for seq in accepted {
+            let Some(w) = t.jobs[seq]
+                .worker_id
+                .as_ref()
+                .and_then(|w| self.workers.get(w))
+            else {
+                continue;
+            };
+            if !w.track_owed.load(Ordering::Acquire) {
+                continue;
+            }
+            let due = w.track_due.load(Ordering::Acquire);
+            if now.0 >= due {
+                due_now.push(w.id.clone());
+            } else {
+                self.track_flush_at.fetch_min(due, Ordering::AcqRel);
+            }
+        }
+        for w in due_now {
+            let _ = self.track_locked(t, out, &w, None, now);
+        }
     }
 
     /// Emits `WorkerTracked` for the accepted job `worker` holds, if it is
@@ -327,24 +382,29 @@ impl Engine {
         if job.status != JobStatus::Accepted || !due {
             return Ok(());
         }
-        let (lat, lng) = match at {
-            Some(p) => p,
+        let Some(w) = self.workers.get(worker) else {
+            return Ok(());
+        };
+        let (lat, lng, reported_at) = match at {
+            Some((lat, lng)) => (lat, lng, None),
             None => {
-                let Some(w) = self.workers.get(worker) else {
-                    return Ok(());
-                };
                 let fix = w.fix.read();
                 if !fix.is_set() || fix.at < now.minus_secs(self.cfg.stale_after_s) {
+                    w.track_owed.store(false, Ordering::Release);
                     return Ok(());
                 }
-                (fix.lat, fix.lng)
+                (fix.lat, fix.lng, (fix.at < now).then_some(fix.at))
             }
         };
+        // Whatever was owed is this position or older.
+        w.track_owed.store(false, Ordering::Release);
+        drop(w);
         let kind = EventKind::WorkerTracked {
             job_id: job.id.clone(),
             worker_id: worker.clone(),
             lat,
             lng,
+            reported_at,
         };
         self.emit(t, out, now, kind)
     }
@@ -468,6 +528,7 @@ impl Engine {
     pub fn tick(&self, now: Millis) -> Vec<Event> {
         let mut t = self.jobs.lock();
         let mut out = Vec::new();
+        self.track_owed_locked(&mut t, &mut out, now);
         self.dispatch_schedules(&mut t, &mut out, now);
         while let Some(&(deadline, seq)) = t.search_deadlines.first() {
             if deadline > now {
@@ -577,6 +638,9 @@ impl Engine {
             })
             .min();
         let d = t.maintenance.dispatch_at.first().map(|d| d.0);
-        [a, b, c, d].into_iter().flatten().min()
+        let e = Some(self.track_flush_at.load(Ordering::Acquire))
+            .filter(|&at| at != crate::worker::NOT_TRACKED)
+            .map(Millis);
+        [a, b, c, d, e].into_iter().flatten().min()
     }
 }

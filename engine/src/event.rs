@@ -83,6 +83,10 @@ pub enum EventKind {
         worker_id: WorkerId,
         lat: f64,
         lng: f64,
+        /// When the worker reported it, if before the event (sent on
+        /// acceptance, or at the end of an interval, from the last report).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reported_at: Option<Millis>,
     },
     /// The name residents see for the worker (`Job.worker_name`).
     WorkerNamed {

@@ -136,6 +136,19 @@ impl Engine {
         t.ids.get(id).map(|s| t.jobs[s].clone())
     }
 
+    /// Whose a job is and where: (resident, lat, lng), without copying it.
+    pub fn job_place(&self, id: &JobId) -> Option<(ResidentId, f64, f64)> {
+        let t = self.jobs.lock();
+        let job = &t.jobs[t.ids.get(id)?];
+        Some((job.resident_id.clone(), job.lat, job.lng))
+    }
+
+    /// The job a worker holds (offered or active), if any.
+    pub fn held_job(&self, worker: &WorkerId) -> Option<JobId> {
+        let t = self.jobs.lock();
+        t.holding.get(worker).map(|s| t.jobs[s].id.clone())
+    }
+
     /// The job if `viewer` may see it: its resident, a worker it was offered
     /// or assigned to, or ops. Anyone else gets `None`, as if it did not exist.
     pub fn job_for(&self, id: &JobId, viewer: &Viewer) -> Option<Job> {

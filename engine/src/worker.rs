@@ -10,7 +10,7 @@
 //!   worker's own updates (one app, one worker) and nothing else.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{MappedRwLockReadGuard, Mutex, RwLock, RwLockReadGuard};
@@ -86,6 +86,9 @@ pub struct WorkerShared {
     /// without any lock on every report, so a worker nobody tracks costs
     /// one atomic load.
     pub(crate) track_due: AtomicI64,
+    /// A report came before `track_due`: the latest position is owed to
+    /// the resident once it passes (sent by `tick`, the trailing edge).
+    pub(crate) track_owed: AtomicBool,
 }
 
 impl WorkerShared {
@@ -102,6 +105,7 @@ impl WorkerShared {
             place: Mutex::new(None),
             name: RwLock::new(None),
             track_due: AtomicI64::new(NOT_TRACKED),
+            track_owed: AtomicBool::new(false),
         };
         w.set_skills(skills);
         w

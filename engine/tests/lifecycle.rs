@@ -693,6 +693,21 @@ fn the_worker_on_the_way_is_tracked_at_most_once_per_interval_until_arrival() {
         assert_eq!(tracked(&ev), [(north(1600.0), at(43))]);
         assert_eq!(e.job(&j("j1")).unwrap().tracked_at, Some(at(43)));
     }
+    // A report too soon is owed: the interval's end is a deadline, and
+    // `tick` sends it then, saying when it was reported.
+    let ev =
+        f.e.update_position(&w("ann"), north(1500.0), LNG, at(44))
+            .unwrap();
+    assert!(tracked(&ev).is_empty());
+    assert!(f.e.next_deadline().is_some_and(|d| d <= at(45)));
+    assert!(tracked(&f.e.tick(Millis(at(45).0 - 1))).is_empty());
+    let ev = f.e.tick(at(45));
+    assert_eq!(tracked(&ev), [(north(1500.0), at(45))]);
+    match &ev[0].kind {
+        EventKind::WorkerTracked { reported_at, .. } => assert_eq!(*reported_at, Some(at(44))),
+        other => panic!("{other:?}"),
+    }
+    assert!(tracked(&f.e.tick(at(48))).is_empty(), "sent once");
     // Arrived: no more.
     f.e.arrive(&j("j1"), &w("ann"), at(50)).unwrap();
     let ev =

@@ -28,6 +28,10 @@ pub struct Core {
     /// Orders one worker's connects and disconnects (a socket's presence
     /// command runs while this worker's lock is held).
     presence: DashMap<WorkerId, Arc<tokio::sync::Mutex<()>>>,
+    /// Workers registered without a name whose account this process has
+    /// looked for (so a minted token's worker, which has none, costs one
+    /// lookup, not one per call).
+    name_sought: dashmap::DashSet<WorkerId>,
 }
 
 pub struct App {
@@ -94,6 +98,7 @@ impl AppState {
             engine,
             backend,
             presence: DashMap::new(),
+            name_sought: dashmap::DashSet::new(),
         };
         if self.core.set(core).is_err() {
             panic!("set_ready called twice");
@@ -267,6 +272,10 @@ impl Core {
         self.backend.account(id).await
     }
 
+    async fn worker_account(&self, id: &str) -> Result<Option<Account>, ApiError> {
+        Ok(self.account(id).await?.filter(|a| a.role == Role::Worker))
+    }
+
     /// Stores an account's new name or skills (same id and email).
     pub async fn update_account(&self, a: Account) -> Result<(), StoreError> {
         self.backend.update_account(a).await
@@ -292,15 +301,24 @@ impl Core {
         let id = WorkerId::from(&*user.id);
         if user.skills.is_none() {
             if let Some(h) = self.engine.worker_handle(&id) {
-                if h.has_name() {
-                    return Ok(h);
+                // Registered before names existed: its account's, once.
+                if !h.has_name() && self.name_sought.insert(id.clone()) {
+                    if let Some(a) = self.worker_account(&user.id).await? {
+                        let op = Op::NameWorker {
+                            worker: id.clone(),
+                            name: a.name,
+                        };
+                        self.exec(app, op).await?;
+                    }
                 }
+                return Ok(h);
             }
         }
-        let account = self
-            .account(&user.id)
-            .await?
-            .filter(|a| a.role == Role::Worker);
+        // A minted token carries its skills; an account's worker has them stored.
+        let account = match user.skills {
+            Some(_) => None,
+            None => self.worker_account(&user.id).await?,
+        };
         let names: Vec<String> = match (&user.skills, &account) {
             (Some(s), _) => s.clone(),
             (None, Some(a)) => a.skills.iter().map(|s| s.as_str().to_string()).collect(),

@@ -322,9 +322,21 @@ impl Hub {
                 // Leaving memory changes nothing a client sees.
                 EventKind::JobArchived { .. } => continue,
                 EventKind::WorkerTracked {
-                    job_id, lat, lng, ..
+                    job_id,
+                    lat,
+                    lng,
+                    reported_at,
+                    ..
                 } => {
-                    self.tracking(engine, job_id, (*lat, *lng), stamp, metrics, &mut seen);
+                    let at = reported_at.unwrap_or(e.at);
+                    self.tracking(engine, job_id, (*lat, *lng, at), stamp, metrics, &mut seen);
+                    continue;
+                }
+                // A new name shows on the job the worker holds.
+                EventKind::WorkerNamed { worker_id, .. } => {
+                    if let Some(id) = engine.held_job(worker_id) {
+                        self.job_update(engine, &id, stamp, metrics, &mut seen);
+                    }
                     continue;
                 }
                 EventKind::MaintenanceAlerted {
@@ -365,24 +377,24 @@ impl Hub {
         &self,
         engine: &Engine,
         job_id: &JobId,
-        (lat, lng): (f64, f64),
+        (lat, lng, at): (f64, f64, engine::Millis),
         stamp: (u64, i64),
         metrics: &Metrics,
         seen: &mut Vec<u64>,
     ) {
-        let Some(job) = engine.job(job_id) else {
+        let Some((resident, job_lat, job_lng)) = engine.job_place(job_id) else {
             return;
         };
         let m = Arc::new(ServerMsg::Tracking {
             job_id: job_id.as_str().to_owned(),
             lat,
             lng,
-            at: rfc3339(engine::Millis(stamp.1)),
-            eta_s: self.eta_s((lat, lng), (job.lat, job.lng)),
+            at: rfc3339(at),
+            eta_s: self.eta_s((lat, lng), (job_lat, job_lng)),
             seq: stamp.0,
         });
         seen.clear();
-        self.to_user(job.resident_id.as_str(), &m, stamp, metrics, seen);
+        self.to_user(resident.as_str(), &m, stamp, metrics, seen);
         if let Some(subs) = self.subs.get(job_id) {
             for c in subs.iter() {
                 if !seen.contains(&c.id) {

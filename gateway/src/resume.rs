@@ -24,8 +24,13 @@ use engine::JobId;
 use crate::hub::Outbound;
 use crate::wire::ServerMsg;
 
-/// Most messages one user's backlog keeps (older ones make a resume a gap).
+/// Most messages one user's backlog keeps (older ones make a resume a gap),
+/// `tracking` aside…
 pub const CAP: usize = 128;
+/// …which count on their own: a resident following a worker gets one every
+/// `[tracking] every_s` (2 s by default: 150 over a 300 s window), which
+/// must not push the job messages of the same window out.
+pub const TRACKING_CAP: usize = 512;
 
 #[derive(Default)]
 pub struct Backlog {
@@ -35,15 +40,28 @@ pub struct Backlog {
     lost_through: u64,
     /// The worker's open offer: its job and the `offer` message.
     open_offer: Option<(JobId, Outbound)>,
+    /// How many of `msgs` are `tracking`.
+    tracking: usize,
+}
+
+fn is_tracking(m: &Outbound) -> bool {
+    matches!(**m, ServerMsg::Tracking { .. })
 }
 
 impl Backlog {
+    fn push(&mut self, seq: u64, at_ms: i64, m: Outbound) {
+        self.tracking += usize::from(is_tracking(&m));
+        self.msgs.push_back((seq, at_ms, m));
+    }
+
     fn prune(&mut self, before_ms: i64) {
-        while let Some((seq, at, _)) = self.msgs.front() {
-            if *at >= before_ms && self.msgs.len() <= CAP {
+        while let Some((seq, at, m)) = self.msgs.front() {
+            let others = self.msgs.len() - self.tracking;
+            if *at >= before_ms && others <= CAP && self.tracking <= TRACKING_CAP {
                 break;
             }
             self.lost_through = self.lost_through.max(*seq);
+            self.tracking -= usize::from(is_tracking(m));
             self.msgs.pop_front();
         }
     }
@@ -140,7 +158,7 @@ impl Backlogs {
                 }
             _ => {}
         }
-        b.msgs.push_back((seq, at_ms, m.clone()));
+        b.push(seq, at_ms, m.clone());
         b.prune(at_ms - self.window_ms);
     }
 
@@ -303,6 +321,43 @@ mod tests {
         drop(b);
         bl.sweep(10_000_000);
         assert_eq!(bl.users(), 0, "idle users are forgotten");
+    }
+
+    #[test]
+    fn tracking_does_not_push_job_messages_out_of_the_window() {
+        let bl = Backlogs::new(300);
+        let u: Arc<str> = "r1".into();
+        let tracking = |seq| {
+            Arc::new(ServerMsg::Tracking {
+                job_id: "j".into(),
+                lat: 1.0,
+                lng: 2.0,
+                at: "2026-01-01T00:00:00Z".into(),
+                eta_s: 60,
+                seq,
+            })
+        };
+        {
+            let mut b = bl.entry(&u);
+            bl.record(&mut b, 1, 0, &revoke("j", 1));
+            // A worker on the way for 290 s, one message a second.
+            for seq in 2..=291 {
+                bl.record(&mut b, seq, (seq as i64 - 1) * 1000, &tracking(seq));
+            }
+        }
+        bl.published(1, 291, 0);
+        let b = bl.entry(&u);
+        assert_eq!(b.lost_through, 0, "nothing inside the window was dropped");
+        let r = bl.replay(&b, Some(0), 290_000, 1024);
+        assert_eq!(r.messages.len(), 291);
+        drop(b);
+        // Beyond the tracking cap, the oldest go (and resuming before them is a gap).
+        let mut b = bl.entry(&u);
+        for seq in 292..=(292 + TRACKING_CAP as u64) {
+            bl.record(&mut b, seq, 290_000, &tracking(seq));
+        }
+        assert!(b.tracking <= TRACKING_CAP);
+        assert!(b.lost_through >= 1);
     }
 
     #[test]

@@ -189,6 +189,11 @@ async fn the_resident_follows_the_worker_on_the_way_and_nobody_else_does() {
         .await;
     let first = rws.next_of("tracking").await;
     assert_eq!(first["job_id"], id.as_str());
+    // The position sent on acceptance is the one reported before it, and says when.
+    assert!(
+        millis(&first["at"]) <= millis(&accepted["job"]["accepted_at"]),
+        "{first} {accepted}"
+    );
     assert_eq!(
         (first["lat"].as_f64(), first["lng"].as_f64()),
         (Some(start.0), Some(start.1))
@@ -230,16 +235,23 @@ async fn the_resident_follows_the_worker_on_the_way_and_nobody_else_does() {
         }
     };
     tokio::join!(drive, listen);
+    // What the last reports still owe comes within the interval.
+    while let Some(m) = rws.recv_within(Duration::from_millis(1500)).await {
+        if m["type"] == "tracking" {
+            seen.push(m);
+        }
+    }
     assert!(
-        (3..=6).contains(&seen.len()),
+        (3..=7).contains(&seen.len()),
         "{} tracking messages: {seen:?}",
         seen.len()
     );
+    // 35 reports over 3.5 s, at most one message a second: the count
+    // above. Each message's `at` is when its position was reported.
     for pair in seen.windows(2) {
-        let gap = millis(&pair[1]["at"]) - millis(&pair[0]["at"]);
         assert!(
-            gap >= 1000,
-            "two tracking messages {gap} ms apart: {pair:?}"
+            millis(&pair[1]["at"]) > millis(&pair[0]["at"]),
+            "reported in order: {pair:?}"
         );
         assert!(pair[1]["seq"].as_u64() > pair[0]["seq"].as_u64());
         assert!(
@@ -370,4 +382,86 @@ async fn tracking_survives_a_kill_9_and_resumes_without_a_gap() {
     assert_eq!(m["lat"], 51.51);
     assert!(m["seq"].as_u64() > second["seq"].as_u64());
     assert_eq!(s.job(&id, &resident).await["worker_name"], "Cy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_too_soon_is_sent_when_the_interval_ends() {
+    let s = Server::start(&[("DISPATCHD_TRACKING_EVERY_S", "2")]).await;
+    let (_, resident) = s.user("resident", &[]).await;
+    let mut rws = Ws::connect(&s, &resident, false).await;
+    let (_, _, mut wws) = named_worker(&s, "Di", "plumbing", 51.51, -0.12).await;
+    let job = s.create_job(&resident, 51.5, -0.12, "plumbing").await;
+    let id = job["id"].as_str().unwrap().to_string();
+    wws.next_where("offer", |m| m["job_id"] == id.as_str())
+        .await;
+    wws.request(json!({"type": "location", "lat": 51.509, "lng": -0.12}))
+        .await;
+    wws.request(json!({"type": "accept", "job_id": id})).await;
+    let first = rws.next_of("tracking").await;
+    // Within the interval: not sent now, not dropped either.
+    wws.request(json!({"type": "location", "lat": 51.508, "lng": -0.12}))
+        .await;
+    let owed = rws.next_of("tracking").await;
+    assert_eq!(owed["lat"], 51.508, "{owed}");
+    let (t0, t1) = (millis(&first["at"]), millis(&owed["at"]));
+    // `at` is when it was reported, inside the interval…
+    assert!(t1 > t0 && t1 < t0 + 2000, "{first} {owed}");
+    // …and it was sent no sooner than the interval allows.
+    assert!(owed["seq"].as_u64() > first["seq"].as_u64());
+    let stray = rws.recv_within(Duration::from_millis(2500)).await;
+    assert!(stray.is_none(), "owed once: {stray:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_name_shows_on_the_job_and_a_declined_worker_learns_no_other() {
+    let s = Server::start(&[]).await;
+    let (_, resident) = s.user("resident", &[]).await;
+    let mut rws = Ws::connect(&s, &resident, false).await;
+    let (_, first_token, mut first) = named_worker(&s, "Ed", "plumbing", 51.5001, -0.12).await;
+    let (_, second_token, mut second) = named_worker(&s, "Flo", "plumbing", 51.502, -0.12).await;
+    let job = s.create_job(&resident, 51.5, -0.12, "plumbing").await;
+    let id = job["id"].as_str().unwrap().to_string();
+    first
+        .next_where("offer", |m| m["job_id"] == id.as_str())
+        .await;
+    first
+        .request(json!({"type": "decline", "job_id": id}))
+        .await;
+    second
+        .next_where("offer", |m| m["job_id"] == id.as_str())
+        .await;
+    second
+        .request(json!({"type": "accept", "job_id": id}))
+        .await;
+    rws.next_where("job", |m| {
+        m["job"]["status"] == "accepted" && m["job"]["worker_name"] == "Flo"
+    })
+    .await;
+    let seen_by_first = s.job(&id, &first_token).await;
+    assert!(seen_by_first["worker_name"].is_null(), "{seen_by_first}");
+    let (_, list) = s.get("/v1/jobs", &first_token).await;
+    assert!(
+        list["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["worker_name"].is_null()),
+        "{list}"
+    );
+    assert_eq!(s.job(&id, &second_token).await["worker_name"], "Flo");
+    // Renamed on the way: the resident hears of it at once.
+    let (st, v) = s
+        .call(
+            Method::PATCH,
+            "/v1/me",
+            Some(&second_token),
+            Some(json!({"name": "Florence"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let m = rws
+        .next_where("job", |m| m["job"]["worker_name"] == "Florence")
+        .await;
+    assert_eq!(m["job"]["status"], "accepted");
+    assert_eq!(s.job(&id, &resident).await["worker_name"], "Florence");
 }

@@ -1,49 +1,33 @@
 /**
- * The calls the generated REST types do not cover yet or need a little
- * help with: the profile (`/v1/me`, v1.2), raw-byte uploads, and
- * attachments fetched with the token and shown as `blob:` URLs (the page's
- * CSP allows no other origin, and an `<img src>` cannot send a header).
+ * Small wrappers over the typed REST client (`session.d.rest`): the profile
+ * (`/v1/me`, v1.2), raw-byte uploads, and attachments fetched with the
+ * token and shown as `blob:` URLs (the page's CSP allows no other origin,
+ * and an `<img src>` cannot send a header).
  * @module
  */
-import { DispatchdError, unwrap, type User } from "@dispatchd/client";
+import { DispatchdError, unwrap, type components } from "@dispatchd/client";
 import type { Session } from "./session.js";
 
-/** `GET /v1/me` (v1.2 "Profile"). */
-export type Me = User & { email: string | null; skills?: string[]; available?: boolean };
+/** `GET /v1/me` (v1.2 "Profile"), as the server's OpenAPI document describes it. */
+export type Me = components["schemas"]["Me"];
+
+/** What `PATCH /v1/me` may change: the name, and a worker's skills. */
+export type MePatch = components["schemas"]["MePatch"];
 
 /** The types `POST /v1/attachments` takes. */
 export const UPLOAD_TYPES = ["image/jpeg", "image/png", "image/webp", "application/pdf"] as const;
 
-async function call<T>(s: Session, method: "GET" | "PATCH", path: string, body?: unknown): Promise<T> {
-  const headers = new Headers({ authorization: `Bearer ${s.d.token ?? ""}` });
-  if (body !== undefined) headers.set("content-type", "application/json");
-  const req = new Request(new URL(path, location.origin), { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  let response: Response;
-  try {
-    response = await fetch(req);
-    s.store.dispatch({ type: "reachable", reachable: true });
-  } catch (e) {
-    s.store.dispatch({ type: "reachable", reachable: false });
-    throw e;
-  }
-  const text = await response.text();
-  let json: unknown = undefined;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    // not JSON: unwrap reports the status
-  }
-  return unwrap<T>(response.ok ? { data: json as T, response } : { error: json, response });
-}
-
 /** The caller's profile. */
 export function getMe(s: Session): Promise<Me> {
-  return call<Me>(s, "GET", "/v1/me");
+  return unwrap(s.d.rest.GET("/v1/me"));
 }
 
-/** Changes the caller's name and (workers) skills. */
-export function patchMe(s: Session, body: { name?: string; skills?: string[] }): Promise<Me> {
-  return call<Me>(s, "PATCH", "/v1/me", body);
+/**
+ * Changes the caller's name and (workers) skills.
+ * @throws DispatchdError the server's `invalid_input`, whose message names the field
+ */
+export function patchMe(s: Session, body: MePatch): Promise<Me> {
+  return unwrap(s.d.rest.PATCH("/v1/me", { body }));
 }
 
 /** Uploads one file (`POST /v1/attachments`, raw bytes) → its id. */

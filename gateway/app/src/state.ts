@@ -5,23 +5,15 @@
  * test/state.test.mjs drives it with plain messages.
  * @module
  */
-import type { Job, OfferMessage, OfferRevokedMessage, SocketState, TrackingMessage } from "@dispatchd/client";
-
-/** Where the assigned engineer is, as tracking reports it (v1.2). */
-export interface Track {
-  lat: number;
-  lng: number;
-  /** When the server had the position (RFC 3339). */
-  at: string;
-  eta_s: number;
-}
+import type { components, Job, OfferMessage, OfferRevokedMessage, SocketState, TrackingMessage } from "@dispatchd/client";
 
 /**
- * A job as the app reads it: the contract's `Job` with the v1.2 fields for
- * its resident (`worker_name`; `worker_position` on `GET /v1/jobs/{id}`),
- * optional here so that the app also runs against servers without them.
+ * Where the assigned engineer is (v1.2): a `tracking` message or a job's
+ * `worker_position`. `at` is when the engineer reported it (RFC 3339), not
+ * when it reached the app: the server may hold a report until its
+ * tracking interval ends.
  */
-export type AppJob = Job & { worker_name?: string | null; worker_position?: Track | null };
+export type Track = components["schemas"]["WorkerPosition"];
 
 /** The worker's current offer, and why it went away if it did. */
 export interface Offer extends OfferMessage {
@@ -31,7 +23,7 @@ export interface Offer extends OfferMessage {
 
 /** Everything the screens show that changes on its own. */
 export interface State {
-  jobs: Record<string, AppJob>;
+  jobs: Record<string, Job>;
   tracks: Record<string, Track>;
   offer: Offer | null;
   socket: SocketState;
@@ -44,8 +36,8 @@ export interface State {
 }
 
 export type Action =
-  | { type: "jobs"; jobs: AppJob[] }
-  | { type: "job"; job: AppJob }
+  | { type: "jobs"; jobs: Job[] }
+  | { type: "job"; job: Job }
   | { type: "tracking"; m: TrackingMessage }
   | { type: "offer"; m: OfferMessage }
   | { type: "offer_revoked"; m: OfferRevokedMessage }
@@ -64,11 +56,11 @@ function newer(a: Track | undefined, b: Track): Track {
   return Date.parse(b.at) >= Date.parse(a.at) ? b : a;
 }
 
-function mergeJob(s: State, job: AppJob): State {
+function mergeJob(s: State, job: Job): State {
   const old = s.jobs[job.id];
   if (old && old.version > job.version) return s; // a stale copy (a list read before a message)
   // A message may leave out what a read had (worker_name, worker_position).
-  const merged: AppJob = old ? { ...old, ...job } : job;
+  const merged: Job = old ? { ...old, ...job } : job;
   if (job.worker_position === undefined && old?.worker_position !== undefined) merged.worker_position = old.worker_position;
   const jobs = { ...s.jobs, [job.id]: merged };
   let tracks = s.tracks;
@@ -126,12 +118,12 @@ export function connection(s: Pick<State, "online" | "reachable" | "socket">): {
 }
 
 /** The worker's active job (accepted or arrived), if any. */
-export function activeJob(s: Pick<State, "jobs">, workerId: string): AppJob | undefined {
+export function activeJob(s: Pick<State, "jobs">, workerId: string): Job | undefined {
   return Object.values(s.jobs).find((j) => j.worker_id === workerId && (j.status === "accepted" || j.status === "arrived"));
 }
 
 /** Jobs newest first. */
-export function newestFirst(jobs: Record<string, AppJob>): AppJob[] {
+export function newestFirst(jobs: Record<string, Job>): Job[] {
   return Object.values(jobs).sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
 }
 

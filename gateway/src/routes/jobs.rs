@@ -236,7 +236,7 @@ pub async fn get(
         .job_for(&app, &id, &viewer(&user))
         .await?
         .ok_or(ApiError::NotFound("job not found"))?;
-    let mut view = JobView::from(&job);
+    let mut view = view_for(&user, &job);
     if user.role != Role::Worker {
         view.worker_position = worker_position(&app, &core.engine, &job);
     }
@@ -289,8 +289,18 @@ pub async fn list(
         )
         .await?;
     Ok(Json(JobList {
-        jobs: jobs.iter().map(JobView::from).collect(),
+        jobs: jobs.iter().map(|j| view_for(&user, j)).collect(),
     }))
+}
+
+/// The job as `user` sees it: a worker who declined it or let its offer
+/// lapse does not learn the name of the worker who has it now.
+fn view_for(user: &User, job: &engine::Job) -> JobView {
+    let mut view = JobView::from(job);
+    if user.role == Role::Worker && job.worker_id.as_ref().map(|w| w.as_str()) != Some(&*user.id) {
+        view.worker_name = None;
+    }
+    view
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -5,12 +5,11 @@
  * the fare, a rating and the payments.
  * @module
  */
-import { unwrap, type components } from "@dispatchd/client";
+import { unwrap, type components, type Job } from "@dispatchd/client";
 import { useEffect, useState } from "preact/hooks";
 import { clock, eta, isOpen, money, moneyRange, STATUS_TEXT, timeline } from "../format.js";
 import { MapView, type Pin } from "../map.js";
 import { describe, type Session } from "../session.js";
-import type { AppJob } from "../state.js";
 import { useStore } from "../store.js";
 import { FieldError, FormError, Loading, Photos, Section, errorsFrom, useRetry, type Errors } from "../ui.js";
 
@@ -109,7 +108,7 @@ export function JobPage({ session, id }: { session: Session; id: string }) {
   );
 }
 
-function Cancel({ session, job }: { session: Session; job: AppJob }) {
+function Cancel({ session, job }: { session: Session; job: Job }) {
   const [asking, setAsking] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -150,7 +149,7 @@ function Cancel({ session, job }: { session: Session; job: AppJob }) {
   );
 }
 
-function Completed({ session, job }: { session: Session; job: AppJob }) {
+function Completed({ session, job }: { session: Session; job: Job }) {
   const [payments, setPayments] = useState<Payment[] | null>(null);
   const [payError, setPayError] = useState<string | null>(null);
   const load = () => {
@@ -195,7 +194,7 @@ function Completed({ session, job }: { session: Session; job: AppJob }) {
   );
 }
 
-function Rating({ session, job }: { session: Session; job: AppJob }) {
+function Rating({ session, job }: { session: Session; job: Job }) {
   const [stars, setStars] = useState(0);
   const [errors, setErrors] = useState<Errors>({});
   const [busy, setBusy] = useState(false);

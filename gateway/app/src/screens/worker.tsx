@@ -6,14 +6,14 @@
  * stock.
  * @module
  */
-import { unwrap, type components } from "@dispatchd/client";
+import { unwrap, type components, type Job } from "@dispatchd/client";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { getMe } from "../api.js";
 import { clock, countdown, distance, money, secondsLeft } from "../format.js";
 import { geoUri, osmUrl, shouldSend, type Sent } from "../geo.js";
 import { MapView, type Pin } from "../map.js";
 import { describe, type Session } from "../session.js";
-import { activeJob, newestFirst, type AppJob, type Offer } from "../state.js";
+import { activeJob, newestFirst, type Offer } from "../state.js";
 import { useStore } from "../store.js";
 import { Loading, Photos, Section, useNow, useRetry } from "../ui.js";
 
@@ -59,7 +59,7 @@ export function Work({ session }: { session: Session }) {
       (m) => {
         const wish = localStorage.getItem(availableKey(me.id));
         if (wish === "true" || (wish === null && m.available)) void setAvail(true);
-        else if (m.available !== undefined) setAvailable(m.available);
+        else if (m.available != null) setAvailable(m.available);
       },
       () => {
         if (localStorage.getItem(availableKey(me.id)) === "true") void setAvail(true);
@@ -265,7 +265,7 @@ function OfferCard({ session, offer }: { session: Session; offer: Offer }) {
   );
 }
 
-function ActiveJob({ session, job, position, onDone }: { session: Session; job: AppJob; position: Sent | null; onDone: (id: string) => void }) {
+function ActiveJob({ session, job, position, onDone }: { session: Session; job: Job; position: Sent | null; onDone: (id: string) => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const step = async (s: "arrive" | "complete") => {
