@@ -321,8 +321,10 @@ impl Engine {
                 }
                 release = Some(worker_id.clone());
             }
-            EventKind::JobAccepted { .. } => {
+            EventKind::JobAccepted { tracked, .. } => {
                 job.accepted_at = Some(at);
+                // Its resident was told where the worker is: the interval runs.
+                job.tracked_at = tracked.map(|_| at);
                 job.offer_expires_at = None;
                 job.search_deadline = None;
             }
@@ -363,7 +365,13 @@ impl Engine {
         // Tracking runs while the job is accepted: from the first report
         // after acceptance, until it is not.
         let track = match (from == JobStatus::Accepted, to == JobStatus::Accepted) {
-            (false, true) => job.worker_id.clone().map(|w| (w, at.0)),
+            (false, true) => {
+                let due = match job.tracked_at {
+                    Some(t) => t.0.saturating_add(self.tracking_every_ms()),
+                    None => at.0,
+                };
+                job.worker_id.clone().map(|w| (w, due))
+            }
             (true, false) => job
                 .worker_id
                 .clone()

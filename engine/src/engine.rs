@@ -409,6 +409,23 @@ impl Engine {
         self.emit(t, out, now, kind)
     }
 
+    /// The worker's last position while it is fresh (not stale at `now`).
+    pub(crate) fn fresh_position(
+        &self,
+        worker: &WorkerId,
+        now: Millis,
+    ) -> Option<crate::event::Tracked> {
+        let w = self.workers.get(worker)?;
+        let fix = w.fix.read();
+        (fix.is_set() && fix.at >= now.minus_secs(self.cfg.stale_after_s)).then_some(
+            crate::event::Tracked {
+                lat: fix.lat,
+                lng: fix.lng,
+                reported_at: fix.at,
+            },
+        )
+    }
+
     pub(crate) fn tracking_every_ms(&self) -> i64 {
         (self.cfg.tracking_every_s as i64).saturating_mul(1000)
     }

@@ -70,6 +70,10 @@ pub enum EventKind {
     JobAccepted {
         job_id: JobId,
         worker_id: WorkerId,
+        /// Where the worker was, when its position was fresh: the resident's
+        /// first `tracking` message, sent with the job's (no event of its own).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracked: Option<Tracked>,
     },
     WorkerArrived {
         job_id: JobId,
@@ -233,6 +237,14 @@ pub enum EventKind {
     AttachmentStored {
         attachment: Box<crate::attachment::Attachment>,
     },
+}
+
+/// A worker's reported position, as tracking sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Tracked {
+    pub lat: f64,
+    pub lng: f64,
+    pub reported_at: Millis,
 }
 
 /// Why an offer ended without acceptance.

@@ -181,6 +181,7 @@ impl Engine {
             Step::Accept => EventKind::JobAccepted {
                 job_id: job_id.clone(),
                 worker_id: worker.clone(),
+                tracked: self.fresh_position(worker, now),
             },
             Step::Revoke => EventKind::OfferRevoked {
                 job_id: job_id.clone(),
@@ -207,8 +208,6 @@ impl Engine {
         self.emit(&mut t, &mut out, now, kind)?;
         if step == Step::Accept {
             self.reserve_parts(&mut t, &mut out, seq, worker, now)?;
-            // The resident sees where the worker is at once (when known).
-            self.track_locked(&mut t, &mut out, worker, None, now)?;
         }
         if step == Step::Complete {
             self.consume_parts(&mut t, &mut out, job_id, worker, now)?;

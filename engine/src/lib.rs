@@ -59,7 +59,7 @@ pub use command::{Applied, Holders, Op, WorkerStep, LOCAL_NODE};
 pub use config::{ConfigError, EngineConfig, IndexConfig};
 pub use engine::{Engine, EventSink, JobReceipt, NewJob, WorkerHandle, MAX_DESCRIPTION_BYTES};
 pub use error::EngineError;
-pub use event::{Event, EventKind, RevokeReason};
+pub use event::{Event, EventKind, RevokeReason, Tracked};
 pub use job::{Billing, Job, JobStatus, Pass, Step};
 pub use maintenance::{Log, LogQuery, Schedule};
 pub use notify::{Channel, Delivery, Notice, NoticeData, NotifyPrefs, Webhook};

@@ -143,6 +143,12 @@ impl Engine {
         Some((job.resident_id.clone(), job.lat, job.lng))
     }
 
+    /// When the job was last offered, without copying it.
+    pub fn offered_at(&self, id: &JobId) -> Option<Millis> {
+        let t = self.jobs.lock();
+        t.jobs[t.ids.get(id)?].offered_at
+    }
+
     /// The job a worker holds (offered or active), if any.
     pub fn held_job(&self, worker: &WorkerId) -> Option<JobId> {
         let t = self.jobs.lock();

@@ -107,7 +107,14 @@ fn nearest_worker_gets_the_offer_and_the_job_runs_to_completion() {
 
     // Accepted with a fresh position: its resident is told where the worker is.
     let ev = f.e.accept(&j("j1"), &w("near"), at(5)).unwrap();
-    assert_eq!(names(&ev), ["job_accepted", "worker_tracked"]);
+    assert_eq!(names(&ev), ["job_accepted"]);
+    match &ev[0].kind {
+        EventKind::JobAccepted { tracked, .. } => {
+            let t = tracked.expect("the position reported at T0 is fresh");
+            assert_eq!((t.lat, t.lng, t.reported_at), (north(300.0), LNG, T0));
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(f.status("j1"), JobStatus::Accepted);
     f.e.arrive(&j("j1"), &w("near"), at(600)).unwrap();
     assert_eq!(f.status("j1"), JobStatus::Arrived);

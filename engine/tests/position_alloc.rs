@@ -95,7 +95,13 @@ fn a_report_in_the_same_cell_allocates_nothing_tracked_or_not() {
     let holder = e.job(&JobId::from("j1")).unwrap().worker_id.unwrap();
     let h = e.worker_handle(&holder).unwrap();
     let accepted = e.accept(&JobId::from("j1"), &holder, at_ms(2001)).unwrap();
-    assert!(accepted.iter().any(|ev| ev.kind.name() == "worker_tracked"));
+    assert!(accepted.iter().any(|ev| matches!(
+        ev.kind,
+        EventKind::JobAccepted {
+            tracked: Some(_),
+            ..
+        }
+    )));
     let n = allocations(|| {
         for i in 1..=1000 {
             // Inside the 2 s interval that the acceptance's message opened.

@@ -155,6 +155,7 @@ fn replay_refuses_gaps_and_impossible_events() {
         kind: EventKind::JobAccepted {
             job_id: JobId::from("j"),
             worker_id: WorkerId::from("w"),
+            tracked: None,
         },
     };
     assert!(e.replay([&accept_unoffered]).is_err());

@@ -276,6 +276,7 @@ impl Hub {
         };
         self.backlogs.published(first.seq, last.seq, first.at.0);
         let mut seen = Vec::new();
+        let mut accepted_tracking: Option<(JobId, engine::Tracked)> = None;
         for (i, e) in events.iter().enumerate() {
             let stamp = (e.seq, e.at.0);
             match &e.kind {
@@ -313,11 +314,15 @@ impl Hub {
                     seen.clear();
                     self.to_user(worker_id.as_str(), &m, stamp, metrics, &mut seen);
                 }
-                EventKind::JobAccepted { job_id, .. } => {
-                    if let Some(offered) = engine.job(job_id).and_then(|j| j.offered_at) {
+                EventKind::JobAccepted {
+                    job_id, tracked, ..
+                } => {
+                    if let Some(offered) = engine.offered_at(job_id) {
                         let ms = (e.at.0 - offered.0).max(0) as u64;
                         metrics.offer_accepted_after(std::time::Duration::from_millis(ms));
                     }
+                    // Sent right after the `job` message that says so.
+                    accepted_tracking = tracked.map(|t| (job_id.clone(), t));
                 }
                 // Leaving memory changes nothing a client sees.
                 EventKind::JobArchived { .. } => continue,
@@ -364,6 +369,11 @@ impl Hub {
                 .is_some_and(|n| n.kind.job_id() == Some(id));
             if !run_continues {
                 self.job_update(engine, id, stamp, metrics, &mut seen);
+                // The worker's position at acceptance, with the same `seq`.
+                if let Some((job, t)) = accepted_tracking.take_if(|(j, _)| j == id) {
+                    let at = (t.lat, t.lng, t.reported_at);
+                    self.tracking(engine, &job, at, stamp, metrics, &mut seen);
+                }
             }
         }
         if let Some(log) = self.resume_log.get() {

@@ -72,7 +72,17 @@ async fn reconnect_with_since_replays_what_was_missed() {
     assert_eq!(statuses.len(), 2, "{got:?}");
     assert!(matches!(statuses[0], "accepted" | "arrived"), "{got:?}");
     assert_eq!(statuses[1], "arrived", "{got:?}");
-    assert!(got.windows(2).all(|p| seq(&p[0]) < seq(&p[1])), "in order");
+    // In order: each change's `job` message after the last, and the
+    // position at acceptance with the acceptance's own `seq`, after its
+    // `job` message (v1.2).
+    let jobs: Vec<&Value> = got.iter().filter(|m| m["type"] == "job").collect();
+    assert!(jobs.windows(2).all(|p| seq(p[0]) < seq(p[1])), "in order");
+    assert!(got.windows(2).all(|p| seq(&p[0]) <= seq(&p[1])), "in order");
+    assert!(
+        got.windows(2)
+            .all(|p| p[1]["type"] != "tracking" || p[0]["type"] == "job"),
+        "{got:?}"
+    );
     assert!(got.iter().all(|m| seq(m) > last_seen));
     assert_eq!(resumed["gap"], Value::Null, "{resumed}");
     let resumed_at = seq(&resumed);

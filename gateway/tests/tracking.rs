@@ -199,10 +199,8 @@ async fn the_resident_follows_the_worker_on_the_way_and_nobody_else_does() {
         (Some(start.0), Some(start.1))
     );
     assert_eta(&first, start, home);
-    assert!(
-        first["seq"].as_u64().unwrap() > accepted["seq"].as_u64().unwrap(),
-        "{first} {accepted}"
-    );
+    // Sent with the job message's seq, right after it.
+    assert_eq!(first["seq"], accepted["seq"], "{first} {accepted}");
     let ops_first = ops_ws.next_of("tracking").await;
     assert_eq!(ops_first["seq"], first["seq"]);
 
