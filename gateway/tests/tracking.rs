@@ -214,6 +214,7 @@ async fn the_resident_follows_the_worker_on_the_way_and_nobody_else_does() {
     // Reports every 100 ms for 3.5 s: at most one message a second, each
     // from the latest report, none to the worker or another resident.
     let mut seen = vec![first.clone()];
+    let started = std::time::Instant::now();
     let drive = async {
         for i in 1..=35 {
             let lat = start.0 - 0.0002 * i as f64;
@@ -239,9 +240,13 @@ async fn the_resident_follows_the_worker_on_the_way_and_nobody_else_does() {
             seen.push(m);
         }
     }
+    // The throttle: 35 reports, but no more messages than whole seconds
+    // the reporting took (on a slow machine it takes longer than 3.5 s),
+    // plus the one at acceptance and the one owed at the end.
+    let most = started.elapsed().as_secs() as usize + 2;
     assert!(
-        (3..=7).contains(&seen.len()),
-        "{} tracking messages: {seen:?}",
+        seen.len() >= 3 && seen.len() <= most,
+        "{} tracking messages (at most {most}): {seen:?}",
         seen.len()
     );
     // 35 reports over 3.5 s, at most one message a second: the count
