@@ -145,4 +145,15 @@ mod tests {
         assert!(Console::get("app.js").is_some());
         assert!(App::get("index.html").is_some());
     }
+
+    /// The app offers workers triage's skills at sign-up (before it has a
+    /// token to ask `/v1/triage/skills`): its copy is the engine's list.
+    #[test]
+    fn the_app_offers_the_skills_triage_knows() {
+        let src = include_str!("../../app/src/skills.ts");
+        let array = src.split_once("= [").expect("an array").1;
+        let array = array.split_once(']').expect("its end").0;
+        let listed: Vec<&str> = array.split('"').skip(1).step_by(2).collect();
+        assert_eq!(listed, engine::triage::SKILLS, "gateway/app/src/skills.ts");
+    }
 }
