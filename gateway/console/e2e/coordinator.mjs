@@ -297,6 +297,11 @@ try {
   await page.locator("#analytics-panel").scrollIntoViewIfNeeded();
   await shot("stock-received-and-chart");
   await axe("parts and stock");
+  // The same screen at tablet size (its shot numbered with this step's, so the later ones keep theirs).
+  await page.setViewportSize({ width: 820, height: 1180 });
+  await page.screenshot({ path: `${SHOTS}/${String(step).padStart(2, "0")}b-stock-tablet.png`, fullPage: true });
+  await axe("parts and stock at tablet size");
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   // 4. A webhook: the secret once; deliveries.
   await go("#/webhooks");

@@ -71,7 +71,7 @@ function build(el: HTMLElement): void {
   const loc = h("input", { id: "bal-location", type: "text", placeholder: "depot:main", value: params.location ?? "" });
   const balForm = h("form", { class: "toolbar", "aria-label": "Balance filters" },
     h("label", { for: "bal-location" }, "Location"), loc,
-    low, h("label", { for: "bal-low" }, "Only low stock"), h("button", { type: "submit" }, "Show balances"));
+    h("span", { class: "check" }, low, h("label", { for: "bal-low" }, "Only low stock")), h("button", { type: "submit" }, "Show balances"));
   balForm.addEventListener("submit", (e) => { e.preventDefault(); setParams({ location: loc.value.trim(), low: low.checked ? "true" : "" }); });
 
   // A movement.
@@ -140,9 +140,16 @@ function build(el: HTMLElement): void {
   // Analytics.
   const days = select([["7", "last 7 days"], ["30", "last 30 days"], ["90", "last 90 days"]], params.days ?? "30", { id: "an-days" });
   days.addEventListener("change", () => setParams({ days: days.value }));
+  const chartBox = h("div", { id: "parts-chart", role: "img", "aria-label": "Chart: parts consumed (bars) and days of cover (points) by part" });
+  // The chart follows its box's width (a narrower window, a tablet turned), so it never overflows it.
+  new ResizeObserver(() => {
+    if (!chartBox.clientWidth) return; // the screen hidden
+    const w = chartWidth(chartBox);
+    if (chart && chart.width !== w) chart.setSize({ width: w, height: CHART_HEIGHT });
+  }).observe(chartBox);
 
   el.append(h("h2", {}, "Parts and stock"), h("datalist", { id: "locations" }),
-    h("div", { class: "panels" },
+    h("div", { class: "panels stock-panels" },
       panel("parts-panel", "Catalogue", h("div", { class: "toolbar" }, search), h("div", { id: "parts-table", class: "scroll", tabindex: 0, role: "region", "aria-label": "parts table" }),
         h("details", {}, h("summary", {}, "New part"), np.el)),
       panel("balances-panel", "Balances by location", balForm, h("div", { id: "balances-table", class: "scroll", tabindex: 0, role: "region", "aria-label": "balances table" })),
@@ -151,7 +158,7 @@ function build(el: HTMLElement): void {
       panel("tasks-panel", "Reorder tasks", h("div", { class: "toolbar" }, h("label", { for: "tasks-status" }, "Status"), ts),
         h("p", { id: "tasks-status-line", class: "status", role: "status" }), h("div", { id: "tasks-table", class: "scroll", tabindex: 0, role: "region", "aria-label": "tasks table" })),
       panel("analytics-panel", "Parts analytics", h("div", { class: "toolbar" }, h("label", { for: "an-days" }, "Period"), days),
-        h("div", { id: "parts-chart", role: "img", "aria-label": "Chart: parts consumed (bars) and days of cover (points) by part" }),
+        chartBox,
         h("div", { id: "analytics-table", class: "scroll", tabindex: 0, role: "region", "aria-label": "analytics table" })),
       panel("movements-panel", "Movements", mf, h("div", { id: "movements-table", class: "scroll", tabindex: 0, role: "region", "aria-label": "movements table" }),
         h("button", { type: "button", id: "movements-more", class: "hidden", onclick: () => loadMovements(false) }, "Load older movements"))));
@@ -239,6 +246,9 @@ async function loadMovements(reset: boolean, given?: Part[]): Promise<void> {
   root().querySelector("#movements-more")!.classList.toggle("hidden", !more);
 }
 
+const CHART_HEIGHT = 240;
+const chartWidth = (box: HTMLElement): number => Math.max(280, Math.min(900, box.clientWidth || root().clientWidth - 48));
+
 async function renderAnalytics(list: Part[]): Promise<void> {
   const days = Number(params.days) || 30;
   const now = Date.now();
@@ -256,9 +266,8 @@ async function renderAnalytics(list: Part[]): Promise<void> {
     : h("p", { class: "empty" }, "No parts yet."));
   if (stats.length === 0) return;
   const xs = stats.map((_, i) => i);
-  const width = Math.max(280, Math.min(900, box.clientWidth || root().clientWidth - 48));
   chart = new uPlot({
-    width, height: 240,
+    width: chartWidth(box), height: CHART_HEIGHT,
     legend: { show: true },
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: false, range: [-0.5, stats.length - 0.5] }, units: {}, days: {} },
