@@ -129,6 +129,11 @@ async fn cross_node_offer_accept_and_updates() {
     assert_eq!(l["jobs"][0]["id"], json!(id));
     let j2 = a.create_job(&rt, 52.521, 13.401, "plumbing").await;
     wws.next_of("offer").await;
+    // (C knows of it within its replication lag, like every step above.)
+    job_when(c, j2["id"].as_str().unwrap(), &ops, |j| {
+        j["status"] == "offered"
+    })
+    .await;
     let (st, v) = c
         .post(
             &format!("/v1/jobs/{}/cancel", j2["id"].as_str().unwrap()),
@@ -636,6 +641,15 @@ async fn schedules_dispatch_once_across_nodes_when_one_dies() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{p}");
+    // Every node knows of it within its replication lag.
+    for node in &n {
+        let path = format!("/v1/properties/{}", p["id"].as_str().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while node.get(&path, &ops).await.0 != StatusCode::OK {
+            assert!(Instant::now() < deadline, "{path} on a node");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
