@@ -51,6 +51,7 @@ pub mod property;
 mod queries;
 pub mod snapshot;
 pub mod stock;
+mod tracking;
 pub mod triage;
 pub mod types;
 mod worker;

@@ -66,7 +66,7 @@ fn serve(
         crate::wire::hex(&file.metadata.sha256_hash()[..12])
     );
     let tag = HeaderValue::from_str(&tag).expect("hex is a valid header value");
-    let mut common = vec![
+    let mut h: HeaderMap = [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (header::ETAG, tag.clone()),
         (
@@ -81,18 +81,9 @@ fn serve(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ),
-    ];
-    if path == "sw.js" && csp == APP_CSP {
-        // Registered with scope "/app", one level above the file.
-        common.push((
-            header::HeaderName::from_static("service-worker-allowed"),
-            HeaderValue::from_static("/app"),
-        ));
-    }
-    let mut h = HeaderMap::new();
-    for (k, v) in common {
-        h.insert(k, v);
-    }
+    ]
+    .into_iter()
+    .collect();
     if super::not_modified(headers, &tag) {
         return (StatusCode::NOT_MODIFIED, h).into_response();
     }
@@ -125,7 +116,15 @@ pub async fn app_page(headers: HeaderMap) -> Response {
 
 /// `GET /app/{*path}`: a file of the app's bundle.
 pub async fn app_file(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    serve(App::get(&path), &path, APP_CSP, &headers)
+    let mut r = serve(App::get(&path), &path, APP_CSP, &headers);
+    if path == "sw.js" {
+        // Registered with scope "/app", one level above the file.
+        r.headers_mut().insert(
+            header::HeaderName::from_static("service-worker-allowed"),
+            HeaderValue::from_static("/app"),
+        );
+    }
+    r
 }
 
 #[cfg(test)]

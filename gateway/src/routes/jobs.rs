@@ -252,13 +252,12 @@ fn worker_position(
     if job.status != JobStatus::Accepted {
         return None;
     }
-    let (lat, lng, at) = engine.worker(job.worker_id.as_ref()?)?.position?;
-    let fresh_after = app.clock.now().minus_secs(app.cfg.dispatch.stale_after_s);
-    (at >= fresh_after).then(|| WorkerPosition {
-        lat,
-        lng,
-        at: crate::wire::rfc3339(at),
-        eta_s: app.hub.eta_s((lat, lng), (job.lat, job.lng)),
+    let p = engine.fresh_position(job.worker_id.as_ref()?, app.clock.now())?;
+    Some(WorkerPosition {
+        lat: p.lat,
+        lng: p.lng,
+        at: crate::wire::rfc3339(p.reported_at),
+        eta_s: app.hub.eta_s((p.lat, p.lng), (job.lat, job.lng)),
     })
 }
 

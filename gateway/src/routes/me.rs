@@ -64,20 +64,20 @@ pub async fn patch(
         return Err(ApiError::NotFound("no account for this token"));
     }
     if let Some(a) = &mut account {
-        let before = (a.name.clone(), a.skills.clone());
-        if let Some(n) = &name {
-            a.name.clone_from(n);
-        }
-        if let Some(s) = &skills {
-            a.skills.clone_from(s);
-        }
-        if (a.name.clone(), a.skills.clone()) != before {
+        let renamed = name.as_ref().is_some_and(|n| *n != a.name);
+        let reskilled = skills.as_ref().is_some_and(|s| *s != a.skills);
+        if renamed || reskilled {
+            if let Some(n) = &name {
+                a.name.clone_from(n);
+            }
+            if let Some(s) = &skills {
+                a.skills.clone_from(s);
+            }
             core.update_account(a.clone()).await?;
         }
     }
     if user.role == Role::Worker {
         // The engine matches on the worker's skills and shows its name.
-        let worker = WorkerId::from(&*user.id);
         let handle = core.ensure_worker(&app, &user).await?;
         if let Some(skills) = skills {
             let op = Op::RegisterWorker {
@@ -87,7 +87,11 @@ pub async fn patch(
             core.exec(&app, op).await?;
         }
         if let Some(name) = name {
-            core.exec(&app, Op::NameWorker { worker, name }).await?;
+            let op = Op::NameWorker {
+                worker: handle.id().clone(),
+                name,
+            };
+            core.exec(&app, op).await?;
         }
     }
     Ok(Json(me(core, &user, account.as_ref())))
